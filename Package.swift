@@ -1,0 +1,96 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pier",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pier", targets: ["pier"]),
+        .library(name: "RouteModel", targets: ["RouteModel"]),
+        .library(name: "LabelConfig", targets: ["LabelConfig"]),
+        .library(name: "ProxyCore", targets: ["ProxyCore"]),
+        .library(name: "Providers", targets: ["Providers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // MARK: - Pure model (stdlib only)
+        .target(name: "RouteModel"),
+        .target(name: "LabelConfig", dependencies: ["RouteModel"]),
+
+        // MARK: - Control plane
+        .target(
+            name: "Providers",
+            dependencies: [
+                "RouteModel", "LabelConfig",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: - Data plane
+        .target(
+            name: "ProxyCore",
+            dependencies: [
+                "RouteModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: - Executable
+        .executableTarget(
+            name: "pier",
+            dependencies: [
+                "RouteModel", "LabelConfig", "Providers", "ProxyCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),
+        .testTarget(
+            name: "LabelConfigTests",
+            dependencies: ["LabelConfig", "RouteModel"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "LabelConfig", "RouteModel"]),
+        .testTarget(
+            name: "ProxyCoreTests",
+            dependencies: [
+                "ProxyCore", "RouteModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "ProxyCore", "Providers", "LabelConfig", "RouteModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,63 @@
+/// Every `com.docker.lb.*` label Pier knows, in one place.
+public enum LabelKey: String, CaseIterable, Sendable {
+    case hosts
+    case port
+    case network
+    case contextRoot = "context_root"
+    case contextRootRewrite = "context_root_rewrite"
+    case sslCert = "ssl_cert"
+    case sslKey = "ssl_key"
+    case sslPassthrough = "ssl_passthrough"
+    case sslOnly = "ssl_only"
+    case websocketEndpoints = "websocket_endpoints"
+    case serviceCluster = "service_cluster"
+    case stickySessionCookie = "sticky_session_cookie"
+    case ipHash = "ip_hash"
+    case redirects
+    case backendMode = "backend_mode"
+    case defaultBackend = "default_backend"
+    case maxFails = "max_fails"
+    case failTimeout = "fail_timeout"
+
+    /// The label prefix shared by every key.
+    public static let prefix = "com.docker.lb."
+
+    /// The full label name, e.g. `com.docker.lb.hosts`.
+    public var label: String { Self.prefix + rawValue }
+
+    /// Interlock documented these and never implemented them; Pier says so when it sees them.
+    static let unsupportedInterlockKeys: [String: String] = [
+        "ssl_backend": "upstream TLS is not supported (Interlock documented it but never implemented it)",
+        "ssl_backend_tls_verify": "upstream TLS is not supported (Interlock documented it but never implemented it)",
+    ]
+
+    /// The closest known key to `unknown` (a full label name), for did-you-mean hints.
+    static func suggestion(for unknown: String) -> String? {
+        let suffix = unknown.hasPrefix(prefix) ? String(unknown.dropFirst(prefix.count)) : unknown
+        var best: (key: LabelKey, distance: Int)?
+        for key in allCases {
+            let d = editDistance(suffix.lowercased(), key.rawValue)
+            if d < (best?.distance ?? Int.max) { best = (key, d) }
+        }
+        guard let best, best.distance <= max(2, best.key.rawValue.count / 3) else { return nil }
+        return best.key.label
+    }
+}
+
+/// Levenshtein distance, for did-you-mean suggestions.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,243 @@
+import RouteModel
+
+/// Validates one service's labels key by key, collecting every issue.
+struct LabelParser {
+    let service: String
+    private(set) var issues: [RouteIssue] = []
+    var hasErrors: Bool { issues.contains { $0.severity == .error } }
+
+    init(service: String) {
+        self.service = service
+    }
+
+    private mutating func error(_ key: LabelKey, _ value: String, _ reason: String) {
+        issues.append(RouteIssue(.error, service: service, key: key.label, value: value, reason: reason))
+    }
+
+    private mutating func warning(_ key: LabelKey, _ value: String, _ reason: String) {
+        issues.append(RouteIssue(.warning, service: service, key: key.label, value: value, reason: reason))
+    }
+
+    mutating func parse(_ labels: [String: String]) -> Labels {
+        var result = Labels()
+        for (name, value) in labels.sorted(by: { $0.key < $1.key }) where name.hasPrefix(LabelKey.prefix) {
+            let suffix = String(name.dropFirst(LabelKey.prefix.count))
+            guard let key = LabelKey(rawValue: suffix) else {
+                if let why = LabelKey.unsupportedInterlockKeys[suffix] {
+                    issues.append(RouteIssue(.warning, service: service, key: name, value: value, reason: why + "; ignored"))
+                } else {
+                    var reason = "unknown label"
+                    if let hint = LabelKey.suggestion(for: name) { reason += "; did you mean \(hint)?" }
+                    issues.append(RouteIssue(.error, service: service, key: name, value: value, reason: reason))
+                }
+                continue
+            }
+            parse(key, value, into: &result)
+        }
+        crossCheck(&result)
+        return result
+    }
+
+    private mutating func bool(_ key: LabelKey, _ value: String) -> Bool {
+        guard let b = ValueSyntax.bool(value) else {
+            error(key, value, "not a boolean; use true or false")
+            return false
+        }
+        return b
+    }
+
+    private mutating func parse(_ key: LabelKey, _ value: String, into r: inout Labels) {
+        switch key {
+        case .hosts:
+            let items = ValueSyntax.list(value)
+            if items.isEmpty { error(key, value, "no host names; give a comma-separated list such as app.example.org") }
+            for item in items {
+                if let reason = Self.hostProblem(item) {
+                    error(key, value, "\"\(item)\" \(reason)")
+                } else {
+                    let pattern = HostPattern(HostName.normalize(item))
+                    if !r.hosts.contains(pattern) { r.hosts.append(pattern) }
+                }
+            }
+        case .port:
+            guard let port = Labels.parsePort(value.trimmingWhitespace()) else {
+                error(key, value, "not a port number; use an integer from 1 to 65535")
+                return
+            }
+            r.port = port
+        case .network:
+            let name = value.trimmingWhitespace()
+            if name.isEmpty { error(key, value, "empty network name") } else { r.network = name }
+        case .contextRoot:
+            let root = value.trimmingWhitespace()
+            if let reason = Self.pathProblem(root) {
+                error(key, value, reason)
+            } else {
+                var normalized = String(RequestPath.removingDotSegments(Substring(root)))
+                while normalized.count > 1, normalized.hasSuffix("/") { normalized.removeLast() }
+                r.contextRoot = normalized
+            }
+        case .contextRootRewrite:
+            r.contextRootRewrite = bool(key, value)
+        case .sslCert, .sslKey:
+            let name = value.trimmingWhitespace()
+            if name.isEmpty || name.contains("/") {
+                error(key, value, "not a Docker secret name")
+            } else if key == .sslCert {
+                r.sslCert = name
+            } else {
+                r.sslKey = name
+            }
+        case .sslPassthrough:
+            r.sslPassthrough = bool(key, value)
+        case .sslOnly:
+            r.sslOnly = bool(key, value)
+        case .websocketEndpoints:
+            for item in ValueSyntax.list(value) {
+                if let reason = Self.pathProblem(item) { error(key, value, "\"\(item)\": \(reason)") }
+                else { r.websocketEndpoints.append(item) }
+            }
+        case .serviceCluster:
+            r.serviceCluster = value.trimmingWhitespace()
+        case .stickySessionCookie:
+            let name = value.trimmingWhitespace()
+            if name.isEmpty || !name.utf8.allSatisfy(Self.isTokenByte) {
+                error(key, value, "not a cookie name (RFC 6265 token)")
+            } else {
+                r.stickySessionCookie = name
+            }
+        case .ipHash:
+            r.ipHash = bool(key, value)
+        case .redirects:
+            parseRedirects(value, into: &r)
+        case .backendMode:
+            switch value.trimmingWhitespace() {
+            case "task", "default", "": r.backendMode = .task
+            case "vip": r.backendMode = .vip
+            default: error(key, value, "unknown backend mode; use task or vip")
+            }
+        case .defaultBackend:
+            r.defaultBackend = bool(key, value)
+        case .maxFails:
+            guard let n = Int(value.trimmingWhitespace()), n >= 0, n < 1_000_000 else {
+                error(key, value, "not a non-negative integer")
+                return
+            }
+            r.maxFails = n
+        case .failTimeout:
+            guard let d = ValueSyntax.duration(value) else {
+                error(key, value, "not a duration; use nginx syntax such as 10s, 500ms or 1m")
+                return
+            }
+            r.failTimeout = d
+        }
+    }
+
+    private mutating func parseRedirects(_ value: String, into r: inout Labels) {
+        let pairs = ValueSyntax.list(value, separator: ";")
+        if pairs.isEmpty { error(.redirects, value, "no redirect; use source,target pairs separated by ;") }
+        for pair in pairs {
+            let parts = pair.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+            guard parts.count == 2,
+                let source = Self.absoluteURL(parts[0]), source.path.isEmpty,
+                let target = Self.absoluteURL(parts[1])
+            else {
+                error(.redirects, value, "\"\(pair)\" is not a redirect; write http://old.example.org,http://new.example.org (a source has no path)")
+                continue
+            }
+            var t = parts[1]
+            while t.hasSuffix("/") { t.removeLast() }
+            _ = target
+            r.redirects.append(.init(sourceScheme: source.scheme, sourceHost: source.host, target: t))
+        }
+    }
+
+    private mutating func crossCheck(_ r: inout Labels) {
+        if r.contextRootRewrite, r.contextRoot == "/" {
+            warning(.contextRootRewrite, "true", "has no effect without com.docker.lb.context_root")
+        }
+        if (r.sslCert == nil) != (r.sslKey == nil) {
+            let key: LabelKey = r.sslCert == nil ? .sslKey : .sslCert
+            error(key, (r.sslCert ?? r.sslKey)!, "ssl_cert and ssl_key must be given together")
+        }
+        if r.sslCert != nil {
+            warning(.sslCert, r.sslCert!, "TLS termination is not active yet in this Pier version; served over plain HTTP only")
+        }
+        if r.sslPassthrough {
+            warning(.sslPassthrough, "true", "TLS passthrough is not active yet in this Pier version; the service is not reachable by TLS")
+        }
+        if r.sslOnly {
+            warning(.sslOnly, "true", "accepted but not active until the HTTPS entrypoint exists; plain HTTP is still served")
+        }
+        if !r.websocketEndpoints.isEmpty {
+            warning(.websocketEndpoints, r.websocketEndpoints.joined(separator: ","), "WebSocket upgrades are not forwarded yet in this Pier version")
+        }
+        if let cookie = r.stickySessionCookie {
+            warning(.stickySessionCookie, cookie, "sticky sessions are not active yet in this Pier version; round robin is used")
+        }
+        if r.ipHash {
+            warning(.ipHash, "true", "ip_hash is not active yet in this Pier version; round robin is used")
+        }
+        if r.maxFails != nil || r.failTimeout != nil {
+            let key: LabelKey = r.maxFails != nil ? .maxFails : .failTimeout
+            warning(key, r.maxFails.map(String.init) ?? "", "passive health checks are not active yet in this Pier version")
+        }
+        for redirect in r.redirects where redirect.sourceScheme == "https" {
+            warning(.redirects, redirect.sourceHost, "a redirect from https applies on the HTTPS entrypoint, which is not active yet")
+        }
+        if r.hosts.isEmpty, !r.defaultBackend, r.redirects.isEmpty, !hasErrors {
+            error(.hosts, "", "missing: a routed service needs com.docker.lb.hosts (or com.docker.lb.default_backend=true)")
+        }
+    }
+
+    /// Why `host` is not a valid host name or `*.` wildcard, or nil when it is.
+    static func hostProblem(_ host: String) -> String? {
+        var name = Substring(host)
+        if name.hasPrefix("*.") { name = name.dropFirst(2) }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        if name.contains(":") { return "carries a port; list host names only, the port is ignored when matching" }
+        if name.contains("*") { return "has a wildcard that is not a leading \"*.\"" }
+        guard !name.isEmpty, name.utf8.count <= 253 else { return "is not a host name" }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !label.isEmpty, label.utf8.count <= 63,
+                label.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }),
+                label.first != "-", label.last != "-"
+            else { return "is not a host name (letters, digits and - in dot-separated labels)" }
+        }
+        return nil
+    }
+
+    /// Why `path` is not an absolute URL path, or nil when it is.
+    static func pathProblem(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return "not an absolute path; it must start with /" }
+        guard !path.contains("?"), !path.contains("#") else { return "a path has no query or fragment" }
+        guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return "has spaces or characters outside printable ASCII" }
+        return nil
+    }
+
+    static func absoluteURL(_ text: String) -> (scheme: String, host: String, path: String)? {
+        let lower = text.lowercased()
+        let scheme: String
+        if lower.hasPrefix("http://") { scheme = "http" } else if lower.hasPrefix("https://") { scheme = "https" } else { return nil }
+        let rest = text.dropFirst(scheme.count + 3)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        let path = String(rest[slash...])
+        var hostOnly = Substring(authority)
+        if let colon = authority.lastIndex(of: ":") {
+            guard Labels.parsePort(String(authority[authority.index(after: colon)...])) != nil else { return nil }
+            hostOnly = authority[..<colon]
+        }
+        guard hostProblem(String(hostOnly)) == nil, !hostOnly.hasPrefix("*") else { return nil }
+        guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return (scheme, HostName.normalize(authority), path == "/" ? "" : path)
+    }
+
+    static func isAlnum(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+    }
+
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        isAlnum(c) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+    }
+}

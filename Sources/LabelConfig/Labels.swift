@@ -1,0 +1,63 @@
+import RouteModel
+
+/// The typed, validated form of one service's `com.docker.lb.*` labels.
+public struct Labels: Hashable, Sendable {
+    /// How the proxy reaches the service's tasks (`com.docker.lb.backend_mode`).
+    public enum BackendMode: String, Hashable, Sendable {
+        /// Each running task's address (the default).
+        case task
+        /// The service's virtual IP.
+        case vip
+    }
+
+    /// One `source,target` pair of `com.docker.lb.redirects`.
+    public struct Redirect: Hashable, Sendable {
+        /// `http` or `https`: the entrypoint the redirect applies on.
+        public var sourceScheme: String
+        /// The host requests are redirected from, normalised.
+        public var sourceHost: String
+        /// The URL prefix redirected to, without trailing slash; the original path and query follow it.
+        public var target: String
+    }
+
+    public var hosts: [HostPattern] = []
+    public var port: Int?
+    public var network: String?
+    /// `/` when the label is absent.
+    public var contextRoot: String = "/"
+    public var contextRootRewrite = false
+    public var sslCert: String?
+    public var sslKey: String?
+    public var sslPassthrough = false
+    public var sslOnly = false
+    public var websocketEndpoints: [String] = []
+    public var serviceCluster: String = ""
+    public var stickySessionCookie: String?
+    public var ipHash = false
+    public var redirects: [Redirect] = []
+    public var backendMode: BackendMode = .task
+    public var defaultBackend = false
+    public var maxFails: Int?
+    public var failTimeout: Duration?
+
+    /// Whether a label set declares the service for Pier at all (any `com.docker.lb.*` label).
+    public static func isRouted(_ labels: [String: String]) -> Bool {
+        labels.keys.contains { $0.hasPrefix(LabelKey.prefix) }
+    }
+
+    /// Parses and validates `labels` for `service`. Returns nil when an error leaves the service out; the
+    /// issues then say every reason (all labels are checked, not only the first bad one).
+    public static func parse(service: String, labels: [String: String]) -> (Labels?, [RouteIssue]) {
+        var parser = LabelParser(service: service)
+        let result = parser.parse(labels)
+        return (parser.hasErrors ? nil : result, parser.issues)
+    }
+
+    /// A TCP port number 1…65535 written in decimal digits only.
+    public static func parsePort(_ text: String) -> Int? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let value = Int(text), (1...65535).contains(value)
+        else { return nil }
+        return value
+    }
+}

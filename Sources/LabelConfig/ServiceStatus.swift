@@ -1,0 +1,28 @@
+/// Whether one service considered by a provider is routed, and if not, why.
+public struct ServiceStatus: Hashable, Sendable, CustomStringConvertible {
+    /// The state of a service in the compiled table.
+    public enum State: Hashable, Sendable {
+        /// Routed; `endpoints` may be zero (then its requests get 503).
+        case routed(endpoints: Int)
+        /// Has no `com.docker.lb.*` label.
+        case ignored
+        /// Belongs to another service cluster.
+        case otherCluster(String)
+        /// Not routed because of the issues reported for it.
+        case rejected
+    }
+
+    /// The service name.
+    public var service: String
+    /// Its state.
+    public var state: State
+
+    public var description: String {
+        switch state {
+        case .routed(let n): return "\(service): routed, \(n) endpoint\(n == 1 ? "" : "s")"
+        case .ignored: return "\(service): not routed: no com.docker.lb.* labels"
+        case .otherCluster(let c): return "\(service): not routed: service cluster \"\(c)\" is served by another Pier"
+        case .rejected: return "\(service): not routed: see its errors"
+        }
+    }
+}

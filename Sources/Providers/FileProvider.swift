@@ -1,0 +1,130 @@
+import LabelConfig
+import Logging
+import RouteModel
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Watches the standalone configuration file and publishes a new route table whenever a saved edit changes
+/// what it compiles to. An edit that does not parse is reported and the previous table stays live.
+///
+/// The file is polled (stat every `interval`, read only when size, mtime or inode moved): this sees
+/// in-place writes, atomic renames by editors and bind-mounted Docker configs alike.
+public final class FileProvider: Service, Sendable {
+    /// Receives every new table, in generation order.
+    public typealias Publish = @Sendable (RouteTable, RouteTableBuilder.Result) -> Void
+
+    private let path: String
+    private let interval: Duration
+    private let logger: Logger
+    private let publish: Publish
+    private let initial: StandaloneConfiguration?
+
+    /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (published
+    /// as generation 1 by the caller), so that only changes are published here.
+    public init(path: String, interval: Duration = .milliseconds(250), initial: StandaloneConfiguration?, logger: Logger, publish: @escaping Publish) {
+        self.path = path
+        self.interval = interval
+        self.initial = initial
+        self.logger = logger
+        self.publish = publish
+    }
+
+    /// Reads and parses the file once.
+    public static func load(path: String) -> (StandaloneConfiguration?, [RouteIssue]) {
+        guard let text = readFile(path) else {
+            return (nil, [RouteIssue(.error, service: nil, key: nil, value: path, reason: "cannot read the configuration file")])
+        }
+        return ConfigFileParser.parse(text)
+    }
+
+    /// Polls until graceful shutdown or cancellation.
+    public func run() async throws {
+        var lastStamp = FileStamp(path: path)
+        var lastText = Self.readFile(path)
+        var current = initial
+        var generation: UInt64 = 1
+        var lastTable = current.map { $0.builder.build($0.services, generation: 1).table }
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: interval)
+            let stamp = FileStamp(path: path)
+            guard stamp != lastStamp else { continue }
+            lastStamp = stamp
+            guard let text = Self.readFile(path) else {
+                logger.error("configuration file unreadable; previous routes stay live", metadata: ["path": "\(path)"])
+                continue
+            }
+            guard text != lastText else { continue }
+            lastText = text
+            let (parsed, issues) = ConfigFileParser.parse(text)
+            guard let config = parsed else {
+                for issue in issues { logger.error("\(issue)") }
+                logger.error("configuration rejected; previous routes stay live", metadata: ["path": "\(path)"])
+                continue
+            }
+            if let current, current.httpHost != config.httpHost || current.httpPort != config.httpPort {
+                logger.warning("Entrypoints changed; a restart is needed for listeners to move")
+            }
+            current = config
+            let result = config.builder.build(config.services, generation: generation + 1)
+            for issue in issues + result.issues { log(issue) }
+            if let lastTable, lastTable.content == result.table.content {
+                logger.info("configuration saved; routes unchanged")
+                continue
+            }
+            generation += 1
+            logger.info("routes updated", metadata: [
+                "generation": "\(generation)",
+                "change": "\(RouteTableDiff(from: lastTable, to: result.table))",
+            ])
+            lastTable = result.table
+            publish(result.table, result)
+        }
+    }
+
+    private func log(_ issue: RouteIssue) {
+        switch issue.severity {
+        case .error: logger.error("\(issue)")
+        case .warning: logger.warning("\(issue)")
+        }
+    }
+
+    static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// What identifies one version of a file cheaply: inode, size and modification time.
+struct FileStamp: Equatable {
+    var inode: UInt64 = 0
+    var size: Int64 = -1
+    var seconds: Int = 0
+    var nanoseconds: Int = 0
+
+    init(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        #if canImport(Darwin)
+        seconds = st.st_mtimespec.tv_sec
+        nanoseconds = st.st_mtimespec.tv_nsec
+        #else
+        seconds = st.st_mtim.tv_sec
+        nanoseconds = st.st_mtim.tv_nsec
+        #endif
+    }
+}

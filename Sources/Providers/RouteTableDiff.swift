@@ -1,0 +1,46 @@
+import RouteModel
+
+/// A one-line summary of what changed between two tables, for the log.
+public struct RouteTableDiff: CustomStringConvertible, Sendable {
+    /// Routes present only in the new table.
+    public var added: [String]
+    /// Routes present only in the old table.
+    public var removed: [String]
+    /// Routes whose target or endpoints changed.
+    public var changed: [String]
+    /// Whether proxy settings changed.
+    public var settingsChanged: Bool
+
+    /// Compares `old` (nil for the first table) with `new`.
+    public init(from old: RouteTable?, to new: RouteTable) {
+        func keyed(_ t: RouteTable?) -> [String: String] {
+            guard let t else { return [:] }
+            var out: [String: String] = [:]
+            for route in t.routes {
+                let key = route.host.description + (route.contextRoot == "/" ? "" : route.contextRoot)
+                switch route.action {
+                case .proxy(let pool): out[key] = "\(route.services) \(t.pools[pool].endpoints) \(route.stripContextRoot)"
+                case .redirect(let target, let status): out[key] = "\(status) \(target)"
+                }
+            }
+            if let d = t.content.defaultRoute, case .proxy(let pool) = d.action {
+                out["(default)"] = "\(d.services) \(t.pools[pool].endpoints)"
+            }
+            return out
+        }
+        let a = keyed(old), b = keyed(new)
+        added = b.keys.filter { a[$0] == nil }.sorted()
+        removed = a.keys.filter { b[$0] == nil }.sorted()
+        changed = b.keys.filter { a[$0] != nil && a[$0] != b[$0] }.sorted()
+        settingsChanged = old.map { $0.settings != new.settings } ?? false
+    }
+
+    public var description: String {
+        var parts: [String] = []
+        if !added.isEmpty { parts.append("+" + added.joined(separator: " +")) }
+        if !removed.isEmpty { parts.append("-" + removed.joined(separator: " -")) }
+        if !changed.isEmpty { parts.append("~" + changed.joined(separator: " ~")) }
+        if settingsChanged { parts.append("settings") }
+        return parts.isEmpty ? "none" : parts.joined(separator: " ")
+    }
+}

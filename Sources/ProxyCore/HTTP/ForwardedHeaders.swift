@@ -1,0 +1,111 @@
+import NIOHTTP1
+
+/// Header rewriting between the two sides: hop-by-hop removal, forwarding headers toward the upstream and
+/// info headers toward the client. Pure functions of their inputs.
+enum ForwardedHeaders {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies strip.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "http2-settings",
+    ]
+
+    /// Removes hop-by-hop headers and every header named in `Connection`.
+    static func stripHopByHop(_ headers: inout HTTPHeaders) {
+        var named: [String] = []
+        for value in headers[canonicalForm: "connection"] {
+            let token = value.lowercased()
+            if !hopByHop.contains(token) { named.append(token) }
+        }
+        for name in hopByHop { headers.remove(name: name) }
+        for name in named { headers.remove(name: name) }
+    }
+
+    /// Whether `value` is an acceptable client-supplied request id (kept as it is).
+    static func isValidRequestID(_ value: String) -> Bool {
+        let count = value.utf8.count
+        return count >= 1 && count <= 128
+            && value.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                    || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+            }
+    }
+
+    /// The request head sent upstream: same method, the routed target, HTTP/1.1, hop-by-hop headers removed,
+    /// `Expect` answered by Pier and removed, forwarding headers set, framing headers restated.
+    static func upstreamHead(
+        from head: HTTPRequestHead,
+        target: String,
+        clientIP: String?,
+        requestID: String,
+        proto: String
+    ) -> HTTPRequestHead {
+        var headers = head.headers
+        let chunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
+        stripHopByHop(&headers)
+        headers.remove(name: "expect")
+        if chunked {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        } else if !headers.contains(name: "content-length"), head.method.requestUsuallyHasBody {
+            headers.add(name: "content-length", value: "0")
+        }
+        if let clientIP {
+            let previous = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
+            headers.replaceOrAdd(name: "x-forwarded-for", value: previous.isEmpty ? clientIP : previous + ", " + clientIP)
+            headers.replaceOrAdd(name: "x-real-ip", value: clientIP)
+        }
+        headers.replaceOrAdd(name: "x-forwarded-proto", value: proto)
+        if let host = head.headers.first(name: "host") {
+            headers.replaceOrAdd(name: "x-forwarded-host", value: host)
+        }
+        headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
+    }
+
+    /// The response head sent to the client: hop-by-hop headers removed (the encoder restates framing),
+    /// info headers added unless hidden, `Connection: close` when the connection ends after it.
+    static func downstreamHead(
+        from head: HTTPResponseHead,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool,
+        info: InfoHeaders?
+    ) -> HTTPResponseHead {
+        var headers = head.headers
+        stripHopByHop(&headers)
+        if let info {
+            headers.replaceOrAdd(name: "x-request-id", value: info.requestID)
+            headers.replaceOrAdd(name: "x-proxy-id", value: info.proxyID)
+            headers.replaceOrAdd(name: "x-server-info", value: info.serverInfo)
+            if let upstream = info.upstreamAddress {
+                headers.replaceOrAdd(name: "x-upstream-addr", value: upstream)
+            }
+            if let time = info.upstreamResponseTime {
+                headers.replaceOrAdd(name: "x-upstream-response-time", value: time)
+            }
+        }
+        if !keepAlive {
+            headers.add(name: "connection", value: "close")
+        } else if clientVersion.minor == 0 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
+        return HTTPResponseHead(version: version, status: head.status, headers: headers)
+    }
+
+    /// Interlock's response info headers.
+    struct InfoHeaders {
+        var requestID: String
+        var proxyID: String
+        var serverInfo: String
+        var upstreamAddress: String?
+        var upstreamResponseTime: String?
+    }
+}
+
+extension HTTPMethod {
+    var requestUsuallyHasBody: Bool {
+        switch self {
+        case .POST, .PUT, .PATCH: return true
+        default: return false
+        }
+    }
+}

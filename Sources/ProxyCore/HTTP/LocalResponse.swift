@@ -1,0 +1,31 @@
+import NIOCore
+import NIOHTTP1
+
+/// Responses Pier writes itself (errors, redirects): short plain-text bodies that say which side failed.
+struct LocalResponse {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders = [:]
+    var body: String
+
+    static func error(_ status: HTTPResponseStatus, _ detail: String) -> LocalResponse {
+        LocalResponse(status: status, body: "\(status.code) \(status.reasonPhrase): \(detail)\n")
+    }
+
+    static func redirect(to location: String, status: Int) -> LocalResponse {
+        let s = HTTPResponseStatus(statusCode: status)
+        var r = LocalResponse(status: s, body: "\(s.code) \(s.reasonPhrase): \(location)\n")
+        r.headers.add(name: "location", value: location)
+        return r
+    }
+
+    func head(version: HTTPVersion, keepAlive: Bool, requestID: String?, proxyID: String?, serverInfo: String?) -> HTTPResponseHead {
+        var h = headers
+        h.add(name: "content-type", value: "text/plain; charset=utf-8")
+        h.add(name: "content-length", value: String(body.utf8.count))
+        if let requestID { h.add(name: "x-request-id", value: requestID) }
+        if let proxyID { h.add(name: "x-proxy-id", value: proxyID) }
+        if let serverInfo { h.add(name: "x-server-info", value: serverInfo) }
+        if !keepAlive { h.add(name: "connection", value: "close") }
+        return HTTPResponseHead(version: version.minor == 0 ? .http1_0 : .http1_1, status: status, headers: h)
+    }
+}

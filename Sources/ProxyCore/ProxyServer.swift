@@ -1,0 +1,135 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import RouteModel
+import ServiceLifecycle
+
+/// The HTTP entrypoint: accepts downstream connections and proxies them with the current route table.
+///
+/// A `Service`: `run()` binds, serves until graceful shutdown, then stops accepting, lets in-flight requests
+/// finish within the grace period and returns.
+public final class ProxyServer: Service, Sendable {
+    /// How the entrypoint is set up.
+    public struct Configuration: Sendable {
+        /// Address to listen on.
+        public var host: String
+        /// Port to listen on; 0 picks a free one.
+        public var port: Int
+        /// Time in-flight requests get to finish after shutdown starts.
+        public var gracePeriod: Duration
+
+        /// Creates a configuration.
+        public init(host: String = "0.0.0.0", port: Int = 8080, gracePeriod: Duration = .seconds(10)) {
+            self.host = host
+            self.port = port
+            self.gracePeriod = gracePeriod
+        }
+    }
+
+    private let configuration: Configuration
+    private let group: EventLoopGroup
+    private let tables: RouteTableBox
+    private let logger: Logger
+    private let accessLogger: Logger
+    private let loops: [ObjectIdentifier: LoopState]
+    private let state = NIOLockedValueBox<(channel: Channel?, quiesce: ServerQuiescingHelper?)>((nil, nil))
+    private let boundPromise: EventLoopPromise<SocketAddress>
+
+    /// Creates a server over `group` that reads routes from `tables`.
+    public init(configuration: Configuration, group: EventLoopGroup, tables: RouteTableBox, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.tables = tables
+        self.logger = logger
+        var access = logger
+        access[metadataKey: "log"] = "access"
+        self.accessLogger = access
+        var loops: [ObjectIdentifier: LoopState] = [:]
+        for loop in group.makeIterator() {
+            loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop)
+        }
+        self.loops = loops
+        self.boundPromise = group.next().makePromise()
+    }
+
+    /// The address the server listens on, once bound.
+    public var localAddress: SocketAddress {
+        get async throws { try await boundPromise.futureResult.get() }
+    }
+
+    /// Binds the listening socket. Called by `run()`; tests may call it first to learn the port.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        if let bound = state.withLockedValue({ $0.channel })?.localAddress { return bound }
+        let quiesce = ServerQuiescingHelper(group: group)
+        let tables = self.tables
+        let loops = self.loops
+        let accessLogger = self.accessLogger
+        let maxHeader = tables.current.settings.maxHeaderSize
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderListSize = maxHeader
+                    limits.maxHeaderFieldSize = maxHeader
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: limits
+                    )
+                    let loop = loops[ObjectIdentifier(channel.eventLoop)]!
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger))
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            state.withLockedValue { $0 = (channel, quiesce) }
+            let address = channel.localAddress!
+            boundPromise.succeed(address)
+            logger.info("entrypoint listening", metadata: ["address": "\(address)"])
+            return address
+        } catch {
+            boundPromise.fail(error)
+            throw error
+        }
+    }
+
+    /// Serves until graceful shutdown (or cancellation), then drains.
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        await drain()
+    }
+
+    /// Stops accepting; in-flight requests finish (up to the grace period), idle connections close.
+    public func drain() async {
+        let (channel, quiesce) = state.withLockedValue { $0 }
+        guard let quiesce, let channel else { return }
+        logger.info("entrypoint draining", metadata: ["grace": "\(configuration.gracePeriod)"])
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: done)
+        let timeout = channel.eventLoop.scheduleTask(in: .init(configuration.gracePeriod)) {
+            done.succeed()
+        }
+        try? await done.futureResult.get()
+        timeout.cancel()
+        state.withLockedValue { $0 = (nil, nil) }
+        logger.info("entrypoint stopped")
+    }
+}

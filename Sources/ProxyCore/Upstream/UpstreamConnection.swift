@@ -1,0 +1,124 @@
+import NIOCore
+import NIOHTTP1
+import RouteModel
+
+/// What an upstream connection reports to the request that currently uses it. Called on the connection's
+/// event loop, which is also the downstream connection's.
+protocol UpstreamConnectionDelegate: AnyObject {
+    /// A part of the upstream response arrived.
+    func upstreamReceived(_ part: HTTPClientResponsePart)
+    /// The connection closed or failed before the response ended.
+    func upstreamFailed(_ error: Error?)
+    /// The connection's writability changed (backpressure for the request body).
+    func upstreamWritabilityChanged(isWritable: Bool)
+    /// A read burst from the upstream ended: time to flush what was written downstream.
+    func upstreamReadComplete()
+}
+
+/// One HTTP/1.1 connection to an endpoint, used by one request at a time and pooled between requests.
+///
+/// Lives on one event loop (the one that connected it) and is only touched there.
+final class UpstreamConnection {
+    let channel: Channel
+    let endpoint: Endpoint
+    /// Set while a request uses the connection; nil while pooled.
+    weak var delegate: UpstreamConnectionDelegate?
+    /// Requests served so far; more than zero means the connection is being reused.
+    var requestsServed = 0
+    var idleTimer: Scheduled<Void>?
+    fileprivate(set) var isClosed = false
+    /// Pauses reading from upstream while the downstream cannot take more (backpressure).
+    var readsPaused = false {
+        didSet {
+            if !readsPaused, oldValue, pendingRead {
+                pendingRead = false
+                channel.read()
+            }
+        }
+    }
+    fileprivate var pendingRead = false
+    fileprivate var onClose: ((UpstreamConnection) -> Void)?
+
+    init(channel: Channel, endpoint: Endpoint) {
+        self.channel = channel
+        self.endpoint = endpoint
+    }
+
+    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+        if flush {
+            channel.writeAndFlush(part, promise: nil)
+        } else {
+            channel.write(part, promise: nil)
+        }
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        channel.close(promise: nil)
+    }
+}
+
+/// The last handler of an upstream channel: passes response parts to the connection's delegate, holds reads
+/// while the downstream is slow, and reports closes.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    var connection: UpstreamConnection?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let connection, let delegate = connection.delegate else {
+            // Bytes on an idle pooled connection: the upstream is confused or closing; never reuse it.
+            context.close(promise: nil)
+            return
+        }
+        delegate.upstreamReceived(part)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let connection, connection.readsPaused {
+            connection.pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection?.delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let connection, let delegate = connection.delegate {
+            connection.delegate = nil
+            delegate.upstreamFailed(error)
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        connection.isClosed = true
+        connection.idleTimer?.cancel()
+        connection.onClose?(connection)
+        connection.onClose = nil
+        if let delegate = connection.delegate {
+            connection.delegate = nil
+            delegate.upstreamFailed(nil)
+        }
+        self.connection = nil
+    }
+}
+
+extension UpstreamConnection {
+    func setOnClose(_ callback: @escaping (UpstreamConnection) -> Void) {
+        onClose = callback
+    }
+}

@@ -1,0 +1,55 @@
+/// Proxy-wide settings that belong to the route table snapshot, so that they reload with it.
+///
+/// Key names follow Interlock's NGINX extension configuration where they overlap (see docs/labels.md).
+public struct ProxySettings: Hashable, Sendable {
+    /// Time allowed to establish an upstream connection (`ConnectTimeout`).
+    public var connectTimeout: Duration
+    /// Time allowed between two reads from the upstream, response head included (`ReadTimeout`); past it a
+    /// request that has no response yet gets 504.
+    public var readTimeout: Duration
+    /// Time allowed between two successful writes to either side (`SendTimeout`).
+    public var sendTimeout: Duration
+    /// How long an idle downstream keep-alive connection stays open (`KeepaliveTimeout`).
+    public var keepaliveTimeout: Duration
+    /// How long an idle pooled upstream connection is kept.
+    public var upstreamIdleTimeout: Duration
+    /// Largest request body accepted, in bytes (`ClientMaxBodySize`); nil or 0 means no limit.
+    public var clientMaxBodySize: Int64?
+    /// Largest request header section accepted, in bytes (`LargeClientHeaderBuffers`, count × size); past it 431.
+    public var maxHeaderSize: Int
+    /// Hide Interlock's info headers (x-request-id stays on the upstream request) (`HideInfoHeaders`).
+    public var hideInfoHeaders: Bool
+    /// Value of the `x-proxy-id` response header; the host name by default.
+    public var proxyID: String
+    /// Write one access log line per request.
+    public var accessLog: Bool
+    /// Idle upstream connections kept per endpoint and event loop.
+    public var maxIdleUpstreamConnections: Int
+
+    /// Creates settings; every argument has the documented default.
+    public init(
+        connectTimeout: Duration = .seconds(5),
+        readTimeout: Duration = .seconds(600),
+        sendTimeout: Duration = .seconds(600),
+        keepaliveTimeout: Duration = .seconds(75),
+        upstreamIdleTimeout: Duration = .seconds(60),
+        clientMaxBodySize: Int64? = 32 * 1024 * 1024,
+        maxHeaderSize: Int = 32 * 1024,
+        hideInfoHeaders: Bool = false,
+        proxyID: String = "pier",
+        accessLog: Bool = true,
+        maxIdleUpstreamConnections: Int = 128
+    ) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.sendTimeout = sendTimeout
+        self.keepaliveTimeout = keepaliveTimeout
+        self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.clientMaxBodySize = clientMaxBodySize
+        self.maxHeaderSize = maxHeaderSize
+        self.hideInfoHeaders = hideInfoHeaders
+        self.proxyID = proxyID
+        self.accessLog = accessLog
+        self.maxIdleUpstreamConnections = maxIdleUpstreamConnections
+    }
+}

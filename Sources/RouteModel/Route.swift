@@ -1,0 +1,55 @@
+/// Where the requests of one route go: the services that share it and their endpoints.
+///
+/// Several services that claim the same host without a context root (Interlock's canary case) share one pool;
+/// its endpoints are the union of theirs, so traffic splits in proportion to their endpoint counts.
+public struct BackendPool: Hashable, Sendable {
+    /// Index of the pool in its route table; the data plane keys per-pool balancing state by it.
+    public var id: Int
+    /// Names of the services whose endpoints make up the pool, sorted.
+    public var services: [String]
+    /// The endpoints, in a stable order (by service, then as the provider listed them).
+    public var endpoints: [Endpoint]
+
+    /// Creates a pool.
+    public init(id: Int, services: [String], endpoints: [Endpoint]) {
+        self.id = id
+        self.services = services
+        self.endpoints = endpoints
+    }
+}
+
+/// What a route does with a matching request.
+public enum RouteAction: Hashable, Sendable {
+    /// Proxy to the pool with this id.
+    case proxy(pool: Int)
+    /// Answer with a redirect to `target` followed by the original path and query (Interlock's
+    /// `com.docker.lb.redirects`). `target` has no trailing slash.
+    case redirect(target: String, status: Int)
+}
+
+/// One entry of the route table: a host pattern and a context root, and what to do with matching requests.
+public struct Route: Hashable, Sendable, Comparable {
+    /// The host this route answers for.
+    public var host: HostPattern
+    /// The path prefix, `/` for the whole host; never ends in `/` otherwise.
+    public var contextRoot: String
+    /// Whether the context root is stripped before proxying (`com.docker.lb.context_root_rewrite`).
+    public var stripContextRoot: Bool
+    /// What to do.
+    public var action: RouteAction
+    /// The services that declared the route, sorted (one, or several for a canary).
+    public var services: [String]
+
+    /// Creates a route.
+    public init(host: HostPattern, contextRoot: String, stripContextRoot: Bool, action: RouteAction, services: [String]) {
+        self.host = host
+        self.contextRoot = contextRoot
+        self.stripContextRoot = stripContextRoot
+        self.action = action
+        self.services = services
+    }
+
+    public static func < (lhs: Route, rhs: Route) -> Bool {
+        (lhs.host.description, lhs.contextRoot) < (rhs.host.description, rhs.contextRoot)
+    }
+}
