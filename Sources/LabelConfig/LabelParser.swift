@@ -4,6 +4,8 @@ import RouteModel
 struct LabelParser {
     let service: String
     private(set) var issues: [RouteIssue] = []
+    /// The label values as written, for issues raised after parsing.
+    private var written: [LabelKey: String] = [:]
     var hasErrors: Bool { issues.contains { $0.severity == .error } }
 
     init(service: String) {
@@ -32,6 +34,7 @@ struct LabelParser {
                 }
                 continue
             }
+            written[key] = value
             parse(key, value, into: &result)
         }
         crossCheck(&result)
@@ -180,7 +183,7 @@ struct LabelParser {
         }
         if r.maxFails != nil || r.failTimeout != nil {
             let key: LabelKey = r.maxFails != nil ? .maxFails : .failTimeout
-            warning(key, r.maxFails.map(String.init) ?? "", "passive health checks are not active yet in this Pier version")
+            warning(key, written[key] ?? "", "passive health checks are not active yet in this Pier version")
         }
         for redirect in r.redirects where redirect.sourceScheme == "https" {
             warning(.redirects, redirect.sourceHost, "a redirect from https applies on the HTTPS entrypoint, which is not active yet")

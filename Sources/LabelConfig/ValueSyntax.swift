@@ -59,7 +59,9 @@ public enum ValueSyntax {
         guard !t.isEmpty, t.count <= 12, t.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(t) else {
             return nil
         }
-        return n * multiplier
+        // 12 digits times 1g overflows Int64: malformed, not a trap.
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : bytes
     }
 
     /// A list separated by `separator`, items trimmed, empty items dropped.

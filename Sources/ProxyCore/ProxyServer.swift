@@ -82,19 +82,9 @@ public final class ProxyServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    var limits = NIOHTTPDecoderLimitConfiguration()
-                    limits.maxHeaderListSize = maxHeader
-                    limits.maxHeaderFieldSize = maxHeader
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
-                        withErrorHandling: false,
-                        withOutboundHeaderValidation: true,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: limits
-                    )
-                    let loop = loops[ObjectIdentifier(channel.eventLoop)]!
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger))
+                    try Self.configureDownstream(
+                        channel: channel, tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!,
+                        accessLogger: accessLogger, maxHeaderSize: maxHeader)
                 }
             }
         do {
@@ -108,6 +98,24 @@ public final class ProxyServer: Service, Sendable {
             boundPromise.fail(error)
             throw error
         }
+    }
+
+    /// Sets up a downstream HTTP/1.1 pipeline: NIO's decoder (with Pier's header limit), encoder and
+    /// pipelining assistant, then the proxy handler. Must run on the channel's event loop.
+    static func configureDownstream(channel: Channel, tables: RouteTableBox, loop: LoopState, accessLogger: Logger,
+                                    maxHeaderSize: Int) throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = maxHeaderSize
+        limits.maxHeaderFieldSize = maxHeaderSize
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: true,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger))
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains.

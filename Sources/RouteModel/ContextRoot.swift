@@ -11,16 +11,16 @@ public enum RequestPath {
     /// Removes `.` and `..` segments (RFC 3986 §5.2.4) so that `/app/../admin` cannot reach past a context
     /// root. Paths without dot segments are returned unchanged without allocating a new string.
     public static func removingDotSegments(_ path: Substring) -> Substring {
-        guard path.contains(".") else { return path }
+        guard path.contains(".") || path.contains("%") else { return path }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.contains(where: { $0 == "." || $0 == ".." }) else { return path }
+        guard parts.contains(where: { dotSegment($0) != 0 }) else { return path }
         var output: [Substring] = []
         for (index, part) in parts.enumerated() {
             let isLast = index == parts.count - 1
-            switch part {
-            case ".":
+            switch dotSegment(part) {
+            case 1:
                 if isLast { output.append("") }
-            case "..":
+            case 2:
                 if output.count > 1 { output.removeLast() }
                 if isLast { output.append("") }
             default:
@@ -30,6 +30,51 @@ public enum RequestPath {
         var joined = output.joined(separator: "/")
         if !joined.hasPrefix("/") { joined = "/" + joined }
         return Substring(joined)
+    }
+
+    /// 1 for a `.` segment, 2 for `..`, 0 otherwise. Percent-encoded dots (`%2e`, `.%2E`, …) count: upstreams
+    /// decode them, so `/app/%2e%2e/admin` must not get past the context root either.
+    static func dotSegment(_ segment: Substring) -> Int {
+        var dots = 0
+        var rest = segment.utf8[...]
+        while let first = rest.first {
+            if first == UInt8(ascii: ".") {
+                rest = rest.dropFirst()
+            } else if first == UInt8(ascii: "%"), rest.dropFirst().first == UInt8(ascii: "2"),
+                let e = rest.dropFirst(2).first, e | 0x20 == UInt8(ascii: "e")
+            {
+                rest = rest.dropFirst(3)
+            } else {
+                return 0
+            }
+            dots += 1
+            if dots > 2 { return 0 }
+        }
+        return dots
+    }
+
+    /// What follows the first `count` non-empty segments of `path`, slash runs before them skipped as
+    /// `PathTrie` skips them: after 1 segment, `/app/x` → `/x`, `//app/x` → `/x`, `/app` → empty.
+    public static func dropping(segments count: Int, from path: Substring) -> Substring {
+        let slash = UInt8(ascii: "/")
+        var rest = path.utf8[...]
+        for _ in 0..<count {
+            while rest.first == slash { rest = rest.dropFirst() }
+            rest = rest[(rest.firstIndex(of: slash) ?? rest.endIndex)...]
+        }
+        return Substring(rest)
+    }
+
+    /// The number of non-empty segments of a path (`/a//b/` → 2), without allocating.
+    public static func segmentCount(_ path: some StringProtocol) -> Int {
+        let slash = UInt8(ascii: "/")
+        var count = 0
+        var previous = slash
+        for byte in path.utf8 {
+            if byte != slash, previous == slash { count += 1 }
+            previous = byte
+        }
+        return count
     }
 
     /// The non-empty segments of a path (`/a//b/` → `a`, `b`).

@@ -81,7 +81,9 @@ public struct RouteTable: Sendable, Equatable {
             guard route.stripContextRoot, route.contextRoot != "/", !isDefault else {
                 return .forward(route: route, pool: content.pools[pool], target: joined(path, query))
             }
-            let rest = path.dropFirst(route.contextRoot.utf8.count)
+            // Drop the matched segments rather than the root's length: the trie skips slash runs, so
+            // `//app/x` matches `/app` too, and a length-based cut would forward `p/x`.
+            let rest = RequestPath.dropping(segments: RequestPath.segmentCount(route.contextRoot), from: path)
             if rest.isEmpty {
                 // `/app` → `/app/`, as Interlock's rewrite does, so that relative links resolve under the root.
                 return .redirect(location: joined(Substring(route.contextRoot + "/"), query), status: 301)

@@ -17,24 +17,18 @@ public enum RouteTablePrinter {
         for route in table.routes {
             rows.append((route.host.description, route.contextRoot, target(route)))
         }
-        if let fallback = table.content.defaultRoute {
-            rows.append(("(any other host)", "/", target(fallback)))
-        }
+        // The catch-all row is always there, so that the columns are wide enough for it too.
+        rows.append(("(any other host)", "/", table.content.defaultRoute.map(target) ?? "503"))
         let w0 = max(4, rows.map { $0.0.count }.max() ?? 0)
         let w1 = max(4, rows.map { $0.1.count }.max() ?? 0)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
         var out = "route table generation \(table.generation): \(table.routes.count) route\(table.routes.count == 1 ? "" : "s")\n"
         out += pad("HOST", w0) + "  " + pad("PATH", w1) + "  TARGET\n"
         for row in rows { out += pad(row.0, w0) + "  " + pad(row.1, w1) + "  " + row.2 + "\n" }
-        if table.content.defaultRoute == nil { out += "(any other host)".padding(w0) + "  " + pad("/", w1) + "  503\n" }
         let s = table.settings
         out += "settings: connect \(s.connectTimeout), read \(s.readTimeout), keep-alive \(s.keepaliveTimeout), "
         out += "max body \(s.clientMaxBodySize.map { $0 > 0 ? "\($0) bytes" : "unlimited" } ?? "unlimited"), max header \(s.maxHeaderSize) bytes, "
         out += "info headers \(s.hideInfoHeaders ? "hidden" : "shown")\n"
         return out
     }
-}
-
-extension String {
-    fileprivate func padding(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
 }

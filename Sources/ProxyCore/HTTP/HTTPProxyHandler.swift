@@ -106,7 +106,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         case .headerOverflow: status = .requestHeaderFieldsTooLarge
         default: status = .badRequest
         }
-        writeLocal(.error(status, "malformed request (\(parserError))"), version: .http1_1, keepAlive: false, requestID: exchange?.requestID)
+        let settings = exchange?.table.settings ?? tables.current.settings
+        if let exchange { finish(exchange) }
+        writeLocal(.error(status, "malformed request (\(parserError))"), version: .http1_1, keepAlive: false,
+                   requestID: exchange?.requestID, settings: settings)
     }
 
     // MARK: - Request side
@@ -288,10 +291,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
                 exchange.keepAlive = false
             }
             let keepAlive = exchange.keepAlive && !closing
+            // Finish first: writing `.end` lets the pipelining assistant hand us the next request at once.
+            finish(exchange)
             let promise: EventLoopPromise<Void>? = keepAlive ? nil : context.eventLoop.makePromise()
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
             promise?.futureResult.assumeIsolated().whenComplete { [context] _ in context?.close(promise: nil) }
-            finish(exchange)
         }
     }
 
@@ -409,12 +413,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         exchange.buffered.removeAll()
         if close { exchange.keepAlive = false }
         resumeReads()
-        writeLocal(response, version: exchange.head.version, keepAlive: exchange.keepAlive && !closing, requestID: exchange.requestID)
+        let keepAlive = exchange.keepAlive && !closing
+        // Finish first: writing `.end` lets the pipelining assistant hand us the next request at once.
         if exchange.requestEnded || !exchange.keepAlive { finish(exchange) }
+        writeLocal(response, version: exchange.head.version, keepAlive: keepAlive, requestID: exchange.requestID,
+                   settings: exchange.table.settings)
     }
 
-    private func writeLocal(_ response: LocalResponse, version: HTTPVersion, keepAlive: Bool, requestID: String?) {
-        let settings = exchange?.table.settings ?? tables.current.settings
+    private func writeLocal(_ response: LocalResponse, version: HTTPVersion, keepAlive: Bool, requestID: String?,
+                            settings: ProxySettings) {
         let hide = settings.hideInfoHeaders
         let head = response.head(version: version, keepAlive: keepAlive, requestID: hide ? nil : requestID,
                                  proxyID: hide ? nil : settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
