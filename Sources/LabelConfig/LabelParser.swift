@@ -159,9 +159,10 @@ struct LabelParser {
         if r.contextRootRewrite, r.contextRoot == "/" {
             warning(.contextRootRewrite, "true", "has no effect without com.docker.lb.context_root")
         }
-        if (r.sslCert == nil) != (r.sslKey == nil) {
-            let key: LabelKey = r.sslCert == nil ? .sslKey : .sslCert
-            error(key, (r.sslCert ?? r.sslKey)!, "ssl_cert and ssl_key must be given together")
+        // Judged on the labels as written: a malformed one of the pair has its own error already.
+        if (written[.sslCert] == nil) != (written[.sslKey] == nil) {
+            let key: LabelKey = written[.sslCert] == nil ? .sslKey : .sslCert
+            error(key, written[key]!, "ssl_cert and ssl_key must be given together")
         }
         if r.sslCert != nil {
             warning(.sslCert, r.sslCert!, "TLS termination is not active yet in this Pier version; served over plain HTTP only")

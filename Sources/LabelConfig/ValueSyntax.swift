@@ -39,6 +39,8 @@ public enum ValueSyntax {
             case "d": total += .seconds(value * 86400)
             default: return nil
             }
+            // Each part is below 2^57 s; stopping past 2^62 s keeps Duration's 128-bit sum from trapping.
+            if total > .seconds(Int64(1) << 62) { return nil }
             if unit.isEmpty, i < s.count { return nil }
         }
         return total

@@ -1,0 +1,227 @@
+import AsyncHTTPClient
+import Foundation
+import LabelConfig
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ProxyCore
+import RouteModel
+
+/// Pier's data plane in this process on 127.0.0.1:0, with a route table the test controls.
+final class InProcessPier: Sendable {
+    let server: ProxyServer
+    let tables: RouteTableBox
+    let port: Int
+    private let group: MultiThreadedEventLoopGroup
+
+    private init(server: ProxyServer, tables: RouteTableBox, port: Int, group: MultiThreadedEventLoopGroup) {
+        self.server = server
+        self.tables = tables
+        self.port = port
+        self.group = group
+    }
+
+    static func start(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> InProcessPier {
+        let result = RouteTableBuilder(settings: settings).build(services)
+        let tables = RouteTableBox(result.table)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = ProxyServer(configuration: .init(host: "127.0.0.1", port: 0, gracePeriod: .seconds(2)),
+                                 group: group, tables: tables, logger: Logger(label: "pier-test"))
+        let address = try await server.start()
+        return InProcessPier(server: server, tables: tables, port: address.port!, group: group)
+    }
+
+    /// Compiles and publishes `services` as the next generation.
+    func publish(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false)) {
+        let next = tables.current.generation + 1
+        tables.publish(RouteTableBuilder(settings: settings).build(services, generation: next).table)
+    }
+
+    func stop() async {
+        await server.drain()
+        try? await group.shutdownGracefully()
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+}
+
+/// A service description with `com.docker.lb.*` labels given without their prefix.
+func service(_ name: String, _ labels: [String: String], _ backends: [TestBackend]) -> ServiceDescription {
+    var full: [String: String] = [:]
+    for (k, v) in labels { full["com.docker.lb." + k] = v }
+    return ServiceDescription(name: name, labels: full, endpoints: backends.map { .init(host: "127.0.0.1", port: $0.port) })
+}
+
+/// One shared HTTP client that never follows redirects.
+let client: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.redirectConfiguration = .disallow
+    configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+}()
+
+struct Reply {
+    var status: UInt
+    var headers: HTTPHeaders
+    var body: String
+    var fields: [String: String] { echoFields(body) }
+}
+
+/// GET (or another method) through Pier with a Host header.
+func request(_ pier: InProcessPier, host: String, _ path: String, method: HTTPMethod = .GET, headers: [(String, String)] = [],
+             body: String? = nil) async throws -> Reply {
+    var req = HTTPClientRequest(url: pier.base + path)
+    req.method = method
+    req.headers.add(name: "Host", value: host)
+    for (k, v) in headers { req.headers.add(name: k, value: v) }
+    if let body { req.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await client.execute(req, timeout: .seconds(30))
+    let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
+    return Reply(status: response.status.code, headers: response.headers, body: String(buffer: buffer))
+}
+
+/// Runs a command to completion; returns exit status, stdout and stderr.
+@discardableResult
+func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// curl with the given arguments (`-s` implied).
+func curl(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    try run("/usr/bin/curl", ["-s", "--max-time", "60"] + arguments)
+}
+
+/// The `pier` executable built next to the test bundle (or $PIER_BINARY).
+var pierBinary: String {
+    if let path = ProcessInfo.processInfo.environment["PIER_BINARY"] { return path }
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<3 {
+        let candidate = dir.appendingPathComponent("pier").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/pier").path
+    return fallback
+}
+
+/// A `pier` child process; stderr is collected, and the entrypoint port is read from its log.
+final class PierProcess: @unchecked Sendable {
+    // `log` is written by the pipe's reader thread and read by the test under `lock`.
+    let process = Process()
+    private let lock = NSLock()
+    private var log = ""
+    private(set) var port = 0
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: pierBinary)
+        process.arguments = arguments
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = err
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.log += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var output: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return log
+    }
+
+    /// Waits for the "entrypoint listening" log line and returns the port.
+    func waitForPort(timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let text = output
+            if let range = text.range(of: "entrypoint listening") {
+                let line = text[..<range.lowerBound].split(separator: "\n").last ?? ""
+                if let colon = line.range(of: ":", options: .backwards), let port = Int(line[colon.upperBound...].prefix(while: \.isNumber)) {
+                    self.port = port
+                    return port
+                }
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("pier did not start: \(output)")
+    }
+
+    func terminate(signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Peak resident memory of the process (VmHWM), in bytes.
+    var peakRSS: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+        }
+        return 0
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary directory, removed by the caller.
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("pier-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Raw bytes to a port and everything it answers until it closes or `timeout` passes.
+func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestFailure("connect failed") }
+    var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let data = Array(bytes.utf8)
+    _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        out += buffer[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
