@@ -168,7 +168,7 @@ struct LabelParser {
             warning(.sslCert, r.sslCert!, "TLS termination is not active yet in this Pier version; served over plain HTTP only")
         }
         if r.sslPassthrough {
-            warning(.sslPassthrough, "true", "TLS passthrough is not active yet in this Pier version; the service is not reachable by TLS")
+            warning(.sslPassthrough, "true", "TLS passthrough is not active yet in this Pier version; the service gets no route (a passthrough service has no plain-HTTP route)")
         }
         if r.sslOnly {
             warning(.sslOnly, "true", "accepted but not active until the HTTPS entrypoint exists; plain HTTP is still served")

@@ -53,6 +53,11 @@ public struct Labels: Hashable, Sendable {
         return (parser.hasErrors ? nil : result, parser.issues)
     }
 
+    /// The service cluster a label set names (`com.docker.lb.service_cluster`, "" when absent).
+    public static func cluster(of labels: [String: String]) -> String {
+        (labels[LabelKey.serviceCluster.label] ?? "").trimmingWhitespace()
+    }
+
     /// A TCP port number 1…65535 written in decimal digits only.
     public static func parsePort(_ text: String) -> Int? {
         guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }),

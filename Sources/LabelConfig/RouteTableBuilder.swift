@@ -52,14 +52,16 @@ public struct RouteTableBuilder: Sendable {
                 statuses[service.name] = .ignored
                 continue
             }
+            // Another cluster's services are another Pier's business, their label errors included.
+            let cluster = Labels.cluster(of: service.labels)
+            guard cluster == serviceCluster else {
+                statuses[service.name] = .otherCluster(cluster)
+                continue
+            }
             let (parsed, labelIssues) = Labels.parse(service: service.name, labels: service.labels)
             issues += labelIssues
             guard let labels = parsed else {
                 statuses[service.name] = .rejected
-                continue
-            }
-            guard labels.serviceCluster == serviceCluster else {
-                statuses[service.name] = .otherCluster(labels.serviceCluster)
                 continue
             }
             var endpoints: [Endpoint] = []
@@ -78,19 +80,25 @@ public struct RouteTableBuilder: Sendable {
                 statuses[service.name] = .rejected
                 continue
             }
-            if endpoints.isEmpty {
+            let proxiedHosts = labels.sslPassthrough ? [] : labels.hosts.filter { host in
+                !labels.redirects.contains { $0.sourceScheme == "http" && $0.sourceHost == host.description }
+            }
+            if endpoints.isEmpty, !proxiedHosts.isEmpty || labels.defaultBackend {
                 issues.append(RouteIssue(.warning, service: service.name, reason: "no running endpoints; its requests get 503 until one runs"))
             }
             endpointsByService[service.name] = endpoints
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
-            let redirectHosts = Set(labels.redirects.filter { $0.sourceScheme == "http" }.map(\.sourceHost))
-            for redirect in labels.redirects where redirect.sourceScheme == "http" {
+            // A passthrough service keeps its own TLS: it gets no plain-HTTP route (as in Interlock), and its
+            // redirects have no effect.
+            for redirect in labels.redirects where redirect.sourceScheme == "http" && !labels.sslPassthrough {
                 claims.append(Claim(host: .exact(redirect.sourceHost), contextRoot: "/", rewrite: false,
                                     service: service.name, redirect: redirect))
             }
-            for host in labels.hosts where !redirectHosts.contains(host.description) {
-                claims.append(Claim(host: host, contextRoot: labels.contextRoot, rewrite: labels.contextRootRewrite,
+            for host in proxiedHosts {
+                // Stripping `/` is a no-op; leaving it out keeps such tables equal to ones without the label.
+                claims.append(Claim(host: host, contextRoot: labels.contextRoot,
+                                    rewrite: labels.contextRootRewrite && labels.contextRoot != "/",
                                     service: service.name, redirect: nil))
             }
             if labels.defaultBackend { defaultCandidates.append(service.name) }
@@ -147,6 +155,12 @@ public struct RouteTableBuilder: Sendable {
                 issues.append(RouteIssue(.error, service: other, key: LabelKey.defaultBackend.label, value: "true",
                                          reason: "conflict: service \"\(chosen)\" is already the default backend"))
             }
+        }
+
+        // A service whose every claim lost a conflict routes nothing: it is not "routed".
+        let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []))
+        for (name, state) in statuses {
+            if case .routed = state, !served.contains(name) { statuses[name] = .rejected }
         }
 
         let table = RouteTable(generation: generation,

@@ -2,6 +2,12 @@ import LabelConfig
 import RouteModel
 import TOMLKit
 
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
+}
+
 /// Reads the standalone TOML configuration. A syntax error makes the whole file invalid (the caller keeps
 /// its previous table); a bad key or value is an issue that names it, and the rest of the file still applies.
 public enum ConfigFileParser {
@@ -9,7 +15,7 @@ public enum ConfigFileParser {
     static let configKeys = [
         "ConnectTimeout", "ReadTimeout", "SendTimeout", "KeepaliveTimeout", "ClientMaxBodySize",
         "LargeClientHeaderBuffers", "HideInfoHeaders", "AccessLog", "ProxyID", "UpstreamKeepaliveTimeout",
-        "UpstreamMaxIdleConnections",
+        "UpstreamMaxIdleConnections", "ClientBodyTimeout",
     ]
     /// Interlock NGINX keys that have no meaning for Pier; accepted with a warning so that an Interlock
     /// configuration can be reused as it is.
@@ -17,7 +23,7 @@ public enum ConfigFileParser {
         "Version", "HTTPVersion", "User", "PidPath", "MaxConnections", "IPHash", "AdminUser", "AdminPass",
         "SSLOpts", "SSLDefaultDHParam", "SSLDefaultDHParamPath", "SSLVerify", "WorkerProcesses", "RLimitNoFile",
         "RlimitNoFile", "SSLCiphers", "SSLProtocols", "ClientBodyBufferSize", "ClientHeaderBufferSize",
-        "ClientBodyTimeout", "UnderscoresInHeaders", "ServerNamesHashBucketSize", "UpstreamZoneSize",
+        "UnderscoresInHeaders", "ServerNamesHashBucketSize", "UpstreamZoneSize",
         "GlobalOptions", "HTTPOptions", "TCPOptions", "AccessLogPath", "ErrorLogPath", "MainLogFormat",
         "TraceLogFormat",
     ]
@@ -39,7 +45,7 @@ public enum ConfigFileParser {
         unknownKeys(root, known: topKeys, where: nil, into: &issues)
 
         if let value = root["ServiceCluster"] {
-            if let s = value.string { config.serviceCluster = s } else { issues.append(typeIssue("ServiceCluster", "a string")) }
+            if let s = value.string { config.serviceCluster = s.trimmingCharacters(in: " \t") } else { issues.append(typeIssue("ServiceCluster", "a string")) }
         }
         if let value = root["Entrypoints"] {
             if let table = value.table { parseEntrypoints(table, into: &config, issues: &issues) } else { issues.append(typeIssue("Entrypoints", "a table")) }
@@ -97,7 +103,11 @@ public enum ConfigFileParser {
     private static func parseEntrypoints(_ table: TOMLTable, into config: inout StandaloneConfiguration, issues: inout [RouteIssue]) {
         unknownKeys(table, known: ["HTTP"], where: "Entrypoints", into: &issues)
         guard let value = table["HTTP"] else { return }
-        guard let text = value.string, let address = ServiceDescription.Address(parsing: text), let port = address.port else {
+        // Port 0 asks the system for a free port (the log says which).
+        let text = value.string ?? ""
+        let zeroPort = text.hasSuffix(":0")
+        let parsed = ServiceDescription.Address(parsing: zeroPort ? String(text.dropLast(2)) + ":1" : text)
+        guard let address = parsed, let port = zeroPort ? 0 : address.port else {
             issues.append(RouteIssue(.error, service: nil, key: "Entrypoints.HTTP", value: value.string ?? "\(value)", reason: "must be \"address:port\", e.g. \"0.0.0.0:8080\""))
             return
         }
@@ -123,6 +133,7 @@ public enum ConfigFileParser {
         if let d = duration("ConnectTimeout") { s.connectTimeout = d }
         if let d = duration("ReadTimeout") { s.readTimeout = d }
         if let d = duration("SendTimeout") { s.sendTimeout = d }
+        if let d = duration("ClientBodyTimeout") { s.clientBodyTimeout = d }
         if let d = duration("KeepaliveTimeout") { s.keepaliveTimeout = d }
         if let d = duration("UpstreamKeepaliveTimeout") { s.upstreamIdleTimeout = d }
         if let value = table["ClientMaxBodySize"] {

@@ -23,10 +23,15 @@ public final class FileProvider: Service, Sendable {
     private let logger: Logger
     private let publish: Publish
     private let initial: StandaloneConfiguration?
+    private let adjust: @Sendable (inout StandaloneConfiguration) -> Void
 
     /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (published
     /// as generation 1 by the caller), so that only changes are published here.
-    public init(path: String, interval: Duration = .milliseconds(250), initial: StandaloneConfiguration?, logger: Logger, publish: @escaping Publish) {
+    /// `adjust` applies command-line overrides to every configuration read, before it is compiled.
+    public init(path: String, interval: Duration = .milliseconds(100), initial: StandaloneConfiguration?,
+                adjust: @escaping @Sendable (inout StandaloneConfiguration) -> Void = { _ in },
+                logger: Logger, publish: @escaping Publish) {
+        self.adjust = adjust
         self.path = path
         self.interval = interval
         self.initial = initial
@@ -61,11 +66,12 @@ public final class FileProvider: Service, Sendable {
             guard text != lastText else { continue }
             lastText = text
             let (parsed, issues) = ConfigFileParser.parse(text)
-            guard let config = parsed else {
+            guard var config = parsed else {
                 for issue in issues { logger.error("\(issue)") }
                 logger.error("configuration rejected; previous routes stay live", metadata: ["path": "\(path)"])
                 continue
             }
+            adjust(&config)
             if let current, current.httpHost != config.httpHost || current.httpPort != config.httpPort {
                 logger.warning("Entrypoints changed; a restart is needed for listeners to move")
             }

@@ -10,7 +10,6 @@ final class LoopState: @unchecked Sendable {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
     private var roundRobin: [Int] = []
-    private var roundRobinGeneration: UInt64 = .max
     private var random: UInt64
 
     init(eventLoop: EventLoop) {
@@ -24,10 +23,8 @@ final class LoopState: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         let endpoints = pool.endpoints
         guard !endpoints.isEmpty else { return nil }
-        if roundRobinGeneration != generation {
-            roundRobin.removeAll(keepingCapacity: true)
-            roundRobinGeneration = generation
-        }
+        // Counters are kept across generations (pool ids may be reassigned, which only shifts an offset):
+        // resetting them on every reload would favour the first endpoints when reloads are frequent.
         if roundRobin.count <= pool.id {
             roundRobin.append(contentsOf: repeatElement(0, count: pool.id + 1 - roundRobin.count))
         }

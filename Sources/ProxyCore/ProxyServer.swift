@@ -68,7 +68,6 @@ public final class ProxyServer: Service, Sendable {
         let tables = self.tables
         let loops = self.loops
         let accessLogger = self.accessLogger
-        let maxHeader = tables.current.settings.maxHeaderSize
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -84,7 +83,7 @@ public final class ProxyServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureDownstream(
                         channel: channel, tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!,
-                        accessLogger: accessLogger, maxHeaderSize: maxHeader)
+                        accessLogger: accessLogger, maxHeaderSize: tables.current.settings.maxHeaderSize)
                 }
             }
         do {

@@ -7,8 +7,10 @@ public struct ProxySettings: Hashable, Sendable {
     /// Time allowed between two reads from the upstream, response head included (`ReadTimeout`); past it a
     /// request that has no response yet gets 504.
     public var readTimeout: Duration
-    /// Time allowed between two successful writes to either side (`SendTimeout`).
+    /// Time allowed between two successful writes to either side (`SendTimeout`). Parsed; not enforced yet.
     public var sendTimeout: Duration
+    /// Time allowed between two reads of a request body (`ClientBodyTimeout`); past it 408.
+    public var clientBodyTimeout: Duration
     /// How long an idle downstream keep-alive connection stays open (`KeepaliveTimeout`).
     public var keepaliveTimeout: Duration
     /// How long an idle pooled upstream connection is kept.
@@ -19,7 +21,7 @@ public struct ProxySettings: Hashable, Sendable {
     public var maxHeaderSize: Int
     /// Hide Interlock's info headers (x-request-id stays on the upstream request) (`HideInfoHeaders`).
     public var hideInfoHeaders: Bool
-    /// Value of the `x-proxy-id` response header; the host name by default.
+    /// Value of the `x-proxy-id` response header (`ProxyID`).
     public var proxyID: String
     /// Write one access log line per request.
     public var accessLog: Bool
@@ -31,6 +33,7 @@ public struct ProxySettings: Hashable, Sendable {
         connectTimeout: Duration = .seconds(5),
         readTimeout: Duration = .seconds(600),
         sendTimeout: Duration = .seconds(600),
+        clientBodyTimeout: Duration = .seconds(60),
         keepaliveTimeout: Duration = .seconds(75),
         upstreamIdleTimeout: Duration = .seconds(60),
         clientMaxBodySize: Int64? = 32 * 1024 * 1024,
@@ -43,6 +46,7 @@ public struct ProxySettings: Hashable, Sendable {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.sendTimeout = sendTimeout
+        self.clientBodyTimeout = clientBodyTimeout
         self.keepaliveTimeout = keepaliveTimeout
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.clientMaxBodySize = clientMaxBodySize

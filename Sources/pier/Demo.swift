@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOPosix
 import Providers
@@ -40,6 +43,7 @@ struct Demo: AsyncParsableCommand {
         let tables = RouteTableBox(result.table)
         try await serve(host: config.httpHost, port: config.httpPort, grace: 2, tables: tables, extra: [], logger: logger) { port in
             print(EmbeddedDefault.instructions(port: port))
+            fflush(nil)
         }
         for backend in backends.values { await backend.stop() }
         try await backendGroup.shutdownGracefully()

@@ -62,13 +62,11 @@ struct Serve: AsyncParsableCommand {
         let tables = RouteTableBox(result.table)
         logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
         let noAccessLog = logging.noAccessLog
-        let provider = FileProvider(path: config, initial: configuration, logger: logger) { table, _ in
-            var table = table
-            if noAccessLog {
-                var content = table.content
-                content.settings.accessLog = false
-                table = RouteTable(generation: table.generation, content: content)
-            }
+        let provider = FileProvider(
+            path: config, initial: configuration,
+            adjust: { if noAccessLog { $0.settings.accessLog = false } },
+            logger: logger
+        ) { table, _ in
             tables.publish(table)
         }
         try await serve(

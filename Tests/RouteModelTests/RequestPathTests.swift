@@ -1,4 +1,4 @@
-@testable import RouteModel
+import RouteModel
 import Testing
 
 @Suite("Request paths")

@@ -9,15 +9,24 @@ enum ForwardedHeaders {
         "http2-settings",
     ]
 
-    /// Removes hop-by-hop headers and every header named in `Connection`.
+    /// Headers a `Connection` token may never remove: dropping them would change the message's framing or
+    /// target (a request smuggling vector), not just a hop's options.
+    static let protectedFromConnection: Set<String> = ["content-length", "host"]
+
+    /// Removes hop-by-hop headers and every header named in `Connection` (except framing and `Host`).
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
         var named: [String] = []
         for value in headers[canonicalForm: "connection"] {
             let token = value.lowercased()
-            if !hopByHop.contains(token) { named.append(token) }
+            if !hopByHop.contains(token), !protectedFromConnection.contains(token) { named.append(token) }
         }
         for name in hopByHop { headers.remove(name: name) }
         for name in named { headers.remove(name: name) }
+    }
+
+    /// Whether a response head still has its Content-Length once hop-by-hop headers are stripped.
+    static func keepsContentLength(_ headers: HTTPHeaders) -> Bool {
+        headers.contains(name: "content-length")
     }
 
     /// Whether `value` is an acceptable client-supplied request id (kept as it is).
@@ -35,11 +44,16 @@ enum ForwardedHeaders {
     static func upstreamHead(
         from head: HTTPRequestHead,
         target: String,
+        authority: String? = nil,
         clientIP: String?,
         requestID: String,
         proto: String
     ) -> HTTPRequestHead {
         var headers = head.headers
+        if let authority {
+            // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
+            headers.replaceOrAdd(name: "host", value: authority)
+        }
         let chunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
         stripHopByHop(&headers)
         headers.remove(name: "expect")
@@ -54,8 +68,10 @@ enum ForwardedHeaders {
             headers.replaceOrAdd(name: "x-real-ip", value: clientIP)
         }
         headers.replaceOrAdd(name: "x-forwarded-proto", value: proto)
-        if let host = head.headers.first(name: "host") {
+        if let host = headers.first(name: "host") {
             headers.replaceOrAdd(name: "x-forwarded-host", value: host)
+        } else {
+            headers.remove(name: "x-forwarded-host")
         }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
@@ -102,6 +118,14 @@ enum ForwardedHeaders {
 }
 
 extension HTTPMethod {
+    /// RFC 9110 §9.2.2: safe to send twice.
+    var isIdempotent: Bool {
+        switch self {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+        default: return false
+        }
+    }
+
     var requestUsuallyHasBody: Bool {
         switch self {
         case .POST, .PUT, .PATCH: return true

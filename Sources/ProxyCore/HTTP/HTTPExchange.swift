@@ -34,6 +34,9 @@ final class HTTPExchange {
     var upstreamSentNanos: UInt64 = 0
     var lastUpstreamActivity: NIODeadline = .now()
     var readTimer: Scheduled<Void>?
+    var clientBodyTimer: Scheduled<Void>?
+    var lastClientActivity: NIODeadline = .now()
+    var expectsContinue = false
     var responseStarted = false
     var responseEnded = false
     var upstreamKeepAlive = true

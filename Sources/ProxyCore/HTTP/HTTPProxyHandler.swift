@@ -79,6 +79,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         keepAliveTimer?.cancel()
         if let exchange {
             exchange.readTimer?.cancel()
+            exchange.clientBodyTimer?.cancel()
             if let upstream = exchange.upstream {
                 // The client left mid-exchange: the upstream connection's state is unknown, never reuse it.
                 upstream.delegate = nil
@@ -107,7 +108,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         default: status = .badRequest
         }
         let settings = exchange?.table.settings ?? tables.current.settings
-        if let exchange { finish(exchange) }
+        closing = true
+        if let exchange {
+            exchange.status = status.code
+            exchange.responseEnded = true
+            finish(exchange)
+        }
         writeLocal(.error(status, "malformed request (\(parserError))"), version: .http1_1, keepAlive: false,
                    requestID: exchange?.requestID, settings: settings)
     }
@@ -132,16 +138,24 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         }
         var host = head.headers.first(name: "host")
         var target = head.uri
+        var authority: String?
         if !target.hasPrefix("/") {
             guard let absolute = AbsoluteForm(target) else {
                 return answer(exchange, .error(.badRequest, "request target must be a path or an absolute http URL"), close: true)
             }
             host = absolute.authority
+            authority = absolute.authority
             target = absolute.pathAndQuery
         }
-        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
-            return answer(exchange, .error(.expectationFailed, "only Expect: 100-continue is supported"), close: false)
+        if let expect = head.headers.first(name: "expect") {
+            guard expect.lowercased() == "100-continue" else {
+                return answer(exchange, .error(.expectationFailed, "only Expect: 100-continue is supported"), close: true)
+            }
+            // Answered locally, the client may still be waiting to send its body: close rather than
+            // wait for a body that may never come.
+            exchange.expectsContinue = true
         }
+        armClientBodyTimer(exchange)
 
         switch table.decide(host: host, target: target) {
         case .noRoute:
@@ -157,8 +171,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             exchange.pool = pool
             exchange.endpoint = endpoint
             exchange.upstreamHead = ForwardedHeaders.upstreamHead(
-                from: head, target: upstreamTarget, clientIP: clientIP, requestID: requestID, proto: proto)
-            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto)
+            if exchange.expectsContinue, head.version.minor >= 1 {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
             connectUpstream(exchange)
@@ -167,6 +181,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     private func receivedBody(_ buffer: ByteBuffer) {
         guard let exchange else { return }
+        exchange.lastClientActivity = .now()
         exchange.bodyBytes += Int64(buffer.readableBytes)
         if let max = exchange.table.settings.clientMaxBodySize, max > 0, exchange.bodyBytes > max, exchange.phase != .answeredLocally {
             detachUpstream(exchange, reusable: false)
@@ -191,6 +206,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func receivedEnd(_ trailers: HTTPHeaders?) {
         guard let exchange else { return }
         exchange.requestEnded = true
+        exchange.clientBodyTimer?.cancel()
         switch exchange.phase {
         case .answeredLocally:
             if exchange.responseEnded { finish(exchange) }
@@ -225,13 +241,17 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             case .success(let connection):
                 attach(connection, to: exchange)
             case .failure(let error):
-                resumeReads()
-                if case ChannelError.connectTimeout = error {
-                    answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not accept the connection in time"), close: !exchange.requestEnded)
-                } else {
-                    answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
-                }
+                connectFailed(exchange, endpoint: endpoint, error: error)
             }
+        }
+    }
+
+    private func connectFailed(_ exchange: HTTPExchange, endpoint: Endpoint, error: Error) {
+        resumeReads()
+        if case ChannelError.connectTimeout = error {
+            answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not accept the connection in time"), close: !exchange.requestEnded)
+        } else {
+            answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
         }
     }
 
@@ -261,7 +281,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             exchange.responseStarted = true
             exchange.status = head.status.code
             exchange.upstreamKeepAlive = head.isKeepAlive
-            if exchange.head.version.minor == 0, !head.headers.contains(name: "content-length"),
+            if exchange.head.version.minor == 0, !ForwardedHeaders.keepsContentLength(head.headers),
                 exchange.head.method != .HEAD, head.status.mayHaveResponseBody
             {
                 // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.
@@ -314,7 +334,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             context.close(promise: nil)
             return
         }
-        if reused, !exchange.bodyForwarded, exchange.attempts < 2 {
+        if reused, !exchange.bodyForwarded, exchange.attempts < 2, exchange.head.method.isIdempotent {
             // A pooled connection closed by the upstream as we reused it: the request never reached the
             // application, so it is safe to send it again on a fresh connection.
             exchange.buffered.removeAll()
@@ -337,9 +357,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             }
             switch result {
             case .success(let connection): attach(connection, to: exchange)
-            case .failure:
-                resumeReads()
-                answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
+            case .failure(let error): connectFailed(exchange, endpoint: endpoint, error: error)
             }
         }
     }
@@ -383,6 +401,38 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         }
     }
 
+    /// Bounds the time between two reads of a request body (`ClientBodyTimeout`): a client that stops
+    /// mid-body gets 408 (or is cut off) instead of holding its connection and an upstream one forever.
+    private func armClientBodyTimer(_ exchange: HTTPExchange) {
+        guard !exchange.requestEnded else { return }
+        exchange.clientBodyTimer?.cancel()
+        exchange.lastClientActivity = .now()
+        let timeout = TimeAmount(exchange.table.settings.clientBodyTimeout)
+        exchange.clientBodyTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self, weak exchange] in
+            guard let self, let exchange else { return }
+            self.clientBodyTimerFired(exchange, timeout: timeout)
+        }
+    }
+
+    private func clientBodyTimerFired(_ exchange: HTTPExchange, timeout: TimeAmount) {
+        guard self.exchange === exchange, !exchange.requestEnded else { return }
+        let idle = NIODeadline.now() - exchange.lastClientActivity
+        if idle < timeout {
+            exchange.clientBodyTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout - idle) { [weak self, weak exchange] in
+                guard let self, let exchange else { return }
+                self.clientBodyTimerFired(exchange, timeout: timeout)
+            }
+            return
+        }
+        detachUpstream(exchange, reusable: false)
+        if exchange.responseStarted {
+            log(exchange, note: "client body timeout")
+            context.close(promise: nil)
+        } else {
+            answer(exchange, .error(.requestTimeout, "the request body stalled past the client body timeout"), close: true)
+        }
+    }
+
     private func readTimerFired(_ exchange: HTTPExchange, timeout: TimeAmount) {
         guard self.exchange === exchange, !exchange.responseEnded else { return }
         let idle = NIODeadline.now() - exchange.lastUpstreamActivity
@@ -411,11 +461,18 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         exchange.responseEnded = true
         exchange.responseBytes = response.body.utf8.count
         exchange.buffered.removeAll()
-        if close { exchange.keepAlive = false }
+        exchange.clientBodyTimer?.cancel()
+        if close || (exchange.expectsContinue && !exchange.requestEnded) { exchange.keepAlive = false }
+        if !exchange.keepAlive { closing = true }
         resumeReads()
         let keepAlive = exchange.keepAlive && !closing
         // Finish first: writing `.end` lets the pipelining assistant hand us the next request at once.
-        if exchange.requestEnded || !exchange.keepAlive { finish(exchange) }
+        if exchange.requestEnded || !exchange.keepAlive {
+            finish(exchange)
+        } else {
+            // The rest of the body is read and dropped, under the client body timeout.
+            armClientBodyTimer(exchange)
+        }
         writeLocal(response, version: exchange.head.version, keepAlive: keepAlive, requestID: exchange.requestID,
                    settings: exchange.table.settings)
     }
