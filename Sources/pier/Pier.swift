@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Time in-flight requests get to finish on SIGTERM/SIGINT, in seconds.")
     var grace: Int = 10
 
+    @Option(help: "Event loop threads (default: one per core).")
+    var threads: Int = System.coreCount
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -70,15 +73,15 @@ struct Serve: AsyncParsableCommand {
             tables.publish(table)
         }
         try await serve(
-            host: configuration.httpHost, port: configuration.httpPort, grace: grace, tables: tables,
-            extra: [provider], logger: logger)
+            host: configuration.httpHost, port: configuration.httpPort, grace: grace, threads: max(1, threads),
+            tables: tables, extra: [provider], logger: logger)
     }
 }
 
 /// Runs the entrypoint and the given services until SIGTERM or SIGINT, then drains.
-func serve(host: String, port: Int, grace: Int, tables: RouteTableBox, extra: [any Service], logger: Logger,
-           onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+func serve(host: String, port: Int, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
+           extra: [any Service], logger: Logger, onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let server = ProxyServer(
         configuration: .init(host: host, port: port, gracePeriod: .seconds(grace)),
         group: group, tables: tables, logger: logger)
