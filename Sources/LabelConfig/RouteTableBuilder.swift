@@ -42,6 +42,7 @@ public struct RouteTableBuilder: Sendable {
         var endpointsByService: [String: [Endpoint]] = [:]
         var claims: [Claim] = []
         var defaultCandidates: [String] = []
+        var passthrough: Set<String> = []
 
         for service in services.sorted(by: { $0.name < $1.name }) {
             guard statuses[service.name] == nil else {
@@ -86,7 +87,10 @@ public struct RouteTableBuilder: Sendable {
             if endpoints.isEmpty, !proxiedHosts.isEmpty || labels.defaultBackend {
                 issues.append(RouteIssue(.warning, service: service.name, reason: "no running endpoints; its requests get 503 until one runs"))
             }
+            // Providers list tasks in no particular order: sorting keeps equal input equal tables.
+            endpoints.sort()
             endpointsByService[service.name] = endpoints
+            if labels.sslPassthrough { passthrough.insert(service.name) }
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
             // A passthrough service keeps its own TLS: it gets no plain-HTTP route (as in Interlock), and its
@@ -160,7 +164,9 @@ public struct RouteTableBuilder: Sendable {
         // A service whose every claim lost a conflict routes nothing: it is not "routed".
         let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []))
         for (name, state) in statuses {
-            if case .routed = state, !served.contains(name) { statuses[name] = .rejected }
+            if case .routed = state, !served.contains(name) {
+                statuses[name] = passthrough.contains(name) ? .inactive("TLS passthrough is not active yet in this Pier version") : .rejected
+            }
         }
 
         let table = RouteTable(generation: generation,

@@ -10,6 +10,8 @@ public struct ServiceStatus: Hashable, Sendable, CustomStringConvertible {
         case otherCluster(String)
         /// Not routed because of the issues reported for it.
         case rejected
+        /// Valid, but what it asks for is not active in this version.
+        case inactive(String)
     }
 
     /// The service name.
@@ -23,6 +25,7 @@ public struct ServiceStatus: Hashable, Sendable, CustomStringConvertible {
         case .ignored: return "\(service): not routed: no com.docker.lb.* labels"
         case .otherCluster(let c): return "\(service): not routed: service cluster \"\(c)\" is served by another Pier"
         case .rejected: return "\(service): not routed: see its errors"
+        case .inactive(let why): return "\(service): not routed: \(why)"
         }
     }
 }

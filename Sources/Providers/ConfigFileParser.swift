@@ -143,7 +143,8 @@ public enum ConfigFileParser {
         }
         if let value = table["LargeClientHeaderBuffers"] {
             let parts = (value.string ?? "").split(separator: " ").map(String.init)
-            if parts.count == 2, let n = Int(parts[0]), n > 0, let size = ValueSyntax.size(parts[1]), size > 0, Int64(n) * size <= 1 << 20 {
+            if parts.count == 2, let n = Int(parts[0]), n > 0, n <= 1024, let size = ValueSyntax.size(parts[1]), size > 0,
+                size <= 1 << 20, Int64(n) * size <= 1 << 20 {
                 s.maxHeaderSize = n * Int(size)
             } else {
                 issues.append(RouteIssue(.error, service: nil, key: "Config.LargeClientHeaderBuffers", value: value.string ?? "\(value)", reason: "must be \"<count> <size>\" such as \"4 8k\" (at most 1m in all); default kept"))

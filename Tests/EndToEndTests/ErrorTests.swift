@@ -129,4 +129,57 @@ struct ErrorTests {
         await pier.stop()
         await app.stop()
     }
+
+    @Test func stalledRequestBodyGets408AndFreesTheConnection() async throws {
+        let app = try await TestBackend.start("app")
+        var settings = ProxySettings(accessLog: false)
+        settings.clientBodyTimeout = .milliseconds(400)
+        let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])], settings: settings)
+        let start = ContinuousClock.now
+        // Announces 100 bytes, sends 5, then stalls.
+        let reply = try rawExchange(port: pier.port, "POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\nhello")
+        let elapsed = ContinuousClock.now - start
+        #expect(reply.hasPrefix("HTTP/1.1 408 "), "\(reply)")
+        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        await pier.stop()
+        await app.stop()
+    }
+
+    @Test func connectionHeaderCannotStripFraming() async throws {
+        let app = try await TestBackend.start("app")
+        let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])
+        // If `Connection: content-length` removed the length, the body would become a second request upstream.
+        let body = "GET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n"
+        let reply = try rawExchange(port: pier.port,
+            "POST /upload HTTP/1.1\r\nHost: app.test\r\nConnection: content-length, close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        #expect(reply.contains("received=\(body.utf8.count)"), "\(reply)")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(app.requests == 1, "the body was read as a request")
+        await pier.stop()
+        await app.stop()
+    }
+
+    @Test func nonIdempotentRequestsAreNotRetried() async throws {
+        let app = try await TestBackend.start("app")
+        let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])
+        #expect(try await request(pier, host: "app.test", "/flaky").status == 200)
+        // The pooled connection is closed by the backend after reading the request: a POST may have had an
+        // effect, so it is answered 502 rather than sent twice.
+        #expect(try await request(pier, host: "app.test", "/flaky", method: .POST, body: "x").status == 502)
+        #expect(app.requests == 2)
+        await pier.stop()
+        await app.stop()
+    }
+
+    @Test func absoluteFormTargetSetsTheUpstreamHost() async throws {
+        let app = try await TestBackend.start("app")
+        let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])
+        let reply = try rawExchange(port: pier.port, "GET http://app.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
+        let fields = echoFields(String(reply[reply.range(of: "\r\n\r\n")!.upperBound...]))
+        #expect(fields["uri"] == "/abs?x=1")
+        #expect(fields["h:host"] == "app.test")
+        #expect(fields["h:x-forwarded-host"] == "app.test")
+        await pier.stop()
+        await app.stop()
+    }
 }
