@@ -19,7 +19,7 @@ final class LoopState: @unchecked Sendable {
     }
 
     /// The next endpoint of `pool` in round-robin order, skipping `excluding` when another one exists.
-    func nextEndpoint(in pool: BackendPool, generation: UInt64, excluding: Endpoint? = nil) -> Endpoint? {
+    func nextEndpoint(in pool: BackendPool, excluding: Endpoint? = nil) -> Endpoint? {
         eventLoop.assertInEventLoop()
         let endpoints = pool.endpoints
         guard !endpoints.isEmpty else { return nil }

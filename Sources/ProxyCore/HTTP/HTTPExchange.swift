@@ -4,10 +4,10 @@ import RouteModel
 
 /// One request/response exchange of a downstream connection, from its head to its last byte.
 ///
-/// Owned by the `HTTPProxyHandler` of one connection and touched on its event loop only.
+/// Owned by the `HTTPProxyStateMachine` of one connection, touched on that connection's event loop only.
 final class HTTPExchange {
     /// Where the exchange stands.
-    enum Phase {
+    enum Phase: Equatable {
         /// Waiting for an upstream connection; request parts are buffered.
         case connecting
         /// Attached to an upstream connection; parts flow both ways.
@@ -20,34 +20,36 @@ final class HTTPExchange {
     let table: RouteTable
     let requestID: String
     let startNanos: UInt64
+    let expectsContinue: Bool
     var phase: Phase = .connecting
     var keepAlive: Bool
     var upstreamHead: HTTPRequestHead?
-    var pool: BackendPool?
     var endpoint: Endpoint?
-    var upstream: UpstreamConnection?
+    var reusedUpstream = false
     var buffered: [HTTPClientRequestPart] = []
     var requestEnded = false
     var bodyBytes: Int64 = 0
     var bodyForwarded = false
     var attempts = 0
     var upstreamSentNanos: UInt64 = 0
-    var lastUpstreamActivity: NIODeadline = .now()
-    var readTimer: Scheduled<Void>?
-    var clientBodyTimer: Scheduled<Void>?
-    var lastClientActivity: NIODeadline = .now()
-    var expectsContinue = false
+    var lastUpstreamActivity: NIODeadline
+    var lastClientActivity: NIODeadline
     var responseStarted = false
     var responseEnded = false
     var upstreamKeepAlive = true
     var status: UInt = 0
     var responseBytes = 0
+    /// Why the exchange ended abnormally, for the access log.
+    var note: String?
 
-    init(head: HTTPRequestHead, table: RouteTable, requestID: String, keepAlive: Bool) {
+    init(head: HTTPRequestHead, table: RouteTable, requestID: String, now: NIODeadline) {
         self.head = head
         self.table = table
         self.requestID = requestID
-        self.keepAlive = keepAlive
-        self.startNanos = NIODeadline.now().uptimeNanoseconds
+        self.keepAlive = head.isKeepAlive
+        self.expectsContinue = RequestPlanner.expectsContinue(head)
+        self.startNanos = now.uptimeNanoseconds
+        self.lastUpstreamActivity = now
+        self.lastClientActivity = now
     }
 }

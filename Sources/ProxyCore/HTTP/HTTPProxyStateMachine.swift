@@ -1,0 +1,275 @@
+import NIOCore
+import NIOHTTP1
+import RouteModel
+
+/// The life of a downstream HTTP/1.1 connection as a pure state machine: one exchange at a time (NIO's
+/// pipelining assistant queues the next), fed with what happened on either side, answering with what to do.
+///
+/// No channel, no clock, no IO: events carry `now`; `HTTPProxyHandler` carries out the actions. Owned by
+/// the connection's event loop.
+struct HTTPProxyStateMachine {
+    /// A response Pier writes itself.
+    struct Answer {
+        var response: LocalResponse
+        var version: HTTPVersion
+        /// Keep the connection open afterwards; otherwise close once written.
+        var keepAlive: Bool
+        var requestID: String?
+        var settings: ProxySettings
+        /// Close the upstream connection attached to the exchange (its state is unknown).
+        var dropUpstream: Bool
+        /// The exchange, when the answer ends it (to log).
+        var finished: HTTPExchange?
+    }
+
+    /// What the handler must do.
+    enum Action {
+        case none
+        /// Write a local response.
+        case answer(Answer)
+        /// Get a connection to the endpoint (pooled or new); write `100 Continue` first when asked.
+        case acquireUpstream(Endpoint, sendContinue: Bool)
+        /// Connect afresh (never from the pool): the reused one closed before answering.
+        case retryOnFreshConnection(Endpoint)
+        /// Write the request head and what was buffered to the upstream just attached.
+        case sendRequest([HTTPClientRequestPart], armReadTimer: Bool)
+        /// Pass a request body part upstream.
+        case forwardBody(ByteBuffer)
+        /// Pass the request end upstream and start the read timer.
+        case forwardEnd(HTTPHeaders?)
+        /// Pass the response head downstream.
+        case writeResponseHead(HTTPResponseHead)
+        /// Pass a response body part downstream.
+        case writeResponseBody(ByteBuffer)
+        /// Pass the response end downstream; pool or close the upstream; close downstream when asked.
+        case writeResponseEnd(HTTPHeaders?, releaseUpstream: Bool, close: Bool, finished: HTTPExchange)
+        /// Close the downstream connection (and the upstream one): a response was already under way.
+        case abort(finished: HTTPExchange?)
+        /// Check the read timer again later.
+        case rescheduleReadTimer(TimeAmount)
+        /// Check the client body timer again later.
+        case rescheduleBodyTimer(TimeAmount)
+        /// The exchange ended (a local answer whose request body has now been read): log it.
+        case finished(HTTPExchange)
+    }
+
+    /// The exchange in progress, if any.
+    private(set) var exchange: HTTPExchange?
+    /// Set once the connection is to close: no further keep-alive.
+    private(set) var closing = false
+
+    /// Whether the connection is between exchanges and may idle under the keep-alive timer.
+    var isIdle: Bool { exchange == nil && !closing }
+
+    // MARK: - Downstream events
+
+    mutating func requestHead(_ head: HTTPRequestHead, plan: RequestPlan, table: RouteTable, requestID: String, now: NIODeadline) -> Action {
+        let exchange = HTTPExchange(head: head, table: table, requestID: requestID, now: now)
+        self.exchange = exchange
+        switch plan {
+        case .answer(let response, let close):
+            return answer(exchange, response, close: close)
+        case .forward(let upstreamHead, let endpoint):
+            exchange.upstreamHead = upstreamHead
+            exchange.endpoint = endpoint
+            exchange.attempts = 1
+            return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version.minor >= 1)
+        }
+    }
+
+    mutating func requestBody(_ buffer: ByteBuffer, now: NIODeadline) -> Action {
+        guard let exchange else { return .none }
+        exchange.lastClientActivity = now
+        exchange.bodyBytes += Int64(buffer.readableBytes)
+        if let max = exchange.table.settings.clientMaxBodySize, max > 0, exchange.bodyBytes > max, exchange.phase != .answeredLocally {
+            if exchange.responseStarted { return abort(exchange, note: "request body over the limit") }
+            return answer(exchange, .error(.payloadTooLarge, "request body is over the \(max)-byte limit"), close: true)
+        }
+        switch exchange.phase {
+        case .answeredLocally:
+            return .none
+        case .connecting:
+            exchange.buffered.append(.body(.byteBuffer(buffer)))
+            return .none
+        case .forwarding:
+            exchange.bodyForwarded = true
+            return .forwardBody(buffer)
+        }
+    }
+
+    mutating func requestEnd(_ trailers: HTTPHeaders?, now: NIODeadline) -> Action {
+        guard let exchange else { return .none }
+        exchange.requestEnded = true
+        switch exchange.phase {
+        case .answeredLocally:
+            guard exchange.responseEnded else { return .none }
+            self.exchange = nil
+            return .finished(exchange)
+        case .connecting:
+            exchange.buffered.append(.end(trailers))
+            return .none
+        case .forwarding:
+            exchange.lastUpstreamActivity = now
+            return .forwardEnd(trailers)
+        }
+    }
+
+    /// The request decoder failed: answer 400 (431 for oversized headers) unless a response is under way.
+    mutating func parserError(_ error: HTTPParserError) -> Action {
+        if let exchange, exchange.responseStarted { return abort(exchange, note: "malformed request") }
+        let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        let response = LocalResponse.error(status, "malformed request (\(error))")
+        closing = true
+        let exchange = self.exchange
+        self.exchange = nil
+        exchange?.status = status.code
+        exchange?.responseStarted = true
+        exchange?.responseEnded = true
+        let settings = exchange?.table.settings
+        return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: exchange?.requestID,
+                              settings: settings ?? ProxySettings(), dropUpstream: exchange?.phase == .forwarding, finished: exchange))
+    }
+
+    /// The client went away.
+    mutating func downstreamClosed() -> HTTPExchange? {
+        closing = true
+        defer { exchange = nil }
+        if let exchange, !exchange.responseEnded { exchange.note = "client closed" }
+        return exchange
+    }
+
+    mutating func clientBodyTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
+        guard let exchange, !exchange.requestEnded else { return .none }
+        let idle = now - exchange.lastClientActivity
+        if idle < timeout { return .rescheduleBodyTimer(timeout - idle) }
+        if exchange.responseStarted, exchange.phase != .answeredLocally { return abort(exchange, note: "client body timeout") }
+        if exchange.phase == .answeredLocally {
+            // Already answered; the body it was dropping stalled: just close.
+            return abort(exchange, note: "client body timeout")
+        }
+        return answer(exchange, .error(.requestTimeout, "the request body stalled past the client body timeout"), close: true)
+    }
+
+    // MARK: - Upstream events
+
+    mutating func upstreamAttached(reused: Bool, now: NIODeadline) -> Action {
+        guard let exchange, exchange.phase == .connecting, let head = exchange.upstreamHead else { return .none }
+        exchange.phase = .forwarding
+        exchange.reusedUpstream = reused
+        exchange.upstreamSentNanos = now.uptimeNanoseconds
+        exchange.lastUpstreamActivity = now
+        var parts: [HTTPClientRequestPart] = [.head(head)]
+        for part in exchange.buffered {
+            if case .body = part { exchange.bodyForwarded = true }
+            parts.append(part)
+        }
+        exchange.buffered.removeAll()
+        return .sendRequest(parts, armReadTimer: exchange.requestEnded)
+    }
+
+    mutating func upstreamConnectFailed(timedOut: Bool) -> Action {
+        guard let exchange, exchange.phase == .connecting else { return .none }
+        let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        if timedOut {
+            return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not accept the connection in time"), close: !exchange.requestEnded)
+        }
+        return answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
+    }
+
+    mutating func responseHead(_ head: HTTPResponseHead, upstream: Endpoint, now: NIODeadline) -> Action {
+        guard let exchange, exchange.phase == .forwarding else { return .none }
+        exchange.lastUpstreamActivity = now
+        exchange.responseStarted = true
+        exchange.status = head.status.code
+        exchange.upstreamKeepAlive = head.isKeepAlive
+        if exchange.head.version.minor == 0, !head.headers.contains(name: "content-length"),
+            exchange.head.method != .HEAD, head.status.mayHaveResponseBody
+        {
+            // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.
+            exchange.keepAlive = false
+        }
+        let settings = exchange.table.settings
+        let elapsed = Double(now.uptimeNanoseconds &- exchange.upstreamSentNanos) / 1e9
+        let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
+            requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
+            upstreamAddress: upstream.description, upstreamResponseTime: String(format3: elapsed))
+        return .writeResponseHead(ForwardedHeaders.downstreamHead(
+            from: head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive && !closing, info: info))
+    }
+
+    mutating func responseBody(_ buffer: ByteBuffer, now: NIODeadline) -> Action {
+        guard let exchange, exchange.phase == .forwarding else { return .none }
+        exchange.lastUpstreamActivity = now
+        exchange.responseBytes += buffer.readableBytes
+        return .writeResponseBody(buffer)
+    }
+
+    mutating func responseEnd(_ trailers: HTTPHeaders?) -> Action {
+        guard let exchange, exchange.phase == .forwarding else { return .none }
+        exchange.responseEnded = true
+        let reusable = exchange.upstreamKeepAlive && exchange.requestEnded
+        if !exchange.requestEnded {
+            // The upstream answered before the body was all sent (an early error): the rest of the body
+            // would have to be read and dropped; closing is simpler and safe.
+            exchange.keepAlive = false
+        }
+        if !exchange.keepAlive { closing = true }
+        self.exchange = nil
+        return .writeResponseEnd(trailers, releaseUpstream: reusable, close: closing, finished: exchange)
+    }
+
+    /// The upstream connection closed or failed before the response ended.
+    mutating func upstreamClosed() -> Action {
+        guard let exchange, exchange.phase == .forwarding else { return .none }
+        if exchange.responseStarted { return abort(exchange, note: "upstream closed mid-response") }
+        if exchange.reusedUpstream, !exchange.bodyForwarded, exchange.attempts < 2, exchange.head.method.isIdempotent,
+            let endpoint = exchange.endpoint
+        {
+            // A pooled connection the upstream closed as we reused it: an idempotent request whose body was
+            // not sent may go again, once, on a fresh connection.
+            exchange.attempts += 1
+            exchange.phase = .connecting
+            exchange.buffered = exchange.requestEnded ? [.end(nil)] : []
+            return .retryOnFreshConnection(endpoint)
+        }
+        let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        return answer(exchange, .error(.badGateway, "upstream \(endpoint) closed the connection before responding"),
+                      close: !exchange.requestEnded, upstreamGone: true)
+    }
+
+    mutating func readTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
+        guard let exchange, exchange.phase == .forwarding, !exchange.responseEnded else { return .none }
+        let idle = now - exchange.lastUpstreamActivity
+        if idle < timeout { return .rescheduleReadTimer(timeout - idle) }
+        if exchange.responseStarted { return abort(exchange, note: "upstream read timeout mid-response") }
+        let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not answer within the read timeout"), close: !exchange.requestEnded)
+    }
+
+    // MARK: - Helpers
+
+    private mutating func answer(_ exchange: HTTPExchange, _ response: LocalResponse, close: Bool, upstreamGone: Bool = false) -> Action {
+        let dropUpstream = exchange.phase == .forwarding && !upstreamGone
+        exchange.phase = .answeredLocally
+        exchange.status = response.status.code
+        exchange.responseStarted = true
+        exchange.responseEnded = true
+        exchange.responseBytes = response.body.utf8.count
+        exchange.buffered.removeAll()
+        // A client that sent `Expect: 100-continue` may be waiting to send its body: close rather than wait.
+        if close || (exchange.expectsContinue && !exchange.requestEnded) { exchange.keepAlive = false }
+        if !exchange.keepAlive { closing = true }
+        let finished = exchange.requestEnded || closing ? exchange : nil
+        if finished != nil { self.exchange = nil }
+        return .answer(Answer(response: response, version: exchange.head.version, keepAlive: !closing,
+                              requestID: exchange.requestID, settings: exchange.table.settings,
+                              dropUpstream: dropUpstream, finished: finished))
+    }
+
+    private mutating func abort(_ exchange: HTTPExchange, note: String) -> Action {
+        exchange.note = note
+        closing = true
+        self.exchange = nil
+        return .abort(finished: exchange)
+    }
+}

@@ -1,0 +1,82 @@
+import NIOHTTP1
+import RouteModel
+
+/// What to do with a request, decided from its head and the route table alone.
+enum RequestPlan {
+    /// Pier answers itself; `close` ends the connection afterwards.
+    case answer(LocalResponse, close: Bool)
+    /// Proxy to `endpoint` with `upstreamHead`.
+    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint)
+}
+
+/// Turns a request head into a plan: validation, limits, routing, forwarding headers. Pure: the only input
+/// besides its arguments is `chooseEndpoint`, the balancer.
+enum RequestPlanner {
+    static func plan(
+        _ head: HTTPRequestHead,
+        table: RouteTable,
+        requestID: String,
+        clientIP: String?,
+        proto: String,
+        chooseEndpoint: (BackendPool) -> Endpoint?
+    ) -> RequestPlan {
+        let settings = table.settings
+        if let problem = RequestValidation.problem(head) {
+            return .answer(.error(.badRequest, problem), close: true)
+        }
+        if let length = RequestValidation.contentLength(head), let max = settings.clientMaxBodySize, max > 0, length > max {
+            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(max)-byte limit"), close: true)
+        }
+        var host = head.headers.first(name: "host")
+        var target = head.uri
+        var authority: String?
+        if !target.hasPrefix("/") {
+            guard let absolute = AbsoluteForm(target) else {
+                return .answer(.error(.badRequest, "request target must be a path or an absolute http URL"), close: true)
+            }
+            host = absolute.authority
+            authority = absolute.authority
+            target = absolute.pathAndQuery
+        }
+        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
+            return .answer(.error(.expectationFailed, "only Expect: 100-continue is supported"), close: true)
+        }
+        switch table.decide(host: host, target: target) {
+        case .noRoute:
+            return .answer(.error(.serviceUnavailable, "no service is routed for this host"), close: false)
+        case .notFound:
+            return .answer(.error(.notFound, "no context root of this host matches the path"), close: false)
+        case .redirect(let location, let status):
+            return .answer(.redirect(to: location, status: status), close: false)
+        case .forward(_, let pool, let upstreamTarget):
+            guard let endpoint = chooseEndpoint(pool) else {
+                return .answer(.error(.serviceUnavailable, "service \(pool.services.joined(separator: ",")) has no running endpoint"), close: false)
+            }
+            let upstreamHead = ForwardedHeaders.upstreamHead(
+                from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto)
+            return .forward(upstreamHead: upstreamHead, endpoint: endpoint)
+        }
+    }
+
+    /// Whether the client waits for `100 Continue` before sending its body.
+    static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
+        head.headers.first(name: "expect")?.lowercased() == "100-continue"
+    }
+}
+
+/// An absolute-form request target (`http://host:port/path?query`), as proxies must accept.
+struct AbsoluteForm {
+    var authority: String
+    var pathAndQuery: String
+
+    init?(_ target: String) {
+        let lower = target.prefix(8).lowercased()
+        let rest: Substring
+        if lower.hasPrefix("http://") { rest = target.dropFirst(7) } else if lower.hasPrefix("https://") { rest = target.dropFirst(8) } else { return nil }
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        authority = String(rest[..<end])
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        let tail = rest[end...]
+        pathAndQuery = tail.hasPrefix("/") ? String(tail) : "/" + tail
+    }
+}

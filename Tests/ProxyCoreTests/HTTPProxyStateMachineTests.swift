@@ -1,0 +1,156 @@
+import NIOCore
+import NIOHTTP1
+import RouteModel
+import Testing
+
+@testable import ProxyCore
+
+/// Feeds the state machine events and checks the exact actions, with no channel and a fake clock.
+struct HTTPProxyStateMachineTests {
+    let table = RouteTable(generation: 1, content: .init(routes: [], pools: [], defaultRoute: nil, settings: ProxySettings(accessLog: false)))
+    let endpoint = Endpoint(host: "10.0.0.1", port: 80)
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    func head(_ method: HTTPMethod = .GET, _ headers: HTTPHeaders = ["Host": "a"], version: HTTPVersion = .http1_1) -> HTTPRequestHead {
+        HTTPRequestHead(version: version, method: method, uri: "/", headers: headers)
+    }
+
+    func forward(_ h: HTTPRequestHead) -> RequestPlan {
+        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint)
+    }
+
+    /// A short name for an action, enough to compare sequences.
+    func name(_ action: HTTPProxyStateMachine.Action) -> String {
+        switch action {
+        case .none: return "none"
+        case .answer(let a): return "answer \(a.response.status.code)\(a.keepAlive ? "" : " close")\(a.dropUpstream ? " drop" : "")\(a.finished == nil ? "" : " finished")"
+        case .acquireUpstream(let e, let c): return "acquire \(e)\(c ? " continue" : "")"
+        case .retryOnFreshConnection(let e): return "retry \(e)"
+        case .sendRequest(let parts, let arm): return "send \(parts.count)\(arm ? " arm" : "")"
+        case .forwardBody(let b): return "body \(b.readableBytes)"
+        case .forwardEnd: return "end"
+        case .writeResponseHead(let h): return "head \(h.status.code)"
+        case .writeResponseBody(let b): return "response-body \(b.readableBytes)"
+        case .writeResponseEnd(_, let release, let close, _): return "response-end\(release ? " release" : " drop")\(close ? " close" : "")"
+        case .abort: return "abort"
+        case .rescheduleReadTimer(let t): return "reschedule-read \(t.nanoseconds / 1_000_000)ms"
+        case .rescheduleBodyTimer(let t): return "reschedule-body \(t.nanoseconds / 1_000_000)ms"
+        case .finished: return "finished"
+        }
+    }
+
+    @Test func simpleExchangeReleasesTheUpstreamAndStaysOpen() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
+        #expect(name(m.requestEnd(nil, now: t0)) == "none", "buffered while connecting")
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
+        #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint, now: t0)) == "head 200")
+        #expect(name(m.responseBody(ByteBuffer(string: "hi"), now: t0)) == "response-body 2")
+        #expect(name(m.responseEnd(nil)) == "response-end release")
+        #expect(m.isIdle)
+    }
+
+    @Test func bodyIsBufferedWhileConnectingThenStreamed() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "6"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        #expect(name(m.requestBody(ByteBuffer(string: "abc"), now: t0)) == "none")
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2")
+        #expect(name(m.requestBody(ByteBuffer(string: "def"), now: t0)) == "body 3")
+        #expect(name(m.requestEnd(nil, now: t0)) == "end")
+    }
+
+    @Test func reusedConnectionClosingBeforeAnswerRetriesIdempotentRequestsOnce() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: true, now: t0)
+        #expect(name(m.upstreamClosed()) == "retry 10.0.0.1:80")
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
+        #expect(name(m.upstreamClosed()) == "answer 502 finished", "a fresh connection failing is not retried")
+    }
+
+    @Test func postIsNotRetried() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "0"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: true, now: t0)
+        #expect(name(m.upstreamClosed()) == "answer 502 finished")
+    }
+
+    @Test func upstreamClosingMidResponseAborts() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: true, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint, now: t0)
+        #expect(name(m.upstreamClosed()) == "abort")
+        #expect(!m.isIdle)
+    }
+
+    @Test func readTimerReschedulesWhileDataFlowsAndGives504Otherwise() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        let timeout = TimeAmount.seconds(10)
+        #expect(name(m.readTimerFired(now: t0 + .seconds(4), timeout: timeout)) == "reschedule-read 6000ms")
+        #expect(name(m.readTimerFired(now: t0 + .seconds(10), timeout: timeout)) == "answer 504 drop finished")
+        #expect(m.isIdle, "the request was complete: the connection stays")
+    }
+
+    @Test func earlyResponseBeforeBodyEndClosesTheConnection() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "100"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint, now: t0)
+        #expect(name(m.responseEnd(nil)) == "response-end drop close")
+    }
+
+    @Test func localAnswerWaitsForTheBodyThenFinishes() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "3"])
+        #expect(name(m.requestHead(h, plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503")
+        #expect(name(m.requestBody(ByteBuffer(string: "abc"), now: t0)) == "none")
+        #expect(name(m.requestEnd(nil, now: t0)) == "finished")
+        #expect(m.isIdle)
+    }
+
+    @Test func localAnswerToExpectContinueCloses() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "3", "Expect": "100-continue"])
+        #expect(name(m.requestHead(h, plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503 close finished")
+    }
+
+    @Test func expectContinueIsSentOnlyToHTTP11Clients() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "3", "Expect": "100-continue"])
+        #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80 continue")
+        var m10 = HTTPProxyStateMachine()
+        let h10 = head(.POST, ["Content-Length": "3", "Expect": "100-continue"], version: .http1_0)
+        #expect(name(m10.requestHead(h10, plan: forward(h10), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
+    }
+
+    @Test func stalledBodyGets408() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "100"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        _ = m.requestBody(ByteBuffer(string: "abc"), now: t0 + .seconds(1))
+        #expect(name(m.clientBodyTimerFired(now: t0 + .seconds(30), timeout: .seconds(60))) == "reschedule-body 31000ms")
+        #expect(name(m.clientBodyTimerFired(now: t0 + .seconds(61), timeout: .seconds(60))) == "answer 408 close drop finished")
+    }
+
+    @Test func parserErrorAnswers431ForOversizedHeaders() {
+        var m = HTTPProxyStateMachine()
+        #expect(name(m.parserError(.headerOverflow)) == "answer 431 close")
+        var n = HTTPProxyStateMachine()
+        #expect(name(n.parserError(.invalidHeaderToken)) == "answer 400 close")
+    }
+}
