@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -27,9 +28,18 @@ let package = Package(
 
         // MARK: - Control plane
         .target(
+            name: "DockerEngine",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "Providers",
             dependencies: [
-                "RouteModel", "LabelConfig",
+                "RouteModel", "LabelConfig", "DockerEngine",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -54,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "RouteModel", "LabelConfig", "Providers", "ProxyCore",
+                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,7 +80,11 @@ let package = Package(
             dependencies: ["LabelConfig", "RouteModel"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "LabelConfig", "RouteModel"]),
+        .testTarget(
+            name: "ProvidersTests",
+            dependencies: ["Providers", "LabelConfig", "RouteModel", "DockerEngine"],
+            resources: [.copy("Recorded")]
+        ),
         .testTarget(
             name: "ProxyCoreTests",
             dependencies: [

@@ -19,6 +19,12 @@ public struct ServiceStatus: Hashable, Sendable, CustomStringConvertible {
     /// Its state.
     public var state: State
 
+    /// Creates a status.
+    public init(service: String, state: State) {
+        self.service = service
+        self.state = state
+    }
+
     public var description: String {
         switch state {
         case .routed(let n): return "\(service): routed, \(n) endpoint\(n == 1 ? "" : "s")"

@@ -104,14 +104,11 @@ public enum ConfigFileParser {
         unknownKeys(table, known: ["HTTP"], where: "Entrypoints", into: &issues)
         guard let value = table["HTTP"] else { return }
         // Port 0 asks the system for a free port (the log says which).
-        let text = value.string ?? ""
-        let zeroPort = text.hasSuffix(":0")
-        let parsed = ServiceDescription.Address(parsing: zeroPort ? String(text.dropLast(2)) + ":1" : text)
-        guard let address = parsed, let port = zeroPort ? 0 : address.port else {
+        guard let (host, port) = StandaloneConfiguration.parseListenAddress(value.string ?? "") else {
             issues.append(RouteIssue(.error, service: nil, key: "Entrypoints.HTTP", value: value.string ?? "\(value)", reason: "must be \"address:port\", e.g. \"0.0.0.0:8080\""))
             return
         }
-        config.httpHost = address.host
+        config.httpHost = host
         config.httpPort = port
     }
 

@@ -18,6 +18,15 @@ public struct StandaloneConfiguration: Hashable, Sendable {
     /// Creates the default configuration: HTTP on 0.0.0.0:8080, no services.
     public init() {}
 
+    /// Parses a listening address `host:port` (`[v6]:port`); port 0 asks the system for a free port.
+    public static func parseListenAddress(_ text: String) -> (host: String, port: Int)? {
+        if text.hasSuffix(":0"), let address = ServiceDescription.Address(parsing: String(text.dropLast(2)) + ":1") {
+            return (address.host, 0)
+        }
+        guard let address = ServiceDescription.Address(parsing: text), let port = address.port else { return nil }
+        return (address.host, port)
+    }
+
     /// The builder for this configuration's route table.
     public var builder: RouteTableBuilder {
         RouteTableBuilder(settings: settings, serviceCluster: serviceCluster)

@@ -1,4 +1,6 @@
 import ArgumentParser
+import DockerEngine
+import Foundation
 import LabelConfig
 import Logging
 import NIOCore
@@ -36,11 +38,47 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve traffic with the routes of a configuration file (watched for changes).")
+struct DockerOptions: ParsableArguments {
+    @Flag(help: "Route the services of a Docker Engine in Swarm mode (labels com.docker.lb.*).")
+    var docker = false
 
-    @Option(name: .shortAndLong, help: "The TOML configuration file.")
-    var config: String
+    @Option(help: "Docker Engine endpoint (unix:///path, tcp://host:port, https://…); default: $DOCKER_HOST or unix:///var/run/docker.sock. Implies --docker.")
+    var dockerHost: String?
+
+    @Option(help: "Route only services of this service cluster (com.docker.lb.service_cluster).")
+    var serviceCluster: String?
+
+    @Option(help: "Full resync period with the Docker Engine, in milliseconds (Interlock's PollInterval).")
+    var pollInterval: Int = 3000
+
+    var enabled: Bool { docker || dockerHost != nil }
+
+    func endpoint() throws -> DockerEndpoint {
+        let environment = ProcessInfo.processInfo.environment
+        if let dockerHost { return try DockerEndpoint(parsing: dockerHost, environment: environment) }
+        return try DockerEndpoint.fromEnvironment(environment)
+    }
+
+    func providerConfiguration(settings: ProxySettings, cluster: String) -> SwarmProvider.Configuration {
+        var configuration = SwarmProvider.Configuration()
+        configuration.pollInterval = .milliseconds(max(100, pollInterval))
+        configuration.serviceCluster = serviceCluster ?? cluster
+        configuration.settings = settings
+        return configuration
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve traffic: routes from a configuration file (watched for changes) or from a Docker Swarm.")
+
+    @Option(name: .shortAndLong, help: "The TOML configuration file (with --docker: entrypoints and settings only).")
+    var config: String?
+
+    @Option(help: "HTTP entrypoint address:port, overriding the configuration (port 0 picks a free one).")
+    var http: String?
+
+    @OptionGroup var dockerOptions: DockerOptions
 
     @Option(help: "Time in-flight requests get to finish on SIGTERM/SIGINT, in seconds.")
     var grace: Int = 10
@@ -50,31 +88,66 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    func validate() throws {
+        if config == nil, !dockerOptions.enabled {
+            throw ValidationError("give --config FILE, or --docker to route a Docker Swarm (pier demo runs a built-in example)")
+        }
+    }
+
     func run() async throws {
         let logger = logging.bootstrap()
-        let (parsed, issues) = FileProvider.load(path: config)
-        guard var configuration = parsed else {
-            for issue in issues { logger.error("\(issue)") }
-            throw ExitCode(1)
+        var configuration = StandaloneConfiguration()
+        var issues: [RouteIssue] = []
+        if let config {
+            let (parsed, found) = FileProvider.load(path: config)
+            issues = found
+            guard let loaded = parsed else {
+                for issue in issues { logger.error("\(issue)") }
+                throw ExitCode(1)
+            }
+            configuration = loaded
         }
-        if logging.noAccessLog { configuration.settings.accessLog = false }
-        let result = configuration.builder.build(configuration.services, generation: 1)
-        for issue in issues + result.issues {
+        let noAccessLog = logging.noAccessLog
+        let override = http.flatMap(StandaloneConfiguration.parseListenAddress)
+        if http != nil, override == nil { throw ValidationError("--http must be address:port") }
+        let adjust: @Sendable (inout StandaloneConfiguration) -> Void = { config in
+            if noAccessLog { config.settings.accessLog = false }
+            if let override { config.httpHost = override.host; config.httpPort = override.port }
+        }
+        adjust(&configuration)
+        for issue in issues {
             if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
         }
-        let tables = RouteTableBox(result.table)
-        logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
-        let noAccessLog = logging.noAccessLog
-        let provider = FileProvider(
-            path: config, initial: configuration,
-            adjust: { if noAccessLog { $0.settings.accessLog = false } },
-            logger: logger
-        ) { table, _ in
-            tables.publish(table)
+
+        let tables = RouteTableBox(.empty(settings: configuration.settings))
+        let provider: any Service
+        var cleanup: (@Sendable () async -> Void)?
+        if dockerOptions.enabled {
+            if !configuration.services.isEmpty {
+                logger.warning("--docker: the services listed in the configuration file are ignored")
+            }
+            let client = try DockerClient(endpoint: try dockerOptions.endpoint())
+            cleanup = { await client.shutdown() }
+            let providerConfiguration = dockerOptions.providerConfiguration(settings: configuration.settings, cluster: configuration.serviceCluster)
+            logger.info("watching Docker Engine", metadata: ["endpoint": "\(client.endpoint)", "cluster": "\(providerConfiguration.serviceCluster)"])
+            provider = SwarmProvider(client: client, configuration: providerConfiguration, logger: logger) { table, _ in
+                tables.publish(table)
+            }
+        } else {
+            let result = configuration.builder.build(configuration.services, generation: 1)
+            for issue in result.issues {
+                if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+            }
+            tables.publish(result.table)
+            logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
+            provider = FileProvider(path: config!, initial: configuration, adjust: adjust, logger: logger) { table, _ in
+                tables.publish(table)
+            }
         }
         try await serve(
             host: configuration.httpHost, port: configuration.httpPort, grace: grace, threads: max(1, threads),
             tables: tables, extra: [provider], logger: logger)
+        await cleanup?()
     }
 }
 
@@ -119,21 +192,55 @@ struct Check: AsyncParsableCommand {
 }
 
 struct Routes: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the route table a configuration file compiles to.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the route table a configuration file (or a Docker Swarm) compiles to, with every service's status.")
 
     @Option(name: .shortAndLong, help: "The TOML configuration file.")
-    var config: String
+    var config: String?
+
+    @OptionGroup var dockerOptions: DockerOptions
+
+    func validate() throws {
+        if config == nil, !dockerOptions.enabled { throw ValidationError("give --config FILE or --docker") }
+    }
 
     func run() async throws {
-        let (parsed, issues) = FileProvider.load(path: config)
-        guard let configuration = parsed else {
-            for issue in issues { print(issue) }
-            throw ExitCode(1)
+        var configuration = StandaloneConfiguration()
+        var issues: [RouteIssue] = []
+        if let config {
+            let (parsed, found) = FileProvider.load(path: config)
+            guard let loaded = parsed else {
+                for issue in found { print(issue) }
+                throw ExitCode(1)
+            }
+            configuration = loaded
+            issues = found
         }
-        let result = configuration.builder.build(configuration.services)
+        let result: RouteTableBuilder.Result
+        if dockerOptions.enabled {
+            let client = try DockerClient(endpoint: try dockerOptions.endpoint())
+            do {
+                (result, _) = try await SwarmProvider.snapshot(
+                    client: client,
+                    configuration: dockerOptions.providerConfiguration(settings: configuration.settings, cluster: configuration.serviceCluster),
+                    generation: 1)
+                await client.shutdown()
+            } catch {
+                await client.shutdown()
+                print("error: \(error)")
+                throw ExitCode(1)
+            }
+        } else {
+            result = configuration.builder.build(configuration.services)
+        }
         print(RouteTablePrinter.render(result.table), terminator: "")
-        let errors = (issues + result.issues).filter { $0.severity == .error }.count
-        if errors > 0 { print("\n\(errors) error\(errors == 1 ? "" : "s"): run pier check for details") }
+        print("\nservices:")
+        for status in result.statuses { print("  \(status)") }
+        let all = issues + result.issues
+        if !all.isEmpty {
+            print("\nissues:")
+            for issue in all.sorted(by: { $0.severity < $1.severity }) { print("  \(issue)") }
+        }
     }
 }
 

@@ -1,0 +1,138 @@
+import DockerEngine
+import LabelConfig
+import Logging
+import RouteModel
+import ServiceLifecycle
+
+/// Watches a Docker Engine in Swarm mode and publishes a whole route table whenever what it compiles to
+/// changes. Events mark the state dirty (bursts coalesce); a periodic resync catches what events miss; the
+/// event stream reconnects with backoff. While the engine is unreachable the last good table stays live.
+public final class SwarmProvider: Service, Sendable {
+    /// Receives every new table, in generation order.
+    public typealias Publish = @Sendable (RouteTable, RouteTableBuilder.Result) -> Void
+
+    /// How the provider runs.
+    public struct Configuration: Sendable {
+        /// Period of the full resync (Interlock's `PollInterval`).
+        public var pollInterval: Duration = .seconds(3)
+        /// Time events are collected before a refresh (bursts coalesce into one).
+        public var debounce: Duration = .milliseconds(20)
+        /// Only services of this cluster are routed.
+        public var serviceCluster: String = ""
+        /// Proxy settings copied into every table.
+        public var settings = ProxySettings()
+
+        public init() {}
+    }
+
+    private let client: DockerClient
+    private let configuration: Configuration
+    private let logger: Logger
+    private let publish: Publish
+
+    public init(client: DockerClient, configuration: Configuration, logger: Logger, publish: @escaping Publish) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.publish = publish
+    }
+
+    /// Reads the engine once and compiles a table (for `pier routes --docker` and the first table).
+    public static func snapshot(client: DockerClient, configuration: Configuration, generation: UInt64) async throws -> (RouteTableBuilder.Result, SwarmSnapshot.Result) {
+        let prefix = try await client.negotiate()
+        async let services = client.services(prefix: prefix)
+        async let tasks = client.runningTasks(prefix: prefix)
+        async let networks = client.networks(prefix: prefix)
+        async let nodes = client.nodes(prefix: prefix)
+        let state = SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
+        let described = SwarmSnapshot.describe(state)
+        var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster)
+            .build(described.services, generation: generation)
+        result.issues = described.issues + result.issues
+        for (name, reason) in described.rejected {
+            result.statuses.append(ServiceStatus(service: name, state: .inactive(reason)))
+        }
+        result.statuses.sort { $0.service < $1.service }
+        return (result, described)
+    }
+
+    public func run() async {
+        let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.watchEvents(trigger) }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: self.configuration.pollInterval)
+                        trigger.yield()
+                    }
+                }
+                group.addTask { await self.refreshLoop(triggers) }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            trigger.finish()
+        }
+    }
+
+    private func refreshLoop(_ triggers: AsyncStream<Void>) async {
+        var last: RouteTable?
+        var generation: UInt64 = 0
+        var reachable: Bool?
+        // First table at once, then one per (coalesced) trigger.
+        var first = true
+        var iterator = triggers.makeAsyncIterator()
+        while !Task.isCancelled {
+            if !first {
+                guard await iterator.next() != nil else { return }
+                try? await Task.sleep(for: configuration.debounce)
+            }
+            first = false
+            do {
+                let (result, _) = try await Self.snapshot(client: client, configuration: configuration, generation: generation + 1)
+                if reachable != true {
+                    logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpoint)"])
+                    reachable = true
+                }
+                if let last, last.content == result.table.content { continue }
+                for issue in result.issues {
+                    if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+                }
+                for status in result.statuses { logger.info("\(status)") }
+                generation += 1
+                logger.info("routes updated", metadata: [
+                    "generation": "\(generation)", "change": "\(RouteTableDiff(from: last, to: result.table))",
+                ])
+                last = result.table
+                publish(result.table, result)
+            } catch {
+                if reachable != false {
+                    logger.error("Docker Engine unreachable; the last good routes stay live", metadata: ["error": "\(error)"])
+                    reachable = false
+                }
+            }
+        }
+    }
+
+    /// Follows `/events`, reconnecting with backoff; every event (and every reconnect) asks for a refresh.
+    private func watchEvents(_ trigger: AsyncStream<Void>.Continuation) async {
+        var backoff: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                let prefix = try await client.negotiate()
+                let events = try await client.events(prefix: prefix, types: ["service", "container", "network", "node"])
+                backoff = .milliseconds(100)
+                trigger.yield()
+                for try await event in events {
+                    logger.debug("docker event", metadata: ["type": "\(event.Type ?? "")", "action": "\(event.Action ?? "")"])
+                    trigger.yield()
+                }
+            } catch {
+                logger.debug("event stream ended", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+}

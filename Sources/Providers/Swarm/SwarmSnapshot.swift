@@ -1,0 +1,124 @@
+import DockerEngine
+import LabelConfig
+import RouteModel
+
+/// What the engine said at one moment: the lists the Swarm provider reads.
+public struct SwarmState: Sendable, Hashable {
+    public var services: [Docker.Service]
+    public var tasks: [Docker.Task]
+    public var networks: [Docker.Network]
+    public var nodes: [Docker.Node]
+
+    public init(services: [Docker.Service], tasks: [Docker.Task], networks: [Docker.Network], nodes: [Docker.Node]) {
+        self.services = services
+        self.tasks = tasks
+        self.networks = networks
+        self.nodes = nodes
+    }
+}
+
+/// Turns engine state into the service descriptions every provider feeds the table compiler: which tasks
+/// count, and which address and port reach each of them. Pure.
+///
+/// - Only tasks whose desired state *and* state are `running` count: a task the orchestrator is stopping
+///   (rolling update, scale down) leaves rotation as soon as its desired state changes, before it stops.
+/// - Task mode: the task's address on the service's network (`com.docker.lb.network`, or its only
+///   network), with the `com.docker.lb.port` port.
+/// - A task that publishes the label port in host mode is reached at its node's address and published port
+///   instead (Interlock's "application host mode"), one endpoint per task.
+/// - `backend_mode=vip`: the service's virtual IP on that network.
+public enum SwarmSnapshot {
+    /// The result: descriptions to compile, issues the compiler cannot see, services left out.
+    public struct Result: Sendable {
+        public var services: [ServiceDescription]
+        public var issues: [RouteIssue]
+        /// Services left out by the provider, with the reason (network problems).
+        public var rejected: [String: String]
+    }
+
+    public static func describe(_ state: SwarmState) -> Result {
+        var descriptions: [ServiceDescription] = []
+        var issues: [RouteIssue] = []
+        var rejected: [String: String] = [:]
+        let networkNames = Dictionary(state.networks.map { ($0.Id, $0.Name) }, uniquingKeysWith: { a, _ in a })
+        let nodeAddress = Dictionary(state.nodes.compactMap { n in n.Status?.Addr.map { (n.ID, $0) } }, uniquingKeysWith: { a, _ in a })
+        var tasksByService: [String: [Docker.Task]] = [:]
+        for task in state.tasks where task.DesiredState == "running" && task.Status.State == "running" {
+            tasksByService[task.ServiceID, default: []].append(task)
+        }
+
+        for service in state.services {
+            let name = service.Spec.Name
+            let labels = service.Spec.Labels ?? [:]
+            guard Labels.isRouted(labels) else {
+                descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: []))
+                continue
+            }
+            let labelPort = labels[LabelKey.port.label].flatMap { Labels.parsePort($0.trimmingWhitespaceForSwarm()) }
+            let vip = labels[LabelKey.backendMode.label]?.trimmingWhitespaceForSwarm() == "vip"
+            let tasks = (tasksByService[service.ID] ?? []).sorted { ($0.Slot ?? 0, $0.ID) < ($1.Slot ?? 0, $1.ID) }
+
+            // The service's networks, by ID, from its spec (tasks repeat them).
+            let networkIDs = (service.Spec.TaskTemplate?.Networks ?? []).map { target in
+                // The spec holds IDs; a client may have sent a name, which the engine normally resolves.
+                networkNames[target.Target] != nil ? target.Target : (state.networks.first { $0.Name == target.Target }?.Id ?? target.Target)
+            }
+            var chosenNetwork: String?
+            if let wanted = labels[LabelKey.network.label]?.trimmingWhitespaceForSwarm(), !wanted.isEmpty {
+                guard let id = networkIDs.first(where: { $0 == wanted || networkNames[$0] == wanted }) else {
+                    let on = networkIDs.map { networkNames[$0] ?? $0 }.sorted().joined(separator: ", ")
+                    let reason = "the service is not on network \"\(wanted)\"" + (on.isEmpty ? " (it is on no network)" : " (it is on: \(on))")
+                    issues.append(RouteIssue(.error, service: name, key: LabelKey.network.label, value: wanted, reason: reason))
+                    rejected[name] = "network issue"
+                    continue
+                }
+                chosenNetwork = id
+            } else if networkIDs.count == 1 {
+                chosenNetwork = networkIDs[0]
+            } else if networkIDs.count > 1 {
+                let on = networkIDs.map { networkNames[$0] ?? $0 }.sorted().joined(separator: ", ")
+                issues.append(RouteIssue(.error, service: name, key: LabelKey.network.label, value: "",
+                                         reason: "missing: the service is on several networks (\(on)); name the one Pier should use"))
+                rejected[name] = "network issue"
+                continue
+            }
+
+            var endpoints: [ServiceDescription.Address] = []
+            if vip {
+                let addresses = (service.Endpoint?.VirtualIPs ?? []).filter { $0.NetworkID == chosenNetwork }.compactMap { $0.Addr.map(stripPrefix) }
+                if !tasks.isEmpty, let first = addresses.first { endpoints.append(.init(host: first, port: nil)) }
+            } else {
+                for task in tasks {
+                    if let published = hostPublished(task, target: labelPort), let node = task.NodeID.flatMap({ nodeAddress[$0] }) {
+                        endpoints.append(.init(host: node, port: published))
+                    } else if let network = chosenNetwork,
+                        let attachment = task.NetworksAttachments?.first(where: { $0.Network.ID == network }),
+                        let address = attachment.Addresses?.first
+                    {
+                        endpoints.append(.init(host: stripPrefix(address), port: nil))
+                    }
+                }
+            }
+            descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: endpoints))
+        }
+        return Result(services: descriptions, issues: issues, rejected: rejected)
+    }
+
+    /// The published port of a host-mode binding of `target` on `task`: the first entry only, since Docker
+    /// 20.10 may list a second binding whose port belongs to another task.
+    static func hostPublished(_ task: Docker.Task, target: Int?) -> Int? {
+        guard let target else { return nil }
+        let ports = task.Status.PortStatus?.Ports ?? []
+        return ports.first { $0.TargetPort == target && ($0.PublishMode ?? "host") == "host" && ($0.Protocol ?? "tcp") == "tcp" }?.PublishedPort
+    }
+
+    static func stripPrefix(_ cidr: String) -> String {
+        cidr.split(separator: "/").first.map(String.init) ?? cidr
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespaceForSwarm() -> String {
+        String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
+    }
+}

@@ -1,0 +1,223 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+/// The Swarm provider against a real Docker Engine in Swarm mode (`scripts/swarm-env start`, which
+/// `scripts/test` and CI run first). Pier runs on the host; the services publish their port in host mode on
+/// an overlay network, so Pier reaches each task at 127.0.0.1:<published port>.
+/// Skipped (not passed) when no engine is available.
+@Suite(.serialized, .enabled(if: SwarmEngine.available, "needs a Docker Engine in Swarm mode: run scripts/swarm-env start"))
+struct SwarmTests {
+    let engine = SwarmEngine()
+
+    @Test func createdServiceRoutesScalesAndFollowsLabels() async throws {
+        let name = "pier-t-\(UInt32.random(in: 0...UInt32.max))"
+        defer { engine.removeService(name) }
+        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+        let port = try await pier.waitForPort()
+
+        // Create → routable: the time from the create call returning to the first 200.
+        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                           SwarmEngine.image])
+        let created = ContinuousClock.now
+        let first = try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 }
+        let latency = ContinuousClock.now - created
+        #expect(first)
+        print("swarm: create → first 200 in \(latency)")
+        #expect(latency < .seconds(5), "create → first 200 took \(latency)")
+
+        // Scale to 3: requests spread over 3 tasks.
+        try engine.docker(["service", "scale", "--detach", "\(name)=3"])
+        let three = try await waitFor(seconds: 30) {
+            try tasksAnswering(port, host: "\(name).test", requests: 12) == 3
+        }
+        #expect(three, "requests did not spread over 3 tasks")
+
+        // A label update moves the route: the new host routes, the old one is 503.
+        try engine.docker(["service", "update", "--detach", "--label-add", "com.docker.lb.hosts=\(name)-new.test", name])
+        let moved = try await waitFor(seconds: 10) {
+            try fetch(port, host: "\(name)-new.test").status == 200 && fetch(port, host: "\(name).test").status == 503
+        }
+        #expect(moved)
+
+        // Scale to 0: 503.
+        try engine.docker(["service", "scale", "--detach", "\(name)=0"])
+        let gone = try await waitFor(seconds: 30) { try fetch(port, host: "\(name)-new.test").status == 503 }
+        #expect(gone)
+        #expect(pier.terminate() == 0)
+    }
+
+    @Test func unlabelledServicesAreIgnoredAndBadLabelsReported() async throws {
+        let good = "pier-g-\(UInt32.random(in: 0...UInt32.max))", bad = "pier-b-\(UInt32.random(in: 0...UInt32.max))"
+        let plain = "pier-p-\(UInt32.random(in: 0...UInt32.max))"
+        defer { [good, bad, plain].forEach(engine.removeService) }
+        for (name, labels) in [(good, ["com.docker.lb.hosts=\(good).test", "com.docker.lb.port=8080"]),
+                               (bad, ["com.docker.lb.hosts=\(bad).test", "com.docker.lb.port=80x"]),
+                               (plain, [])] {
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080"]
+                              + labels.flatMap { ["--label", $0] } + [SwarmEngine.image])
+        }
+        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+        let port = try await pier.waitForPort()
+        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(good).test").status == 200 })
+        #expect(try fetch(port, host: "\(bad).test").status == 503)
+        #expect(pier.output.contains("service \"\(bad)\": com.docker.lb.port=\"80x\""))
+        let routes = try run(pierBinary, ["routes", "--docker-host", SwarmEngine.host])
+        #expect(routes.out.contains("\(plain): not routed: no com.docker.lb.* labels"), "\(routes.out)")
+        #expect(routes.out.contains("\(bad): not routed: see its errors"))
+        #expect(routes.out.contains("\(good): routed, 1 endpoint"))
+        #expect(pier.terminate() == 0)
+    }
+
+    @Test func rollingUpdateStartFirstLosesNoRequest() async throws {
+        let name = "pier-r-\(UInt32.random(in: 0...UInt32.max))"
+        defer { engine.removeService(name) }
+        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name, "--replicas", "2",
+                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                           "--env", "DRAIN=3", "--stop-grace-period", "10s",
+                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                           SwarmEngine.image])
+        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+        let port = try await pier.waitForPort()
+        #expect(try await waitFor(seconds: 30) { try tasksAnswering(port, host: "\(name).test", requests: 8) == 2 })
+        let before = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
+
+        let load = Task {
+            var ok = 0, failures: [String] = []
+            while !Task.isCancelled {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
+                request.headers.add(name: "Host", value: "\(name).test")
+                do {
+                    let response = try await client.execute(request, timeout: .seconds(10))
+                    let body = try await response.body.collect(upTo: 1 << 16)
+                    if response.status == .ok { ok += 1 } else { failures.append("\(response.status.code) \(String(buffer: body))") }
+                } catch {
+                    if Task.isCancelled { break }
+                    failures.append("\(error)")
+                }
+            }
+            return (ok, failures)
+        }
+        try engine.docker(["service", "update", "--detach", "--update-order", "start-first", "--update-parallelism", "1",
+                           "--env-add", "GENERATION=2", name])
+        let completed = try await waitFor(seconds: 90) {
+            try engine.docker(["service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name])
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "completed"
+        }
+        // Let the replaced tasks finish draining while the load goes on.
+        try await Task.sleep(for: .seconds(4))
+        load.cancel()
+        let (ok, failures) = await load.value
+        #expect(completed)
+        let after = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
+        #expect(after.isDisjoint(with: before), "the update did not replace the tasks")
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))\n\(pier.output)")
+        #expect(ok > 50)
+        print("swarm: rolling update start-first: \(ok) requests, \(failures.count) failed")
+        #expect(pier.terminate() == 0)
+    }
+
+    @Test func engineOutageKeepsTheLastTableAndRecovers() async throws {
+        let name = "pier-o-\(UInt32.random(in: 0...UInt32.max))"
+        let later = "pier-l-\(UInt32.random(in: 0...UInt32.max))"
+        defer { [name, later].forEach(engine.removeService) }
+        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                           SwarmEngine.image])
+        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log",
+                                    "--poll-interval", "500"])
+        let port = try await pier.waitForPort()
+        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 })
+
+        // The engine dies abruptly (its containers keep running under containerd).
+        try engine.killEngine()
+        try await Task.sleep(for: .seconds(2))
+        #expect(pier.output.contains("Docker Engine unreachable"))
+        for _ in 0..<10 { #expect(try fetch(port, host: "\(name).test").status == 200, "the last table must stay live") }
+
+        // Back again: changes are picked up on their own.
+        try engine.restartEngine()
+        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", later,
+                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                           "--label", "com.docker.lb.hosts=\(later).test", "--label", "com.docker.lb.port=8080",
+                           SwarmEngine.image])
+        #expect(try await waitFor(seconds: 30) { try fetch(port, host: "\(later).test").status == 200 })
+        #expect(pier.output.contains("Docker Engine reachable"))
+        #expect(pier.terminate() == 0)
+    }
+}
+
+/// The engine `scripts/swarm-env` started, and the docker CLI against it.
+struct SwarmEngine {
+    static let host = ProcessInfo.processInfo.environment["PIER_TEST_DOCKER_HOST"] ?? "unix:///tmp/pier-swarm/docker.sock"
+    static let image = "pier-test/httpd:1"
+    static let network = "pier-test-net"
+    static let directory = ProcessInfo.processInfo.environment["PIER_SWARM_DIR"] ?? "/tmp/pier-swarm"
+
+    static let available: Bool = {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/docker") else { return false }
+        guard let r = try? run("/usr/bin/docker", ["-H", host, "info", "--format", "{{.Swarm.LocalNodeState}}"]),
+            r.status == 0, r.out.trimmingCharacters(in: .whitespacesAndNewlines) == "active"
+        else { return false }
+        // The overlay network the tests attach services to (explicit subnet, as this machine needs).
+        _ = try? run("/usr/bin/docker", ["-H", host, "network", "create", "-d", "overlay", "--attachable",
+                                         "--subnet", "10.201.0.0/24", network])
+        return true
+    }()
+
+    @discardableResult
+    func docker(_ arguments: [String]) throws -> String {
+        let r = try run("/usr/bin/docker", ["-H", Self.host] + arguments, timeout: 120)
+        guard r.status == 0 else { throw TestFailure("docker \(arguments.joined(separator: " ")): \(r.err)") }
+        return r.out
+    }
+
+    func removeService(_ name: String) {
+        _ = try? run("/usr/bin/docker", ["-H", Self.host, "service", "rm", name])
+    }
+
+    func killEngine() throws {
+        let pid = try String(contentsOfFile: Self.directory + "/dockerd.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try run("/bin/kill", ["-9", pid])
+    }
+
+    func restartEngine() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/swarm-env").path
+        let r = try run("/bin/bash", [script, "start"], timeout: 120)
+        guard r.status == 0 else { throw TestFailure("swarm-env start: \(r.err)") }
+    }
+}
+
+/// One request with curl: status and body.
+func fetch(_ port: Int, host: String, path: String = "/") throws -> (status: Int, body: String) {
+    let r = try curl(["--max-time", "5", "-H", "Host: \(host)", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+    let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false)
+    return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+}
+
+/// How many distinct tasks (host names) answered `requests` requests, or 0 when any request failed.
+func tasksAnswering(_ port: Int, host: String, requests: Int) throws -> Int {
+    var names: Set<String> = []
+    for _ in 0..<requests {
+        let reply = try fetch(port, host: host)
+        guard reply.status == 200 else { return 0 }
+        names.insert(reply.body)
+    }
+    return names.count
+}
+
+/// Polls `condition` every 100 ms until it holds or `seconds` pass.
+func waitFor(seconds: Int, _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return true }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return false
+}
