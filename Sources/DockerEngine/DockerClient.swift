@@ -40,7 +40,9 @@ public final class DockerClient: Sendable {
 
     /// `GET /version` and the API version prefix to use (`/v1.41`, …).
     public func negotiate() async throws -> String {
-        let version: Docker.Version = try await get("/version", prefix: "")
+        // Short deadline: an unreachable engine is noticed within seconds (AsyncHTTPClient retries a refused
+        // connection until the deadline).
+        let version: Docker.Version = try await get("/version", prefix: "", timeout: .seconds(2))
         let parts = version.ApiVersion.split(separator: ".").compactMap { Int($0) }
         guard parts.count == 2 else { throw DockerError.decoding(path: "/version", field: "ApiVersion", reason: "\"\(version.ApiVersion)\" is not major.minor") }
         let server = (parts[0], parts[1])
@@ -116,12 +118,12 @@ public final class DockerClient: Sendable {
         return request
     }
 
-    private func get<T: Decodable>(_ path: String, prefix: String) async throws -> T {
+    private func get<T: Decodable>(_ path: String, prefix: String, timeout: TimeAmount = .seconds(10)) async throws -> T {
         let full = prefix + path
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await http.execute(makeRequest(full), timeout: .seconds(10))
+            response = try await http.execute(makeRequest(full), timeout: timeout)
             body = try await response.body.collect(upTo: 64 * 1024 * 1024)
         } catch {
             throw DockerError.unreachable(endpoint: endpoint.description, underlying: "\(error)")
@@ -137,7 +139,7 @@ public final class DockerClient: Sendable {
     }
 
     /// A decoding error that names the field, e.g. `[2].Spec.Name`.
-    static func decodingError(_ error: Error, path: String) -> DockerError {
+    public static func decodingError(_ error: Error, path: String) -> DockerError {
         func field(_ codingPath: [CodingKey]) -> String {
             codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingPrefix(".")
         }

@@ -121,6 +121,9 @@ struct SwarmTests {
         #expect(pier.terminate() == 0)
     }
 
+    /// Pier reaches the engine over TCP through a relay that the test cuts and restores: the engine and
+    /// its tasks keep running (stopping dockerd here would take the host-mode port proxies with it), while
+    /// Pier sees exactly what an unreachable engine looks like.
     @Test func engineOutageKeepsTheLastTableAndRecovers() async throws {
         let name = "pier-o-\(UInt32.random(in: 0...UInt32.max))"
         let later = "pier-l-\(UInt32.random(in: 0...UInt32.max))"
@@ -129,27 +132,68 @@ struct SwarmTests {
                            "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
                            "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
                            SwarmEngine.image])
-        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log",
-                                    "--poll-interval", "500"])
+        var relay = try EngineRelay()
+        let pier = try PierProcess(["serve", "--docker-host", "tcp://127.0.0.1:\(relay.port)", "--http", "127.0.0.1:0",
+                                    "--no-access-log", "--poll-interval", "500"])
         let port = try await pier.waitForPort()
         #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 })
 
-        // The engine dies abruptly (its containers keep running under containerd).
-        try engine.killEngine()
-        try await Task.sleep(for: .seconds(2))
-        #expect(pier.output.contains("Docker Engine unreachable"))
+        relay.stop()
+        #expect(try await waitFor(seconds: 5) { pier.output.contains("Docker Engine unreachable") })
         for _ in 0..<10 { #expect(try fetch(port, host: "\(name).test").status == 200, "the last table must stay live") }
 
-        // Back again: changes are picked up on their own.
-        try engine.restartEngine()
+        // A change made while Pier cannot see the engine is picked up once it can.
         try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", later,
                            "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
                            "--label", "com.docker.lb.hosts=\(later).test", "--label", "com.docker.lb.port=8080",
                            SwarmEngine.image])
-        #expect(try await waitFor(seconds: 30) { try fetch(port, host: "\(later).test").status == 200 })
+        try await Task.sleep(for: .seconds(3))
+        #expect(try fetch(port, host: "\(later).test").status == 503)
+        relay = try EngineRelay(port: relay.port)
+        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(later).test").status == 200 })
         #expect(pier.output.contains("Docker Engine reachable"))
+        relay.stop()
         #expect(pier.terminate() == 0)
     }
+}
+
+/// A TCP relay to the engine's unix socket (socat), which a test can cut and restore.
+struct EngineRelay {
+    let port: Int
+    private let process: Process
+
+    init(port: Int? = nil) throws {
+        let chosen = try port ?? freePort()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
+        let socket = SwarmEngine.host.replacingOccurrences(of: "unix://", with: "")
+        process.arguments = ["TCP-LISTEN:\(chosen),bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:\(socket)"]
+        try process.run()
+        self.port = chosen
+        // Wait until it listens.
+        for _ in 0..<50 where (try? rawExchange(port: chosen, "GET /_ping HTTP/1.0\r\n\r\n", timeout: 1))?.contains("OK") != true {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Kills the relay and every connection it forwards.
+    func stop() {
+        _ = try? run("/usr/bin/pkill", ["-9", "-f", "TCP-LISTEN:\(port),"])
+        process.waitUntilExit()
+    }
+}
+
+/// A port nothing listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// The engine `scripts/swarm-env` started, and the docker CLI against it.
@@ -179,18 +223,6 @@ struct SwarmEngine {
 
     func removeService(_ name: String) {
         _ = try? run("/usr/bin/docker", ["-H", Self.host, "service", "rm", name])
-    }
-
-    func killEngine() throws {
-        let pid = try String(contentsOfFile: Self.directory + "/dockerd.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = try run("/bin/kill", ["-9", pid])
-    }
-
-    func restartEngine() throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/swarm-env").path
-        let r = try run("/bin/bash", [script, "start"], timeout: 120)
-        guard r.status == 0 else { throw TestFailure("swarm-env start: \(r.err)") }
     }
 }
 
