@@ -18,8 +18,10 @@ Subcommands:
   parse-wrk FILE --scenario S --round R --proxy P [--extra JSON]
                                        print one JSON line with the figures of a wrk run
   parse-table FILE                     pier-table-bench output → JSON lines
-  report RESULTS.jsonl --meta META.json --out FILE [--check]
+  report RESULTS.jsonl [--meta META.json] --out FILE [--check]
                                        write the Markdown report; --check exits 1 when a figure is missing
+                                       (bench/RESULTS.jsonl holds the raw records of bench/RESULTS.md, meta
+                                       record first: `report bench/RESULTS.jsonl --out /tmp/R.md` redraws it)
 """
 import argparse
 import json
@@ -598,8 +600,14 @@ def cmd_report(args):
             line = line.strip()
             if line:
                 records.append(json.loads(line))
-    with open(args.meta) as f:
-        meta = json.load(f)
+    if args.meta:
+        with open(args.meta) as f:
+            meta = json.load(f)
+    else:
+        meta = next((r for r in records if r["kind"] == "meta"), None)
+        if meta is None:
+            print("report: no --meta and no meta record", file=sys.stderr)
+            return 1
     problems = []
     L = []
     w = L.append
@@ -680,7 +688,8 @@ def cmd_report(args):
               f"{', '.join(f'{x:.2f}' for x in rr)} |")
         w("")
         if key == "d":
-            w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB).\n")
+            w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB). The upstream connection "
+              "count here also includes connections of the backend's own `/upload` → `/sink` hop.\n")
         summary.append((key, title, stats))
 
     # ----- (e)
@@ -870,7 +879,7 @@ def main():
 
     p = sub.add_parser("report")
     p.add_argument("results")
-    p.add_argument("--meta", required=True)
+    p.add_argument("--meta", help="run metadata (JSON); default: the results' meta record")
     p.add_argument("--out", required=True)
     p.add_argument("--check", action="store_true")
     p.set_defaults(fn=cmd_report)
