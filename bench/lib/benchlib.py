@@ -619,8 +619,8 @@ def cmd_report(args):
       "that count.\n")
     w("## Machine and versions\n")
     w("| | |\n|---|---|")
-    for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "nginx", "haproxy", "wrk",
-              "swift"]:
+    for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "pier source", "nginx",
+              "haproxy", "wrk", "swift"]:
         if k in meta:
             w(f"| {k} | {meta[k]} |")
     w("")
