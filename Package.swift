@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "pier", targets: ["pier"]),
+        .executable(name: "pier-table-bench", targets: ["pier-table-bench"]),
         .library(name: "RouteModel", targets: ["RouteModel"]),
         .library(name: "LabelConfig", targets: ["LabelConfig"]),
         .library(name: "ProxyCore", targets: ["ProxyCore"]),
@@ -72,6 +73,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+
+        // MARK: - Benchmarks (bench/run, scenario f)
+        .executableTarget(name: "pier-table-bench", dependencies: ["LabelConfig", "RouteModel"]),
 
         // MARK: - Tests
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),

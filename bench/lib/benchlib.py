@@ -1,0 +1,892 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run (stdlib only).
+
+Subcommands:
+  freeports N                          print N distinct free TCP ports on 127.0.0.1
+  gen DIR --services N --backend-port P --pier-port P --nginx-port P --haproxy-port P
+                                       write every configuration file (backend, the three proxies, both
+                                       variants of each route table for the churn scenario)
+  wait-http PORT HOST PATH [--timeout S] [--method POST --body-bytes N]
+                                       wait until a request answers 2xx
+  verify-upload PORT HOST              prove that the backend reads a whole 1 MiB upload before it answers
+  backend-accepts PORT                 connections the backend has accepted so far (stub_status)
+  haproxy-wait-pid SOCK PID [--timeout S]
+                                       wait until the HAProxy stats socket answers with this pid
+  idle --port P --host H --count N --pid PID [--hold S] --proxy NAME
+                                       open N keep-alive connections (one request each, then idle) and print
+                                       the RSS delta of PID and its descendants as a JSON line
+  parse-wrk FILE --scenario S --round R --proxy P [--extra JSON]
+                                       print one JSON line with the figures of a wrk run
+  parse-table FILE                     pier-table-bench output → JSON lines
+  report RESULTS.jsonl [--meta META.json] --out FILE [--check]
+                                       write the Markdown report; --check exits 1 when a figure is missing
+                                       (bench/RESULTS.jsonl holds the raw records of bench/RESULTS.md, meta
+                                       record first: `report bench/RESULTS.jsonl --out /tmp/R.md` redraws it)
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import select
+import socket
+import statistics
+import struct
+import sys
+import time
+
+HOST_FMT = "host{}.bench.test"
+EXTRA_HOST = "extra.bench.test"
+PROXIES = ["pier", "nginx", "haproxy"]
+PROXY_TITLE = {"pier": "Pier", "nginx": "nginx", "haproxy": "HAProxy"}
+
+
+# --------------------------------------------------------------------------------------------- ports
+
+def cmd_freeports(args):
+    socks = []
+    ports = []
+    for _ in range(args.n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    print(" ".join(str(p) for p in ports))
+
+
+# ------------------------------------------------------------------------------------------- configs
+
+NGINX_TEMP = """\
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+"""
+
+
+def backend_conf(d, port):
+    return f"""\
+# Backend: one nginx worker serving /1k and /100k, reading whole uploads at /upload.
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid {d}/backend/nginx.pid;
+error_log {d}/backend/error.log warn;
+events {{ worker_connections 19000; }}
+http {{
+    access_log off;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000000;
+    keepalive_timeout 600s;
+{NGINX_TEMP.format(d=d + "/backend")}
+    # /upload: the default proxy_request_buffering reads the whole request body (kept in memory by
+    # client_body_buffer_size) before the upstream is contacted; only the head goes on to /sink. So the
+    # backend answers an upload only after it has received all of it (bench/run verifies this).
+    upstream sink {{
+        server 127.0.0.1:{port};
+        keepalive 256;  # above the 64 concurrent uploads, so the sink hop opens no connections
+        keepalive_requests 1000000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port} default_server backlog=4096;
+        server_name _;
+        root {d}/www;
+        location = /upload {{
+            client_max_body_size 0;
+            client_body_buffer_size 2m;
+            proxy_pass http://sink/sink;
+            proxy_pass_request_body off;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Content-Length "";
+        }}
+        location = /sink {{ return 200 "ok\\n"; }}
+        # Connections accepted so far: bench/run counts the upstream connections each proxy opens.
+        location = /status {{ stub_status; }}
+    }}
+}}
+"""
+
+
+def nginx_proxy_conf(d, port):
+    return f"""\
+# nginx as the proxy: one worker, upstream keep-alive, Interlock-style forwarding and info headers.
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid {d}/nginx/nginx.pid;
+error_log {d}/nginx/error.log notice;
+events {{ worker_connections 19000; }}
+http {{
+    access_log off;
+    server_names_hash_max_size 8192;
+    server_names_hash_bucket_size 64;
+    keepalive_requests 1000000000;
+    keepalive_timeout 75s;
+    client_max_body_size 0;
+    # Stream request bodies upstream as Pier and HAProxy do (nginx's default spools them to disk first).
+    proxy_request_buffering off;
+{NGINX_TEMP.format(d=d + "/nginx")}
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Request-Id $request_id;
+    add_header x-request-id $request_id;
+    add_header x-proxy-id nginx;
+    add_header x-server-info nginx;
+    add_header x-upstream-addr $upstream_addr;
+    add_header x-upstream-response-time $upstream_response_time;
+
+    server {{
+        listen 127.0.0.1:{port} default_server backlog=4096;
+        server_name _;
+        return 503;
+    }}
+    include {d}/nginx/routes.conf;
+}}
+"""
+
+
+def nginx_routes(port, backend, n, extra):
+    out = []
+    names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
+    if extra:
+        names.append(("svc-extra", EXTRA_HOST))
+    for name, host in names:
+        out.append(
+            f"upstream {name} {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 1000000000; "
+            f"keepalive_timeout 60s; }}\n"
+            f"server {{ listen 127.0.0.1:{port}; server_name {host}; location / {{ proxy_pass http://{name}; }} }}\n")
+    return "".join(out)
+
+
+def haproxy_conf(d, port, backend, n, extra, variant):
+    names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
+    if extra:
+        names.append(("svc-extra", EXTRA_HOST))
+    mapfile = f"{d}/haproxy/hosts-{variant}.map"
+    with open(mapfile, "w") as f:
+        for name, host in names:
+            f.write(f"{host} {name}\n")
+    backends = "".join(f"backend {name}\n    server s1 127.0.0.1:{backend}\n" for name, _ in names)
+    return f"""\
+# HAProxy as the proxy: one thread, http-reuse always, a host map of every service.
+global
+    nbthread 1
+    maxconn 10100
+    # maxconn 10100 would want 2 fds per connection (20225) and the hard limit here is 20000; idle client
+    # connections hold no server-side fd, so run with the limit there is instead of refusing to start.
+    no strict-limits
+    stats socket {d}/haproxy/admin.sock mode 600 level admin expose-fd listeners
+defaults
+    mode http
+    maxconn 10100
+    timeout connect 5s
+    timeout client 600s
+    timeout server 600s
+    timeout http-request 60s
+    timeout http-keep-alive 75s
+    http-reuse always
+    option forwardfor
+frontend fe
+    bind 127.0.0.1:{port}
+    unique-id-format %[uuid]
+    unique-id-header X-Request-Id
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-response set-header x-request-id %[unique-id]
+    http-response set-header x-proxy-id haproxy
+    http-response set-header x-server-info haproxy
+    http-response set-header x-upstream-addr %si:%sp
+    http-response set-header x-upstream-response-time %Tr
+    use_backend %[req.hdr(host),field(1,:),lower,map({mapfile})]
+    default_backend no-route
+backend no-route
+    http-request return status 503
+{backends}"""
+
+
+def pier_conf(port, backend, n, extra):
+    out = [f"""\
+# Pier as the proxy (bench/run): {n} services{" + svc-extra" if extra else ""}.
+[Entrypoints]
+HTTP = "127.0.0.1:{port}"
+
+[Config]
+AccessLog = false
+ClientMaxBodySize = "0"
+"""]
+    names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
+    if extra:
+        names.append(("svc-extra", EXTRA_HOST))
+    for name, host in names:
+        out.append(f"""
+[[Services]]
+Name = "{name}"
+Endpoints = ["127.0.0.1:{backend}"]
+[Services.Labels]
+"com.docker.lb.hosts" = "{host}"
+""")
+    return "".join(out)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def cmd_gen(args):
+    d = os.path.abspath(args.dir)
+    for sub in ["www", "backend/tmp", "nginx/tmp", "haproxy", "pier"]:
+        os.makedirs(f"{d}/{sub}", exist_ok=True)
+    with open(f"{d}/www/1k", "wb") as f:
+        f.write(b"a" * 1024)
+    with open(f"{d}/www/100k", "wb") as f:
+        f.write(b"b" * 102400)
+    with open(f"{d}/upload.bin", "wb") as f:
+        f.write(b"u" * 1048576)
+    write(f"{d}/backend/nginx.conf", backend_conf(d, args.backend_port))
+    write(f"{d}/nginx/nginx.conf", nginx_proxy_conf(d, args.nginx_port))
+    for variant, extra in (("a", False), ("b", True)):
+        write(f"{d}/nginx/routes-{variant}.conf", nginx_routes(args.nginx_port, args.backend_port, args.services, extra))
+        write(f"{d}/haproxy/haproxy-{variant}.cfg",
+              haproxy_conf(d, args.haproxy_port, args.backend_port, args.services, extra, variant))
+        write(f"{d}/pier/pier-{variant}.toml", pier_conf(args.pier_port, args.backend_port, args.services, extra))
+    write(f"{d}/nginx/routes.conf", nginx_routes(args.nginx_port, args.backend_port, args.services, False))
+    write(f"{d}/pier/pier.toml", pier_conf(args.pier_port, args.backend_port, args.services, False))
+
+
+# ------------------------------------------------------------------------------------------ http bits
+
+def read_response(sock, deadline):
+    """Reads one HTTP/1.1 response (Content-Length or chunked framing); returns (status, headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before the response head")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        need = int(headers["content-length"])
+        while len(rest) < need:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = sock.recv(max(65536, need - len(rest)))
+            if not chunk:
+                raise ConnectionError("connection closed in the response body")
+            rest += chunk
+        return status, headers, rest[:need]
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        while not rest.endswith(b"0\r\n\r\n"):
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed in a chunked body")
+            rest += chunk
+        return status, headers, rest
+    return status, headers, rest
+
+
+def request(port, host, path, method="GET", body=b"", timeout=5.0, sock=None):
+    deadline = time.monotonic() + timeout
+    own = sock is None
+    if own:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+        if body or method == "POST":
+            head += f"Content-Length: {len(body)}\r\n"
+        sock.sendall(head.encode() + b"\r\n" + body)
+        return read_response(sock, deadline)
+    finally:
+        if own:
+            sock.close()
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cmd_wait_http(args):
+    deadline = time.monotonic() + args.timeout
+    body = b"w" * args.body_bytes
+    last = None
+    while time.monotonic() < deadline:
+        if args.pid and not pid_alive(args.pid):
+            print(f"wait-http: process {args.pid} exited", file=sys.stderr)
+            return 1
+        try:
+            status, _, _ = request(args.port, args.host, args.path, args.method, body, timeout=5)
+            if 200 <= status < 300:
+                return 0
+            last = f"status {status}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    print(f"wait-http: no 2xx from 127.0.0.1:{args.port} {args.method} {args.path} (Host {args.host}) "
+          f"within {args.timeout}s: {last}", file=sys.stderr)
+    return 1
+
+
+def cmd_verify_upload(args):
+    """Half the body, then a pause: the backend must not answer; the rest: it must answer 200."""
+    size = 1048576
+    sock = socket.create_connection(("127.0.0.1", args.port), timeout=5)
+    head = (f"POST /upload HTTP/1.1\r\nHost: {args.host}\r\nContent-Length: {size}\r\n\r\n").encode()
+    sock.sendall(head + b"u" * (size // 2))
+    r, _, _ = select.select([sock], [], [], 0.5)
+    if r:
+        print("verify-upload: the backend answered before it had the whole body", file=sys.stderr)
+        return 1
+    sock.sendall(b"u" * (size - size // 2))
+    status, _, body = read_response(sock, time.monotonic() + 5)
+    if status != 200:
+        print(f"verify-upload: status {status}", file=sys.stderr)
+        return 1
+    # Measured transfer: 20 uploads on the same connection.
+    t0 = time.monotonic()
+    n = 20
+    for _ in range(n):
+        status, _, _ = request(args.port, args.host, "/upload", "POST", b"u" * size, sock=sock)
+        if status != 200:
+            print(f"verify-upload: status {status}", file=sys.stderr)
+            return 1
+    dt = time.monotonic() - t0
+    sock.close()
+    print(f"backend upload check: waits for the whole 1 MiB body; {n} uploads at {n / dt:.0f} MiB/s "
+          f"(one connection, python client)")
+    return 0
+
+
+def cmd_backend_accepts(args):
+    status, _, body = request(args.port, "backend", "/status")
+    m = re.search(rb"server accepts handled requests\s+(\d+)", body)
+    if status != 200 or not m:
+        return 1
+    print(int(m.group(1)))
+    return 0
+
+
+def cmd_haproxy_wait_pid(args):
+    deadline = time.monotonic() + args.timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(1)
+            s.connect(args.sock)
+            s.sendall(b"show info\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            m = re.search(rb"^Pid: (\d+)", data, re.M)
+            last = m and int(m.group(1))
+            if last == args.pid:
+                return 0
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.01)
+    print(f"haproxy-wait-pid: {args.sock} still answers as {last}, not {args.pid}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------- idle
+
+def descendants(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_kib(root):
+    total = 0
+    for pid in descendants(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cmd_idle(args):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    count = min(args.count, hard - 200)
+    # Settle, then take the baseline (several samples, the last one).
+    for _ in range(20):
+        request(args.port, args.host, "/1k")
+    time.sleep(args.settle)
+    before = rss_kib(args.pid)
+    socks = []
+    failed = 0
+    t0 = time.monotonic()
+    req = f"GET /1k HTTP/1.1\r\nHost: {args.host}\r\n\r\n".encode()
+    for _ in range(count):
+        try:
+            s = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sendall(req)
+            status, _, _ = read_response(s, time.monotonic() + 10)
+            if status != 200:
+                failed += 1
+            socks.append(s)
+        except OSError:
+            failed += 1
+    open_s = time.monotonic() - t0
+    time.sleep(args.hold)
+    after = rss_kib(args.pid)
+    # How many did the proxy close while they idled (a readable idle socket means EOF or reset)?
+    closed = 0
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLIN)
+    closed = len(poller.poll(0))
+    for s in socks:
+        s.close()
+    held = len(socks) - closed
+    delta = (after - before) * 1024
+    print(json.dumps({
+        "kind": "idle", "proxy": args.proxy, "connections": len(socks), "requested": count,
+        "failed": failed, "closed_by_proxy": closed, "rss_before_kib": before, "rss_after_kib": after,
+        "bytes_per_conn": delta / held if held else None, "open_seconds": round(open_s, 2),
+        "hold_seconds": args.hold,
+    }))
+    return 0 if socks and not failed else 1
+
+
+# ----------------------------------------------------------------------------------------------- wrk
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m|h)$", text)
+    if not m:
+        return None
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_wrk(text):
+    out = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out["rps"] = float(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+\w+) read", text)
+    out["requests"] = int(m.group(1)) if m else None
+    for pct, key in (("50", "p50_ms"), ("75", "p75_ms"), ("90", "p90_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        out[key] = to_ms(m.group(1)) if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["errors"] = dict(zip(["connect", "read", "write", "timeout"], map(int, m.groups()))) if m else \
+        {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Transfer/sec:\s+(\S+)", text)
+    out["transfer"] = m.group(1) if m else None
+    return out
+
+
+def cmd_parse_wrk(args):
+    with open(args.file) as f:
+        text = f.read()
+    rec = {"kind": "wrk", "scenario": args.scenario, "round": args.round, "proxy": args.proxy}
+    rec.update(parse_wrk(text))
+    if args.extra:
+        rec.update(json.loads(args.extra))
+    print(json.dumps(rec))
+    return 0 if rec["rps"] is not None and rec["requests"] else 1
+
+
+def cmd_parse_table(args):
+    """`table-bench services=N compile_ms=… lookup_ns=…` lines → JSON lines."""
+    found = 0
+    with open(args.file) as f:
+        for line in f:
+            if not line.startswith("table-bench "):
+                continue
+            rec = {"kind": "table"}
+            for field in line.split()[1:]:
+                k, _, v = field.partition("=")
+                rec[k] = float(v) if "." in v else int(v)
+            print(json.dumps(rec))
+            found += 1
+    return 0 if found else 1
+
+
+# -------------------------------------------------------------------------------------------- report
+
+SCENARIOS = [
+    ("a", "(a) 1 KiB GET, keep-alive", "GET /1k, 64 keep-alive connections"),
+    ("b", "(b) 100 KiB GET, keep-alive", "GET /100k, 64 keep-alive connections"),
+    ("c", "(c) 1 KiB GET, new connection per request", "GET /1k with `Connection: close`, 64 connections"),
+    ("d", "(d) 1 MiB POST upload", "POST /upload with a 1 MiB body, 64 keep-alive connections; "
+                                   "1 request/s = 1 MiB/s of upload"),
+]
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=0, suffix=""):
+    if x is None:
+        return "—"
+    if digits == 0:
+        return f"{x:,.0f}{suffix}"
+    return f"{x:,.{digits}f}{suffix}"
+
+
+def fmt_ms(x):
+    if x is None:
+        return "—"
+    return f"{x:.2f} ms" if x < 100 else f"{x:.0f} ms"
+
+
+def kib(x):
+    return "—" if x is None else f"{x / 1024:.2f} KiB"
+
+
+def failed(rec):
+    e = rec["errors"]
+    return e["connect"] + e["read"] + e["write"] + e["timeout"] + rec["non2xx"]
+
+
+def cmd_report(args):
+    records = []
+    with open(args.results) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                records.append(json.loads(line))
+    if args.meta:
+        with open(args.meta) as f:
+            meta = json.load(f)
+    else:
+        meta = next((r for r in records if r["kind"] == "meta"), None)
+        if meta is None:
+            print("report: no --meta and no meta record", file=sys.stderr)
+            return 1
+    problems = []
+    L = []
+    w = L.append
+    w(f"# Pier benchmark results\n")
+    w(f"Generated by `bench/run{' ' + meta['args'] if meta.get('args') else ''}` on {meta['date']} "
+      f"({meta['mode']} mode, {meta['elapsed']}).\n")
+    w("Absolute figures vary by ±25 % from run to run on this machine; the ratios, computed round by round "
+      "inside one run (proxies interleaved A B C A B C …) and reported as their median, are the figures "
+      "that count.\n")
+    w("## Machine and versions\n")
+    w("| | |\n|---|---|")
+    for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "pier source", "nginx",
+              "haproxy", "wrk", "swift"]:
+        if k in meta:
+            w(f"| {k} | {meta[k]} |")
+    w("")
+    w("## Method\n")
+    w(f"- Backend: nginx, 1 worker, static `/1k` and `/100k`, `keepalive_requests` unlimited; `/upload` reads the "
+      f"whole 1 MiB body before it answers (verified at start: {meta.get('upload_check', 'n/a')}).")
+    w("- Proxies, one worker/thread each, all on 127.0.0.1: Pier (`serve --threads 1 --no-access-log`), nginx "
+      "(`worker_processes 1`, upstream `keepalive 128`, `proxy_http_version 1.1`, `Connection \"\"`, "
+      "`proxy_request_buffering off`), HAProxy (`nbthread 1`, `http-reuse always`). Each routes a table of "
+      f"{meta['services']} host names (`host0..host{meta['services'] - 1}.bench.test`, one service/upstream/backend "
+      f"each, all pointing at the backend); requests carry `Host: {meta['host']}`.")
+    w("- nginx and HAProxy are configured as Interlock's nginx was: they add the forwarding headers Pier adds "
+      "upstream (`X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Request-Id`) and the "
+      "same response info headers (`x-request-id`, `x-proxy-id`, `x-server-info`, `x-upstream-addr`, "
+      "`x-upstream-response-time`). Pier runs with its defaults apart from `AccessLog = false` and "
+      "`ClientMaxBodySize = \"0\"`. No access logs anywhere.")
+    w(f"- Load: `wrk -t1 -c{meta['connections']} -d{meta['duration']}s --latency`, {meta['rounds']} rounds, "
+      f"proxies in turn (Pier, nginx, HAProxy) inside each round; a {meta['warmup']} s warm-up per proxy and "
+      "scenario is not counted. wrk, the proxy and the backend share the machine's cores.")
+    w("")
+
+    # ----- summary (filled below)
+    summary = []
+
+    for key, title, desc in SCENARIOS:
+        recs = [r for r in records if r["kind"] == "wrk" and r["scenario"] == key]
+        rounds = sorted({r["round"] for r in recs})
+        by = {(r["proxy"], r["round"]): r for r in recs}
+        w(f"## {title}\n")
+        w(f"{desc}.\n")
+        w("| proxy | median req/s | p50 | p99 | failed requests | upstream connections opened | req/s by round |")
+        w("|---|---|---|---|---|---|---|")
+        stats = {}
+        for p in PROXIES:
+            rs = [by.get((p, rd)) for rd in rounds]
+            rs = [r for r in rs if r]
+            if not rs or any(r["rps"] is None for r in rs):
+                problems.append(f"scenario {key}: no figures for {p}")
+            stats[p] = {
+                "rps": med([r["rps"] for r in rs]), "p50": med([r["p50_ms"] for r in rs]),
+                "p99": med([r["p99_ms"] for r in rs]), "failed": sum(failed(r) for r in rs),
+                "requests": sum(r["requests"] or 0 for r in rs),
+            }
+            ups = [r.get("upstream_conns") for r in rs]
+            w(f"| {PROXY_TITLE[p]} | {fmt(stats[p]['rps'])} | {fmt_ms(stats[p]['p50'])} | {fmt_ms(stats[p]['p99'])} | "
+              f"{stats[p]['failed']} of {stats[p]['requests']:,} | "
+              f"{'—' if None in ups else f'{sum(ups):,}'} | "
+              f"{', '.join(fmt(r['rps']) for r in rs)} |")
+        w("")
+        w("| ratio (median of per-round ratios) | req/s | p99 latency | per round (req/s) |")
+        w("|---|---|---|---|")
+        for other in ("nginx", "haproxy"):
+            rr, lr = [], []
+            for rd in rounds:
+                a, b = by.get(("pier", rd)), by.get((other, rd))
+                if a and b and a["rps"] and b["rps"]:
+                    rr.append(a["rps"] / b["rps"])
+                if a and b and a["p99_ms"] and b["p99_ms"]:
+                    lr.append(a["p99_ms"] / b["p99_ms"])
+            if not rr:
+                problems.append(f"scenario {key}: no Pier/{other} ratio")
+            stats[f"ratio_{other}"] = med(rr)
+            stats[f"p99ratio_{other}"] = med(lr)
+            w(f"| Pier/{PROXY_TITLE[other]} | {fmt(med(rr), 2, '×')} | {fmt(med(lr), 2, '×')} | "
+              f"{', '.join(f'{x:.2f}' for x in rr)} |")
+        w("")
+        if key == "d":
+            w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB). The upstream connection "
+              "count here also includes connections of the backend's own `/upload` → `/sink` hop.\n")
+        summary.append((key, title, stats))
+
+    # ----- (e)
+    idle = {r["proxy"]: r for r in records if r["kind"] == "idle"}
+    w("## (e) Idle keep-alive connections: resident memory per connection\n")
+    if idle:
+        any_rec = next(iter(idle.values()))
+        w(f"Each proxy freshly started; {any_rec['requested']:,} client connections opened one after another, each "
+          f"sends one `GET /1k` and reads the answer, then stays open and idle. RSS = VmRSS of the proxy's "
+          f"processes (nginx: master + worker), measured before the connections open and {any_rec['hold_seconds']} s "
+          "after the last one; bytes per connection = delta / connections still open.\n")
+    w("| proxy | connections held | closed by the proxy | RSS before | RSS after | per idle connection |")
+    w("|---|---|---|---|---|---|")
+    for p in PROXIES:
+        r = idle.get(p)
+        if not r or r.get("bytes_per_conn") is None:
+            problems.append(f"scenario e: no figure for {p}")
+            w(f"| {PROXY_TITLE[p]} | — | — | — | — | — |")
+            continue
+        w(f"| {PROXY_TITLE[p]} | {r['connections'] - r['closed_by_proxy']:,} | {r['closed_by_proxy']} | "
+          f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_after_kib'] / 1024:.1f} MiB | "
+          f"{r['bytes_per_conn']:,.0f} B ({kib(r['bytes_per_conn'])}) |")
+    w("")
+
+    # ----- (f)
+    tables = [r for r in records if r["kind"] == "table"]
+    w("## (f) Route table scale (`pier-table-bench`, release build)\n")
+    w("`RouteTableBuilder.build` of N services (one host each; labels parsed and validated, table and index "
+      "built), median of several runs; then `RouteTable.decide(host:target:)` for host names spread over the "
+      "whole table, median ns per lookup over several passes.\n")
+    w("| services | compile | lookup |")
+    w("|---|---|---|")
+    for r in sorted(tables, key=lambda r: r["services"]):
+        w(f"| {r['services']:,} | {r['compile_ms']:.1f} ms | {r['lookup_ns']:.0f} ns |")
+    if not tables:
+        problems.append("scenario f: no figures")
+    w("")
+
+    # ----- (g)
+    churn = [r for r in records if r["kind"] == "wrk" and r["scenario"] == "g"]
+    w("## (g) Config churn during load (a)\n")
+    if churn:
+        c0 = churn[0]
+        w(f"{c0.get('reloads', '?')} reloads, each confirmed, then a {c0.get('interval', '?')} s pause, during a "
+          f"`wrk -c{meta['connections']}` run of scenario (a), alternating between the {meta['services']}-service "
+          "table and the same table plus one service. Pier: the configuration file rewritten (write + rename); "
+          "nginx: `routes.conf` replaced, then `nginx -s reload`; HAProxy: a new process started with "
+          "`-sf <old pid>` (and `-x` on the stats socket, so listening sockets are handed over). Each reload "
+          "waits for the proxy to confirm it (Pier's `routes updated` log line, nginx's SIGHUP notice, the new "
+          "HAProxy pid answering on its stats socket) before the pause to the next, so no two changes "
+          "coalesce. “confirm” is the median time from the change to that confirmation, under load.\n")
+    w("| proxy | reloads confirmed | confirm | requests | failed (socket errors + non-2xx) | connect / read / write / "
+      "timeout errors | non-2xx | req/s |")
+    w("|---|---|---|---|---|---|---|---|")
+    gstats = {}
+    for p in PROXIES:
+        rs = [r for r in churn if r["proxy"] == p]
+        if not rs or any(r["rps"] is None for r in rs):
+            problems.append(f"scenario g: no figures for {p}")
+            w(f"| {PROXY_TITLE[p]} | — | — | — | — | — | — | — |")
+            continue
+        e = {k: sum(r["errors"][k] for r in rs) for k in ["connect", "read", "write", "timeout"]}
+        fails = sum(failed(r) for r in rs)
+        gstats[p] = fails
+        cms = med([x for r in rs for x in r.get("confirm_ms", [])])
+        w(f"| {PROXY_TITLE[p]} | {sum(r.get('confirmed', 0) for r in rs)} of {sum(r.get('reloads', 0) for r in rs)} | "
+          f"{fmt(cms, 0, ' ms')} | {sum(r['requests'] or 0 for r in rs):,} | {fails} "
+          f"({', '.join(str(failed(r)) for r in rs)} by round) | "
+          f"{e['connect']} / {e['read']} / {e['write']} / {e['timeout']} | {sum(r['non2xx'] for r in rs)} | "
+          f"{fmt(med([r['rps'] for r in rs]))} |")
+    w("")
+
+    # ----- summary against the issue's targets
+    S = ["## Summary against the targets of issue 3\n",
+         "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met |",
+         "|---|---|---|---|---|---|---|"]
+    for key, title, st in summary:
+        rn, rh = st.get("ratio_nginx"), st.get("ratio_haproxy")
+        ln, lh = st.get("p99ratio_nginx"), st.get("p99ratio_haproxy")
+        if key == "d":
+            target = "upload throughput ≥ nginx"
+            met = rn is not None and rn >= 1.0
+        else:
+            target = "≥ 1.0× both, p99 no worse"
+            met = None not in (rn, rh, ln, lh) and rn >= 1.0 and rh >= 1.0 and ln <= 1.0 and lh <= 1.0
+        S.append(f"| {title} | {fmt(rn, 2, '×')} | {fmt(rh, 2, '×')} | {fmt(ln, 2, '×')} | {fmt(lh, 2, '×')} | "
+                 f"{target} | {'yes' if met else 'no'} |")
+    pe = idle.get("pier", {}).get("bytes_per_conn")
+    others = ", ".join(f"{PROXY_TITLE[p]} {kib(idle.get(p, {}).get('bytes_per_conn'))}" for p in ("nginx", "haproxy"))
+    S.append(f"| (e) idle connection memory | {kib(pe)} per connection ({others}) | | | | ≤ 2 KiB | "
+             f"{'yes' if pe is not None and pe <= 2048 else 'no'} |")
+    t = {r["services"]: r for r in tables}
+    c10 = t.get(10000, {}).get("compile_ms")
+    looks = [t[n]["lookup_ns"] for n in sorted(t)]
+    flat = len(looks) >= 2 and max(looks) <= 1.5 * min(looks)
+    S.append(f"| (f) route table | 10k compile {fmt(c10, 1, ' ms')}; 100k compile "
+             f"{fmt(t.get(100000, {}).get('compile_ms'), 1, ' ms')}; lookup "
+             f"{' / '.join(f'{x:.0f}' for x in looks)} ns at {' / '.join(f'{n // 1000}k' for n in sorted(t))} | | | | "
+             f"10k < 100 ms; lookup flat | {'yes' if c10 is not None and c10 < 100 and flat else 'no'}"
+             f"{'' if 10000 in t else ' (10k not measured)'} |")
+    S.append(f"| (g) config churn | Pier {gstats.get('pier', '—')} failed requests (nginx {gstats.get('nginx', '—')}, "
+             f"HAProxy {gstats.get('haproxy', '—')}) | | | | 0 failed for Pier | "
+             f"{'yes' if gstats.get('pier') == 0 else 'no'} |")
+    S.append("")
+    S.append("“Lookup flat” is read here as: the slowest size costs at most 1.5× the fastest. "
+             "p99 ratios below 1.0× mean Pier's p99 is lower (better).\n")
+    # Insert the summary after the method section.
+    idx = L.index("## (a) 1 KiB GET, keep-alive\n") if "## (a) 1 KiB GET, keep-alive\n" in L else len(L)
+    L[idx:idx] = S
+    if meta.get("notes"):
+        L.append("## Notes\n")
+        for n in meta["notes"]:
+            L.append(f"- {n}")
+        L.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(L).rstrip() + "\n")
+    if problems and args.check:
+        for p in problems:
+            print(f"report: missing figure: {p}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("freeports")
+    p.add_argument("n", type=int)
+    p.set_defaults(fn=cmd_freeports)
+
+    p = sub.add_parser("gen")
+    p.add_argument("dir")
+    p.add_argument("--services", type=int, required=True)
+    for k in ["backend", "pier", "nginx", "haproxy"]:
+        p.add_argument(f"--{k}-port", type=int, required=True)
+    p.set_defaults(fn=cmd_gen)
+
+    p = sub.add_parser("wait-http")
+    p.add_argument("port", type=int)
+    p.add_argument("host")
+    p.add_argument("path")
+    p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--method", default="GET")
+    p.add_argument("--body-bytes", type=int, default=0)
+    p.add_argument("--pid", type=int, default=0, help="fail at once when this process has exited")
+    p.set_defaults(fn=cmd_wait_http)
+
+    p = sub.add_parser("verify-upload")
+    p.add_argument("port", type=int)
+    p.add_argument("host")
+    p.set_defaults(fn=cmd_verify_upload)
+
+    p = sub.add_parser("backend-accepts")
+    p.add_argument("port", type=int)
+    p.set_defaults(fn=cmd_backend_accepts)
+
+    p = sub.add_parser("haproxy-wait-pid")
+    p.add_argument("sock")
+    p.add_argument("pid", type=int)
+    p.add_argument("--timeout", type=float, default=10)
+    p.set_defaults(fn=cmd_haproxy_wait_pid)
+
+    p = sub.add_parser("idle")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--hold", type=float, default=3)
+    p.add_argument("--settle", type=float, default=1)
+    p.set_defaults(fn=cmd_idle)
+
+    p = sub.add_parser("parse-wrk")
+    p.add_argument("file")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--extra")
+    p.set_defaults(fn=cmd_parse_wrk)
+
+    p = sub.add_parser("parse-table")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_parse_table)
+
+    p = sub.add_parser("report")
+    p.add_argument("results")
+    p.add_argument("--meta", help="run metadata (JSON); default: the results' meta record")
+    p.add_argument("--out", required=True)
+    p.add_argument("--check", action="store_true")
+    p.set_defaults(fn=cmd_report)
+
+    args = ap.parse_args()
+    return args.fn(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
