@@ -109,7 +109,9 @@ public final class ProxyServer: Service, Sendable {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: false,
-            withOutboundHeaderValidation: true,
+            // Outbound heads are built from heads NIO's decoder already validated plus Pier's own fixed
+            // headers: validating them again costs a scan of every byte per response.
+            withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits
         )

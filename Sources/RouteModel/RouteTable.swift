@@ -25,17 +25,34 @@ public struct RouteTable: Sendable, Equatable {
         }
     }
 
+    /// Content and index behind one reference: taking a snapshot per request copies one pointer.
+    private final class Storage: Sendable {
+        let content: Content
+        let index: HostIndex
+
+        init(content: Content) {
+            self.content = content
+            self.index = HostIndex(routes: content.routes)
+        }
+    }
+
     /// Increases by one with every table a provider publishes.
     public let generation: UInt64
+    private let storage: Storage
+
     /// The table's content.
-    public let content: Content
-    private let index: HostIndex
+    public var content: Content { storage.content }
+    private var index: HostIndex { storage.index }
 
     /// Builds the lookup index for `content`.
     public init(generation: UInt64, content: Content) {
         self.generation = generation
-        self.content = content
-        self.index = HostIndex(routes: content.routes)
+        self.storage = Storage(content: content)
+    }
+
+    private init(generation: UInt64, storage: Storage) {
+        self.generation = generation
+        self.storage = storage
     }
 
     /// A table with no routes: every request gets 503.
@@ -52,11 +69,11 @@ public struct RouteTable: Sendable, Equatable {
 
     /// A copy with another generation number.
     public func with(generation: UInt64) -> RouteTable {
-        RouteTable(generation: generation, content: content)
+        RouteTable(generation: generation, storage: storage)
     }
 
     public static func == (lhs: RouteTable, rhs: RouteTable) -> Bool {
-        lhs.generation == rhs.generation && lhs.content == rhs.content
+        lhs.generation == rhs.generation && (lhs.storage === rhs.storage || lhs.content == rhs.content)
     }
 
     /// Decides what to do with a request for `host` (raw `Host` header or nil) and `target` (origin-form

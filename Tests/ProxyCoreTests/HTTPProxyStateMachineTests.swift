@@ -45,7 +45,7 @@ struct HTTPProxyStateMachineTests {
         #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
         #expect(name(m.requestEnd(nil, now: t0)) == "none", "buffered while connecting")
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
-        #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint, now: t0)) == "head 200")
+        #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)) == "head 200")
         #expect(name(m.responseBody(ByteBuffer(string: "hi"), now: t0)) == "response-body 2")
         #expect(name(m.responseEnd(nil)) == "response-end release")
         #expect(m.isIdle)
@@ -87,7 +87,7 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
-        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)
         #expect(name(m.upstreamClosed()) == "abort")
         #expect(!m.isIdle)
     }
@@ -109,7 +109,7 @@ struct HTTPProxyStateMachineTests {
         let h = head(.POST, ["Host": "a", "Content-Length": "100"])
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
-        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint.description, now: t0)
         #expect(name(m.responseEnd(nil)) == "response-end drop close")
     }
 

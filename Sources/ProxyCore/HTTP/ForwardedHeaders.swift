@@ -15,6 +15,14 @@ enum ForwardedHeaders {
 
     /// Removes hop-by-hop headers and every header named in `Connection` (except framing and `Host`).
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
+        // Fast path: one pass to see whether there is anything to remove at all (most messages carry at
+        // most `Connection`); the removals below each scan the whole header list.
+        var found = false
+        for (name, _) in headers where mayBeHopByHop(name) {
+            found = true
+            break
+        }
+        guard found else { return }
         var named: [String] = []
         for value in headers[canonicalForm: "connection"] {
             let token = value.lowercased()
@@ -24,9 +32,13 @@ enum ForwardedHeaders {
         for name in named { headers.remove(name: name) }
     }
 
-    /// Whether a response head still has its Content-Length once hop-by-hop headers are stripped.
-    static func keepsContentLength(_ headers: HTTPHeaders) -> Bool {
-        headers.contains(name: "content-length")
+    /// Whether `name` has the length of a hop-by-hop header and then matches one (case-insensitively).
+    @inline(__always)
+    static func mayBeHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2, 7, 9, 10, 14, 16, 17: return hopByHop.contains(name.lowercased())
+        default: return false
+        }
     }
 
     /// Whether `value` is an acceptable client-supplied request id (kept as it is).

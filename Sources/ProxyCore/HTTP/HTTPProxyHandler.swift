@@ -24,9 +24,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private var machine = HTTPProxyStateMachine()
     private var upstream: UpstreamConnection?
     private var clientIP: String?
-    private var keepAliveTimer: Scheduled<Void>?
-    private var readTimer: Scheduled<Void>?
-    private var bodyTimer: Scheduled<Void>?
+    /// One timer per connection, for whichever deadline comes first (keep-alive idle, upstream read,
+    /// client body): deadlines move with every request, the timer is re-armed only when one moves earlier,
+    /// so a busy keep-alive connection schedules almost nothing.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    private var idleSince: NIODeadline?
+    private var readDeadline: NIODeadline?
+    private var bodyDeadline: NIODeadline?
     private var readsPaused = false
     private var pendingRead = false
 
@@ -57,8 +62,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            keepAliveTimer?.cancel()
-            keepAliveTimer = nil
+            idleSince = nil
             let table = tables.current
             let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
@@ -70,7 +74,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         case .body(let buffer):
             run(machine.requestBody(buffer, now: .now()))
         case .end(let trailers):
-            bodyTimer?.cancel()
+            bodyDeadline = nil
             run(machine.requestEnd(trailers, now: .now()))
         }
     }
@@ -94,9 +98,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        keepAliveTimer?.cancel()
-        readTimer?.cancel()
-        bodyTimer?.cancel()
+        timer?.cancel()
+        timer = nil
+        readDeadline = nil
+        bodyDeadline = nil
+        idleSince = nil
         // The client left: an attached upstream connection is in an unknown state, never reuse it.
         dropUpstream()
         if let exchange = machine.downstreamClosed(), exchange.note != nil { log(exchange) }
@@ -118,11 +124,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         guard let upstream else { return }
         switch part {
         case .head(let head):
-            run(machine.responseHead(head, upstream: upstream.endpoint, now: .now()))
+            run(machine.responseHead(head, upstream: upstream.address, now: .now()))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
         case .end(let trailers):
-            readTimer?.cancel()
+            readDeadline = nil
             run(machine.responseEnd(trailers))
         }
     }
@@ -133,7 +139,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     func upstreamFailed(_ error: Error?) {
         upstream = nil
-        readTimer?.cancel()
+        readDeadline = nil
         run(machine.upstreamClosed())
     }
 
@@ -149,7 +155,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             break
         case .answer(let answer):
             if answer.dropUpstream { dropUpstream() }
-            readTimer?.cancel()
+            readDeadline = nil
             if let finished = answer.finished { finish(finished) }
             resumeReads()
             writeLocal(answer)
@@ -195,14 +201,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             }
         case .abort(let finished):
             dropUpstream()
-            readTimer?.cancel()
-            bodyTimer?.cancel()
+            readDeadline = nil
+            bodyDeadline = nil
             if let finished { log(finished) }
             context.close(promise: nil)
         case .rescheduleReadTimer(let delay):
-            scheduleReadTimer(in: delay)
+            readDeadline = .now() + delay
+            ensureTimer(readDeadline!)
         case .rescheduleBodyTimer(let delay):
-            scheduleBodyTimer(in: delay)
+            bodyDeadline = .now() + delay
+            ensureTimer(bodyDeadline!)
         case .finished(let exchange):
             finish(exchange)
         }
@@ -281,7 +289,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     /// Logs a finished exchange and, when the connection stays, starts the keep-alive timer.
     private func finish(_ exchange: HTTPExchange) {
-        bodyTimer?.cancel()
+        bodyDeadline = nil
         log(exchange)
         if machine.isIdle { armKeepAliveTimer() }
     }
@@ -289,36 +297,59 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     // MARK: - Timers
 
     private func armKeepAliveTimer() {
-        keepAliveTimer?.cancel()
-        let timeout = TimeAmount(tables.current.settings.keepaliveTimeout)
-        keepAliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.machine.isIdle else { return }
-            self.context.close(promise: nil)
-        }
+        let now = NIODeadline.now()
+        idleSince = now
+        ensureTimer(now + TimeAmount(tables.current.settings.keepaliveTimeout))
     }
 
     private func armReadTimer() {
         guard let exchange = machine.exchange else { return }
-        scheduleReadTimer(in: TimeAmount(exchange.table.settings.readTimeout))
-    }
-
-    private func scheduleReadTimer(in delay: TimeAmount) {
-        readTimer?.cancel()
-        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-            guard let self, let exchange = self.machine.exchange else { return }
-            self.run(self.machine.readTimerFired(now: .now(), timeout: TimeAmount(exchange.table.settings.readTimeout)))
-        }
+        readDeadline = .now() + TimeAmount(exchange.table.settings.readTimeout)
+        ensureTimer(readDeadline!)
     }
 
     private func armBodyTimer(_ timeout: Duration) {
-        scheduleBodyTimer(in: TimeAmount(timeout))
+        bodyDeadline = .now() + TimeAmount(timeout)
+        ensureTimer(bodyDeadline!)
     }
 
-    private func scheduleBodyTimer(in delay: TimeAmount) {
-        bodyTimer?.cancel()
-        bodyTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-            guard let self, let exchange = self.machine.exchange else { return }
-            self.run(self.machine.clientBodyTimerFired(now: .now(), timeout: TimeAmount(exchange.table.settings.clientBodyTimeout)))
+    /// Makes sure the timer fires no later than `deadline`.
+    private func ensureTimer(_ deadline: NIODeadline) {
+        if let timerDeadline, timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            timerDeadline = nil
+            timerFired()
+        }
+    }
+
+    private func timerFired() {
+        let now = NIODeadline.now()
+        if let idleSince, machine.isIdle {
+            let keepAlive = TimeAmount(tables.current.settings.keepaliveTimeout)
+            if now - idleSince >= keepAlive {
+                context.close(promise: nil)
+                return
+            }
+            ensureTimer(idleSince + keepAlive)
+        }
+        if let deadline = readDeadline, let exchange = machine.exchange {
+            if now >= deadline {
+                readDeadline = nil
+                run(machine.readTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.readTimeout)))
+            } else {
+                ensureTimer(deadline)
+            }
+        }
+        if let deadline = bodyDeadline, let exchange = machine.exchange {
+            if now >= deadline {
+                bodyDeadline = nil
+                run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.clientBodyTimeout)))
+            } else {
+                ensureTimer(deadline)
+            }
         }
     }
 

@@ -176,7 +176,7 @@ struct HTTPProxyStateMachine {
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
     }
 
-    mutating func responseHead(_ head: HTTPResponseHead, upstream: Endpoint, now: NIODeadline) -> Action {
+    mutating func responseHead(_ head: HTTPResponseHead, upstream: String, now: NIODeadline) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
         exchange.responseStarted = true
@@ -192,7 +192,7 @@ struct HTTPProxyStateMachine {
         let elapsed = Double(now.uptimeNanoseconds &- exchange.upstreamSentNanos) / 1e9
         let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
             requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
-            upstreamAddress: upstream.description, upstreamResponseTime: String(format3: elapsed))
+            upstreamAddress: upstream, upstreamResponseTime: String(format3: elapsed))
         return .writeResponseHead(ForwardedHeaders.downstreamHead(
             from: head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive && !closing, info: info))
     }

@@ -21,11 +21,16 @@ protocol UpstreamConnectionDelegate: AnyObject {
 final class UpstreamConnection {
     let channel: Channel
     let endpoint: Endpoint
-    /// Set while a request uses the connection; nil while pooled.
-    weak var delegate: UpstreamConnectionDelegate?
+    /// Set while a request uses the connection; nil while pooled. Strong on purpose (a weak reference
+    /// would put every retain of the handler on the slow path): whoever attaches a delegate clears it when
+    /// the exchange ends, and the upstream handler clears it when the channel closes.
+    var delegate: UpstreamConnectionDelegate?
     /// Requests served so far; more than zero means the connection is being reused.
     var requestsServed = 0
-    var idleTimer: Scheduled<Void>?
+    /// When the connection went back to the pool.
+    var idleSince: NIODeadline = .now()
+    /// `endpoint.description`, computed once for the `x-upstream-addr` header of every response.
+    let address: String
     fileprivate(set) var isClosed = false
     /// Pauses reading from upstream while the downstream cannot take more (backpressure).
     var readsPaused = false {
@@ -42,6 +47,7 @@ final class UpstreamConnection {
     init(channel: Channel, endpoint: Endpoint) {
         self.channel = channel
         self.endpoint = endpoint
+        self.address = endpoint.description
     }
 
     func write(_ part: HTTPClientRequestPart, flush: Bool) {
@@ -106,7 +112,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         guard let connection else { return }
         connection.isClosed = true
-        connection.idleTimer?.cancel()
         connection.onClose?(connection)
         connection.onClose = nil
         if let delegate = connection.delegate {

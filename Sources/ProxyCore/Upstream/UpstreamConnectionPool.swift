@@ -22,8 +22,6 @@ final class UpstreamConnectionPool {
     func takeIdle(_ endpoint: Endpoint) -> UpstreamConnection? {
         while var list = idle[endpoint], let connection = list.popLast() {
             idle[endpoint] = list.isEmpty ? nil : list
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
             if !connection.isClosed, connection.channel.isActive { return connection }
         }
         return nil
@@ -39,12 +37,36 @@ final class UpstreamConnectionPool {
             connection.close()
             return
         }
+        connection.idleSince = .now()
         list.append(connection)
         idle[connection.endpoint] = list
-        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .init(idleTimeout)) { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection)
-            connection.close()
+        armSweep(idleTimeout: TimeAmount(idleTimeout))
+    }
+
+    /// One sweep timer per pool closes connections idle past the timeout: releasing a connection after
+    /// every request must not schedule a timer every time.
+    private var sweep: Scheduled<Void>?
+
+    private func armSweep(idleTimeout: TimeAmount) {
+        guard sweep == nil else { return }
+        // Captures are strong: the pool lives as long as its event loop.
+        sweep = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(idleTimeout.nanoseconds / 2, 100_000_000))) { [self] in
+            sweep = nil
+            let now = NIODeadline.now()
+            var remaining = false
+            for (endpoint, list) in idle {
+                var kept: [UpstreamConnection] = []
+                for connection in list {
+                    if now - connection.idleSince >= idleTimeout || connection.isClosed {
+                        connection.close()
+                    } else {
+                        kept.append(connection)
+                    }
+                }
+                idle[endpoint] = kept.isEmpty ? nil : kept
+                remaining = remaining || !kept.isEmpty
+            }
+            if remaining { armSweep(idleTimeout: idleTimeout) }
         }
     }
 
@@ -62,7 +84,7 @@ final class UpstreamConnectionPool {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -79,7 +101,7 @@ final class UpstreamConnectionPool {
             let connection = UpstreamConnection(channel: channel, endpoint: endpoint)
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
             handler.connection = connection
-            connection.setOnClose { [weak self] closed in self?.remove(closed) }
+            connection.setOnClose { [self] closed in remove(closed) }
             return connection
         }.nonisolated()
     }
