@@ -199,13 +199,15 @@ struct LabelParser {
         var name = Substring(host)
         if name.hasPrefix("*.") { name = name.dropFirst(2) }
         if name.hasSuffix(".") { name = name.dropLast() }
-        if name.contains(":") { return "carries a port; list host names only, the port is ignored when matching" }
-        if name.contains("*") { return "has a wildcard that is not a leading \"*.\"" }
-        guard !name.isEmpty, name.utf8.count <= 253 else { return "is not a host name" }
-        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, label.utf8.count <= 63,
-                label.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }),
-                label.first != "-", label.last != "-"
+        let bytes = name.utf8
+        if bytes.contains(UInt8(ascii: ":")) { return "carries a port; list host names only, the port is ignored when matching" }
+        if bytes.contains(UInt8(ascii: "*")) { return "has a wildcard that is not a leading \"*.\"" }
+        guard !bytes.isEmpty, bytes.count <= 253 else { return "is not a host name" }
+        let dash = UInt8(ascii: "-")
+        for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+            guard !label.isEmpty, label.count <= 63,
+                label.allSatisfy({ isAlnum($0) || $0 == dash || $0 == UInt8(ascii: "_") }),
+                label.first != dash, label.last != dash
             else { return "is not a host name (letters, digits and - in dot-separated labels)" }
         }
         return nil

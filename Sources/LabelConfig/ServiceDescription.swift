@@ -74,7 +74,14 @@ public struct ServiceDescription: Hashable, Sendable {
 }
 
 extension StringProtocol {
+    /// The string without leading and trailing ASCII spaces, tabs and line breaks. Works on UTF-8 bytes:
+    /// it runs for every label of every service at each compile.
     func trimmingWhitespace() -> String {
-        String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
+        let text = Substring(self)
+        let bytes = text.utf8
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = bytes.lastIndex(where: { !isSpace($0) })!
+        return String(text[first...last])
     }
 }

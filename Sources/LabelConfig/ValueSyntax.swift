@@ -66,6 +66,11 @@ public enum ValueSyntax {
         return overflow ? nil : bytes
     }
 
+    /// `text` without leading and trailing ASCII whitespace.
+    public static func trimmed(_ text: String) -> String {
+        text.trimmingWhitespace()
+    }
+
     /// A list separated by `separator`, items trimmed, empty items dropped.
     public static func list(_ text: String, separator: Character = ",") -> [String] {
         text.split(separator: separator).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }

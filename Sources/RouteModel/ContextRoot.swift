@@ -11,7 +11,7 @@ public enum RequestPath {
     /// Removes `.` and `..` segments (RFC 3986 §5.2.4) so that `/app/../admin` cannot reach past a context
     /// root. Paths without dot segments are returned unchanged without allocating a new string.
     public static func removingDotSegments(_ path: Substring) -> Substring {
-        guard path.contains(".") || path.contains("%") else { return path }
+        guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return path }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.contains(where: { dotSegment($0) != 0 }) else { return path }
         var output: [Substring] = []

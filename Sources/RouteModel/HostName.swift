@@ -5,22 +5,22 @@ public enum HostName {
     /// Returns an empty string when nothing usable is left. IPv6 literals keep their brackets
     /// (`[::1]:8080` → `[::1]`) so that they never collide with a name.
     public static func normalize(_ raw: some StringProtocol) -> String {
-        var value = Substring(raw)
-        if value.first == "[" {
-            if let close = value.firstIndex(of: "]") {
-                value = value[...close]
-            }
-        } else if let colon = value.lastIndex(of: ":") {
-            value = value[..<colon]
+        // Works on UTF-8 bytes: this runs once per request, and Character-level operations (grapheme
+        // breaking) cost more than the whole route lookup.
+        let bytes = Substring(raw).utf8
+        var end = bytes.endIndex
+        if bytes.first == UInt8(ascii: "[") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = bytes.index(after: close) }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
         }
-        if value.last == "." {
-            value = value.dropLast()
-        }
+        var value = bytes[bytes.startIndex..<end]
+        if value.last == UInt8(ascii: ".") { value = value.dropLast() }
         // Fast path: most host names are already lower case ASCII.
-        if value.utf8.allSatisfy({ !($0 >= 0x41 && $0 <= 0x5A) }) {
-            return String(value)
+        if !value.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+            return String(Substring(value))
         }
-        return value.lowercased()
+        return String(decoding: value.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }
 

@@ -54,8 +54,8 @@ public enum SwarmSnapshot {
                 descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: []))
                 continue
             }
-            let labelPort = labels[LabelKey.port.label].flatMap { Labels.parsePort($0.trimmingWhitespaceForSwarm()) }
-            let vip = labels[LabelKey.backendMode.label]?.trimmingWhitespaceForSwarm() == "vip"
+            let labelPort = labels[LabelKey.port.label].flatMap { Labels.parsePort(ValueSyntax.trimmed($0)) }
+            let vip = labels[LabelKey.backendMode.label].map(ValueSyntax.trimmed) == "vip"
             let tasks = (tasksByService[service.ID] ?? []).sorted { ($0.Slot ?? 0, $0.ID) < ($1.Slot ?? 0, $1.ID) }
 
             // The service's networks, by ID, from its spec (tasks repeat them).
@@ -64,7 +64,7 @@ public enum SwarmSnapshot {
                 networkNames[target.Target] != nil ? target.Target : (state.networks.first { $0.Name == target.Target }?.Id ?? target.Target)
             }
             var chosenNetwork: String?
-            if let wanted = labels[LabelKey.network.label]?.trimmingWhitespaceForSwarm(), !wanted.isEmpty {
+            if let wanted = labels[LabelKey.network.label].map(ValueSyntax.trimmed), !wanted.isEmpty {
                 guard let id = networkIDs.first(where: { $0 == wanted || networkNames[$0] == wanted }) else {
                     let on = networkIDs.map { networkNames[$0] ?? $0 }.sorted().joined(separator: ", ")
                     let reason = "the service is not on network \"\(wanted)\"" + (on.isEmpty ? " (it is on no network)" : " (it is on: \(on))")
@@ -114,11 +114,5 @@ public enum SwarmSnapshot {
 
     static func stripPrefix(_ cidr: String) -> String {
         cidr.split(separator: "/").first.map(String.init) ?? cidr
-    }
-}
-
-extension String {
-    fileprivate func trimmingWhitespaceForSwarm() -> String {
-        String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
     }
 }
