@@ -122,6 +122,12 @@ public enum Docker {
         public var ID: String
         public var Status: NodeStatus?
         public var Description: NodeDescription?
+        public var ManagerStatus: ManagerStatus?
+    }
+
+    public struct ManagerStatus: Decodable, Sendable, Hashable {
+        /// `host:port` of the manager's Raft listener.
+        public var Addr: String?
     }
 
     public struct NodeStatus: Decodable, Sendable, Hashable {

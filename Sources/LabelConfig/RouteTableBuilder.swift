@@ -43,6 +43,7 @@ public struct RouteTableBuilder: Sendable {
         var claims: [Claim] = []
         var defaultCandidates: [String] = []
         var passthrough: Set<String> = []
+        var httpsOnly: Set<String> = []
 
         for service in services.sorted(by: { $0.name < $1.name }) {
             guard statuses[service.name] == nil else {
@@ -105,7 +106,13 @@ public struct RouteTableBuilder: Sendable {
                                     rewrite: labels.contextRootRewrite && labels.contextRoot != "/",
                                     service: service.name, redirect: nil))
             }
-            if labels.defaultBackend { defaultCandidates.append(service.name) }
+            // A passthrough service keeps its own TLS: it is no plain-HTTP default backend either.
+            if labels.defaultBackend, !labels.sslPassthrough { defaultCandidates.append(service.name) }
+            if proxiedHosts.isEmpty, !labels.defaultBackend, !labels.sslPassthrough,
+                !labels.redirects.contains(where: { $0.sourceScheme == "http" })
+            {
+                httpsOnly.insert(service.name)
+            }
         }
 
         // Group claims by (host, context root). Several services on one host without a context root share a
@@ -165,7 +172,13 @@ public struct RouteTableBuilder: Sendable {
         let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []))
         for (name, state) in statuses {
             if case .routed = state, !served.contains(name) {
-                statuses[name] = passthrough.contains(name) ? .inactive("TLS passthrough is not active yet in this Pier version") : .rejected
+                if passthrough.contains(name) {
+                    statuses[name] = .inactive("TLS passthrough is not active yet in this Pier version")
+                } else if httpsOnly.contains(name) {
+                    statuses[name] = .inactive("its redirects apply on the HTTPS entrypoint, not active yet in this Pier version")
+                } else {
+                    statuses[name] = .rejected
+                }
             }
         }
 

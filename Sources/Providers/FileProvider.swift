@@ -28,7 +28,7 @@ public final class FileProvider: Service, Sendable {
     /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (published
     /// as generation 1 by the caller), so that only changes are published here.
     /// `adjust` applies command-line overrides to every configuration read, before it is compiled.
-    public init(path: String, interval: Duration = .milliseconds(100), initial: StandaloneConfiguration?,
+    public init(path: String, interval: Duration = .milliseconds(50), initial: StandaloneConfiguration?,
                 adjust: @escaping @Sendable (inout StandaloneConfiguration) -> Void = { _ in },
                 logger: Logger, publish: @escaping Publish) {
         self.adjust = adjust
@@ -49,15 +49,28 @@ public final class FileProvider: Service, Sendable {
 
     /// Polls until graceful shutdown or cancellation.
     public func run() async throws {
-        var lastStamp = FileStamp(path: path)
-        var lastText = Self.readFile(path)
+        // The file is compared with what was loaded at start-up only through the compiled table, so an
+        // edit made between loading and the first poll is not missed.
+        var lastStamp = FileStamp()
+        var pendingStamp: FileStamp?
+        var lastText: String?
         var current = initial
         var generation: UInt64 = 1
         var lastTable = current.map { $0.builder.build($0.services, generation: 1).table }
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
             let stamp = FileStamp(path: path)
-            guard stamp != lastStamp else { continue }
+            guard stamp != lastStamp else {
+                pendingStamp = nil
+                continue
+            }
+            // A file being written in place can be caught half-way: read it only once its stamp has stayed
+            // the same for one interval.
+            guard stamp == pendingStamp else {
+                pendingStamp = stamp
+                continue
+            }
+            pendingStamp = nil
             lastStamp = stamp
             guard let text = Self.readFile(path) else {
                 logger.error("configuration file unreadable; previous routes stay live", metadata: ["path": "\(path)"])
@@ -79,7 +92,7 @@ public final class FileProvider: Service, Sendable {
             let result = config.builder.build(config.services, generation: generation + 1)
             for issue in issues + result.issues { log(issue) }
             if let lastTable, lastTable.content == result.table.content {
-                logger.info("configuration saved; routes unchanged")
+                logger.debug("configuration read; routes unchanged")
                 continue
             }
             generation += 1
@@ -119,6 +132,9 @@ struct FileStamp: Equatable {
     var size: Int64 = -1
     var seconds: Int = 0
     var nanoseconds: Int = 0
+
+    /// A stamp no file has.
+    init() {}
 
     init(path: String) {
         var st = stat()

@@ -18,8 +18,8 @@ final class LoopState: @unchecked Sendable {
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 
-    /// The next endpoint of `pool` in round-robin order, skipping `excluding` when another one exists.
-    func nextEndpoint(in pool: BackendPool, excluding: Endpoint? = nil) -> Endpoint? {
+    /// The next endpoint of `pool` in round-robin order.
+    func nextEndpoint(in pool: BackendPool) -> Endpoint? {
         eventLoop.assertInEventLoop()
         let endpoints = pool.endpoints
         guard !endpoints.isEmpty else { return nil }
@@ -28,12 +28,8 @@ final class LoopState: @unchecked Sendable {
         if roundRobin.count <= pool.id {
             roundRobin.append(contentsOf: repeatElement(0, count: pool.id + 1 - roundRobin.count))
         }
-        var choice = endpoints[roundRobin[pool.id] % endpoints.count]
+        let choice = endpoints[roundRobin[pool.id] % endpoints.count]
         roundRobin[pool.id] &+= 1
-        if let excluding, choice == excluding, endpoints.count > 1 {
-            choice = endpoints[roundRobin[pool.id] % endpoints.count]
-            roundRobin[pool.id] &+= 1
-        }
         return choice
     }
 

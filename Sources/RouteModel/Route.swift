@@ -7,7 +7,7 @@ public struct BackendPool: Hashable, Sendable {
     public var id: Int
     /// Names of the services whose endpoints make up the pool, sorted.
     public var services: [String]
-    /// The endpoints, in a stable order (by service, then as the provider listed them).
+    /// The endpoints, in a stable order (by service, then sorted).
     public var endpoints: [Endpoint]
 
     /// Creates a pool.

@@ -26,7 +26,7 @@ public enum RouteTablePrinter {
         out += pad("HOST", w0) + "  " + pad("PATH", w1) + "  TARGET\n"
         for row in rows { out += pad(row.0, w0) + "  " + pad(row.1, w1) + "  " + row.2 + "\n" }
         let s = table.settings
-        out += "settings: connect \(s.connectTimeout), read \(s.readTimeout), keep-alive \(s.keepaliveTimeout), "
+        out += "settings: connect \(s.connectTimeout), read \(s.readTimeout), client body \(s.clientBodyTimeout), keep-alive \(s.keepaliveTimeout), "
         out += "max body \(s.clientMaxBodySize.map { $0 > 0 ? "\($0) bytes" : "unlimited" } ?? "unlimited"), max header \(s.maxHeaderSize) bytes, "
         out += "info headers \(s.hideInfoHeaders ? "hidden" : "shown")\n"
         return out

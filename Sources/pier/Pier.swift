@@ -27,6 +27,12 @@ struct LoggingOptions: ParsableArguments {
     @Flag(help: "Do not write an access log line per request.")
     var noAccessLog = false
 
+    func validateLevel() throws {
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
     func bootstrap() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -92,6 +98,8 @@ struct Serve: AsyncParsableCommand {
         if config == nil, !dockerOptions.enabled {
             throw ValidationError("give --config FILE, or --docker to route a Docker Swarm (pier demo runs a built-in example)")
         }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try logging.validateLevel()
     }
 
     func run() async throws {

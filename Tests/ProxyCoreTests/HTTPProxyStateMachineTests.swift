@@ -149,8 +149,8 @@ struct HTTPProxyStateMachineTests {
 
     @Test func parserErrorAnswers431ForOversizedHeaders() {
         var m = HTTPProxyStateMachine()
-        #expect(name(m.parserError(.headerOverflow)) == "answer 431 close")
+        #expect(name(m.parserError(.headerOverflow, settings: ProxySettings())) == "answer 431 close")
         var n = HTTPProxyStateMachine()
-        #expect(name(n.parserError(.invalidHeaderToken)) == "answer 400 close")
+        #expect(name(n.parserError(.invalidHeaderToken, settings: ProxySettings())) == "answer 400 close")
     }
 }

@@ -16,7 +16,7 @@ struct RouteTablePrinterTests {
             a.org             /app  a [a:80] (strip /app)
             old.org           /     302 → http://a.org<path>
             (any other host)  /     503
-            settings: connect 5.0 seconds, read 600.0 seconds, keep-alive 75.0 seconds, max body 33554432 bytes, \
+            settings: connect 5.0 seconds, read 600.0 seconds, client body 60.0 seconds, keep-alive 75.0 seconds, max body 33554432 bytes, \
             max header 32768 bytes, info headers shown
 
             """
@@ -39,7 +39,7 @@ struct RouteTablePrinterTests {
             HOST              PATH  TARGET
             e.org             /     e [no endpoints: 503]
             (any other host)  /     d [d:80]
-            settings: connect 5.0 seconds, read 600.0 seconds, keep-alive 75.0 seconds, max body unlimited, \
+            settings: connect 5.0 seconds, read 600.0 seconds, client body 60.0 seconds, keep-alive 75.0 seconds, max body unlimited, \
             max header 32768 bytes, info headers hidden
 
             """

@@ -45,7 +45,7 @@ public final class SwarmProvider: Service, Sendable {
         async let networks = client.networks(prefix: prefix)
         async let nodes = client.nodes(prefix: prefix)
         let state = SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
-        let described = SwarmSnapshot.describe(state)
+        let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
         var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster)
             .build(described.services, generation: generation)
         result.issues = described.issues + result.issues
@@ -80,6 +80,7 @@ public final class SwarmProvider: Service, Sendable {
         var last: RouteTable?
         var generation: UInt64 = 0
         var reachable: Bool?
+        var lastIssues: [RouteIssue] = []
         // First table at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
@@ -95,10 +96,14 @@ public final class SwarmProvider: Service, Sendable {
                     logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpoint)"])
                     reachable = true
                 }
-                if let last, last.content == result.table.content { continue }
-                for issue in result.issues {
-                    if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+                // Issues are logged when they change, even if the table does not.
+                if result.issues != lastIssues {
+                    for issue in result.issues where !lastIssues.contains(issue) {
+                        if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+                    }
+                    lastIssues = result.issues
                 }
+                if let last, last.content == result.table.content { continue }
                 for status in result.statuses { logger.info("\(status)") }
                 generation += 1
                 logger.info("routes updated", metadata: [
@@ -108,7 +113,11 @@ public final class SwarmProvider: Service, Sendable {
                 publish(result.table, result)
             } catch {
                 if reachable != false {
-                    logger.error("Docker Engine unreachable; the last good routes stay live", metadata: ["error": "\(error)"])
+                    if case DockerError.unreachable = error {
+                        logger.error("Docker Engine unreachable; the last good routes stay live", metadata: ["error": "\(error)"])
+                    } else {
+                        logger.error("Docker Engine API failed; the last good routes stay live", metadata: ["error": "\(error)"])
+                    }
                     reachable = false
                 }
             }

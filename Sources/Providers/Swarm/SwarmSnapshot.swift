@@ -36,12 +36,14 @@ public enum SwarmSnapshot {
         public var rejected: [String: String]
     }
 
-    public static func describe(_ state: SwarmState) -> Result {
+    /// Describes every service; network checks are skipped for services of another cluster than
+    /// `serviceCluster` (another Pier's business), which the table compiler then leaves out.
+    public static func describe(_ state: SwarmState, serviceCluster: String = "") -> Result {
         var descriptions: [ServiceDescription] = []
         var issues: [RouteIssue] = []
         var rejected: [String: String] = [:]
         let networkNames = Dictionary(state.networks.map { ($0.Id, $0.Name) }, uniquingKeysWith: { a, _ in a })
-        let nodeAddress = Dictionary(state.nodes.compactMap { n in n.Status?.Addr.map { (n.ID, $0) } }, uniquingKeysWith: { a, _ in a })
+        let nodeAddress = Dictionary(state.nodes.compactMap { n in address(of: n).map { (n.ID, $0) } }, uniquingKeysWith: { a, _ in a })
         var tasksByService: [String: [Docker.Task]] = [:]
         for task in state.tasks where task.DesiredState == "running" && task.Status.State == "running" {
             tasksByService[task.ServiceID, default: []].append(task)
@@ -50,7 +52,7 @@ public enum SwarmSnapshot {
         for service in state.services {
             let name = service.Spec.Name
             let labels = service.Spec.Labels ?? [:]
-            guard Labels.isRouted(labels) else {
+            guard Labels.isRouted(labels), Labels.cluster(of: labels) == serviceCluster else {
                 descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: []))
                 continue
             }
@@ -75,7 +77,7 @@ public enum SwarmSnapshot {
                 chosenNetwork = id
             } else if networkIDs.count == 1 {
                 chosenNetwork = networkIDs[0]
-            } else if networkIDs.count > 1 {
+            } else if networkIDs.count > 1, !publishesHostMode(service, target: labelPort) {
                 let on = networkIDs.map { networkNames[$0] ?? $0 }.sorted().joined(separator: ", ")
                 issues.append(RouteIssue(.error, service: name, key: LabelKey.network.label, value: "",
                                          reason: "missing: the service is on several networks (\(on)); name the one Pier should use"))
@@ -110,6 +112,21 @@ public enum SwarmSnapshot {
         guard let target else { return nil }
         let ports = task.Status.PortStatus?.Ports ?? []
         return ports.first { $0.TargetPort == target && ($0.PublishMode ?? "host") == "host" && ($0.Protocol ?? "tcp") == "tcp" }?.PublishedPort
+    }
+
+    /// Whether the service publishes `target` in host mode: then its tasks are reached at their node's
+    /// address, and which overlay network it is on does not matter.
+    static func publishesHostMode(_ service: Docker.Service, target: Int?) -> Bool {
+        guard let target else { return false }
+        return (service.Spec.EndpointSpec?.Ports ?? []).contains { $0.TargetPort == target && $0.PublishMode == "host" }
+    }
+
+    /// The address a node's host-mode ports are reached at. Managers may report `0.0.0.0` as their
+    /// status address; their manager address then says where they are.
+    static func address(of node: Docker.Node) -> String? {
+        if let addr = node.Status?.Addr, addr != "0.0.0.0", !addr.isEmpty { return addr }
+        guard let manager = node.ManagerStatus?.Addr, let colon = manager.lastIndex(of: ":") else { return nil }
+        return String(manager[..<colon])
     }
 
     static func stripPrefix(_ cidr: String) -> String {

@@ -28,6 +28,8 @@ final class HTTPExchange {
     var reusedUpstream = false
     var buffered: [HTTPClientRequestPart] = []
     var requestEnded = false
+    /// The request's trailers, kept for a retry.
+    var trailers: HTTPHeaders?
     var bodyBytes: Int64 = 0
     var bodyForwarded = false
     var attempts = 0

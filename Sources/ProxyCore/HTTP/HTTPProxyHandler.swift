@@ -105,7 +105,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         idleSince = nil
         // The client left: an attached upstream connection is in an unknown state, never reuse it.
         dropUpstream()
-        if let exchange = machine.downstreamClosed(), exchange.note != nil { log(exchange) }
+        if let exchange = machine.downstreamClosed() { log(exchange) }
         context.fireChannelInactive()
     }
 
@@ -115,7 +115,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             return
         }
         // Malformed input: nothing of it reaches an upstream.
-        run(machine.parserError(parserError))
+        run(machine.parserError(parserError, settings: tables.current.settings))
     }
 
     // MARK: - Upstream events
@@ -263,6 +263,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     }
 
     private func resumeReads() {
+        if readsPaused { machine.clientReadsResumed(now: .now()) }
         readsPaused = false
         if pendingRead {
             pendingRead = false
@@ -344,7 +345,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             }
         }
         if let deadline = bodyDeadline, let exchange = machine.exchange {
-            if now >= deadline {
+            if readsPaused {
+                // Pier is holding the client's reads, not the client stalling: look again later.
+                bodyDeadline = now + TimeAmount(exchange.table.settings.clientBodyTimeout)
+                ensureTimer(bodyDeadline!)
+            } else if now >= deadline {
                 bodyDeadline = nil
                 run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.clientBodyTimeout)))
             } else {

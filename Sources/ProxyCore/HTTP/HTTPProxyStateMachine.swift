@@ -110,12 +110,13 @@ struct HTTPProxyStateMachine {
             return .none
         case .forwarding:
             exchange.lastUpstreamActivity = now
+            exchange.trailers = trailers
             return .forwardEnd(trailers)
         }
     }
 
     /// The request decoder failed: answer 400 (431 for oversized headers) unless a response is under way.
-    mutating func parserError(_ error: HTTPParserError) -> Action {
+    mutating func parserError(_ error: HTTPParserError, settings current: ProxySettings) -> Action {
         if let exchange, exchange.responseStarted { return abort(exchange, note: "malformed request") }
         let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
         let response = LocalResponse.error(status, "malformed request (\(error))")
@@ -125,17 +126,22 @@ struct HTTPProxyStateMachine {
         exchange?.status = status.code
         exchange?.responseStarted = true
         exchange?.responseEnded = true
-        let settings = exchange?.table.settings
         return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: exchange?.requestID,
-                              settings: settings ?? ProxySettings(), dropUpstream: exchange?.phase == .forwarding, finished: exchange))
+                              settings: exchange?.table.settings ?? current, dropUpstream: exchange?.phase == .forwarding,
+                              finished: exchange))
     }
 
     /// The client went away.
     mutating func downstreamClosed() -> HTTPExchange? {
         closing = true
         defer { exchange = nil }
-        if let exchange, !exchange.responseEnded { exchange.note = "client closed" }
+        if let exchange { exchange.note = exchange.responseEnded ? "client closed before its request body ended" : "client closed" }
         return exchange
+    }
+
+    /// Pier itself held the client's reads (upstream slow or connecting): that time is not the client's.
+    mutating func clientReadsResumed(now: NIODeadline) {
+        exchange?.lastClientActivity = now
     }
 
     mutating func clientBodyTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
@@ -229,7 +235,7 @@ struct HTTPProxyStateMachine {
             // not sent may go again, once, on a fresh connection.
             exchange.attempts += 1
             exchange.phase = .connecting
-            exchange.buffered = exchange.requestEnded ? [.end(nil)] : []
+            exchange.buffered = exchange.requestEnded ? [.end(exchange.trailers)] : []
             return .retryOnFreshConnection(endpoint)
         }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
