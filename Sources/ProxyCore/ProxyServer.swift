@@ -107,7 +107,9 @@ public final class ProxyServer: Service, Sendable {
         limits.maxHeaderListSize = maxHeaderSize
         limits.maxHeaderFieldSize = maxHeaderSize
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withPipeliningAssistance: true,
+            // Pipelining is handled by HTTPProxyHandler's queue: NIO's assistant stops reading after every
+            // request, which costs two epoll_ctl calls per request on every keep-alive connection.
+            withPipeliningAssistance: false,
             withErrorHandling: false,
             // Outbound heads are built from heads NIO's decoder already validated plus Pier's own fixed
             // headers: validating them again costs a scan of every byte per response.

@@ -34,6 +34,21 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private var bodyDeadline: NIODeadline?
     private var readsPaused = false
     private var pendingRead = false
+    /// Pipelined input that arrived while an exchange was still under way: requests are answered in order
+    /// (RFC 9112 §9.3.2). Reads pause only when too much has queued, so the common case — no pipelining —
+    /// never toggles the socket's read interest.
+    private var queued = CircularBuffer<QueuedInput>()
+    private var queuedBytes = 0
+    private var queueFull = false
+    private var draining = false
+
+    private enum QueuedInput {
+        case part(HTTPServerRequestPart)
+        case error(HTTPParserError)
+    }
+
+    private static let maxQueuedParts = 64
+    private static let maxQueuedBytes = 64 * 1024
 
     init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, proto: String = "http") {
         self.tables = tables
@@ -60,7 +75,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !queued.isEmpty || (machine.exchange != nil && part.isHead) {
+            return enqueue(.part(part))
+        }
+        handle(part)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             idleSince = nil
             let table = tables.current
@@ -85,7 +108,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsPaused {
+        if readsPaused || queueFull {
             pendingRead = true
         } else {
             context.read()
@@ -114,8 +137,59 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             context.close(promise: nil)
             return
         }
-        // Malformed input: nothing of it reaches an upstream.
+        // Malformed input: nothing of it reaches an upstream. After pipelined requests still waiting, it
+        // waits its turn too, so that their answers come first.
+        if !queued.isEmpty || machine.exchange != nil {
+            return enqueue(.error(parserError))
+        }
         run(machine.parserError(parserError, settings: tables.current.settings))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: an idle connection closes now, a busy one after its current response.
+            if machine.isIdle, queued.isEmpty {
+                context.close(promise: nil)
+            } else {
+                machine.quiesce()
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Pipelining
+
+    private func enqueue(_ input: QueuedInput) {
+        queued.append(input)
+        if case .part(.body(let buffer)) = input { queuedBytes += buffer.readableBytes }
+        if queued.count > Self.maxQueuedParts || queuedBytes > Self.maxQueuedBytes { queueFull = true }
+    }
+
+    /// Hands queued input over, in order, while no exchange is under way.
+    private func drainQueue() {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while let next = queued.first, !machine.closing {
+            if case .part(let part) = next, part.isHead, machine.exchange != nil { break }
+            if case .error = next, machine.exchange != nil { break }
+            queued.removeFirst()
+            switch next {
+            case .part(let part):
+                if case .body(let buffer) = part { queuedBytes -= buffer.readableBytes }
+                handle(part)
+            case .error(let error):
+                run(machine.parserError(error, settings: tables.current.settings))
+            }
+        }
+        if queueFull, queued.count <= Self.maxQueuedParts / 2, queuedBytes <= Self.maxQueuedBytes / 2 {
+            queueFull = false
+            if !readsPaused, pendingRead {
+                pendingRead = false
+                context.read()
+            }
+        }
     }
 
     // MARK: - Upstream events
@@ -159,6 +233,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             if let finished = answer.finished { finish(finished) }
             resumeReads()
             writeLocal(answer)
+            if answer.keepAlive { drainQueue() }
             if answer.finished == nil, let exchange = machine.exchange, !exchange.requestEnded {
                 armBodyTimer(answer.settings.clientBodyTimeout)
             }
@@ -198,6 +273,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
                 }
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                drainQueue()
             }
         case .abort(let finished):
             dropUpstream()
@@ -213,6 +289,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             ensureTimer(bodyDeadline!)
         case .finished(let exchange):
             finish(exchange)
+            drainQueue()
         }
     }
 
@@ -265,7 +342,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func resumeReads() {
         if readsPaused { machine.clientReadsResumed(now: .now()) }
         readsPaused = false
-        if pendingRead {
+        if pendingRead, !queueFull {
             pendingRead = false
             context.read()
         }
@@ -385,5 +462,12 @@ extension String {
         let thousandths = Int((Swift.max(0, value) * 1000).rounded())
         let fraction = thousandths % 1000
         self = "\(thousandths / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + "\(fraction)"
+    }
+}
+
+extension HTTPServerRequestPart {
+    fileprivate var isHead: Bool {
+        if case .head = self { return true }
+        return false
     }
 }

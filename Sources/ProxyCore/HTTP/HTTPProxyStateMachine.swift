@@ -131,6 +131,11 @@ struct HTTPProxyStateMachine {
                               finished: exchange))
     }
 
+    /// Graceful shutdown: the current response is the connection's last.
+    mutating func quiesce() {
+        closing = true
+    }
+
     /// The client went away.
     mutating func downstreamClosed() -> HTTPExchange? {
         closing = true
