@@ -85,7 +85,7 @@ public struct RouteTableBuilder: Sendable {
             let proxiedHosts = labels.sslPassthrough ? [] : labels.hosts.filter { host in
                 !labels.redirects.contains { $0.sourceScheme == "http" && $0.sourceHost == host.description }
             }
-            if endpoints.isEmpty, !proxiedHosts.isEmpty || labels.defaultBackend {
+            if endpoints.isEmpty, !proxiedHosts.isEmpty || (labels.defaultBackend && !labels.sslPassthrough) {
                 issues.append(RouteIssue(.warning, service: service.name, reason: "no running endpoints; its requests get 503 until one runs"))
             }
             // Providers list tasks in no particular order: sorting keeps equal input equal tables.

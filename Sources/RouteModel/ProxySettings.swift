@@ -7,7 +7,7 @@ public struct ProxySettings: Hashable, Sendable {
     /// Time allowed between two reads from the upstream, response head included (`ReadTimeout`); past it a
     /// request that has no response yet gets 504.
     public var readTimeout: Duration
-    /// Time allowed between two successful writes to either side (`SendTimeout`). Parsed; not enforced yet.
+    /// Time the upstream may take no request body while Pier holds the client's reads (`SendTimeout`); past it 504.
     public var sendTimeout: Duration
     /// Time allowed between two reads of a request body (`ClientBodyTimeout`); past it 408.
     public var clientBodyTimeout: Duration

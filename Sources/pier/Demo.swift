@@ -20,6 +20,10 @@ struct Demo: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    func validate() throws {
+        try logging.validateLevel()
+    }
+
     func run() async throws {
         let backendGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var backends: [String: DemoBackend] = [:]

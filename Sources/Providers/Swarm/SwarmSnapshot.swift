@@ -126,7 +126,9 @@ public enum SwarmSnapshot {
     static func address(of node: Docker.Node) -> String? {
         if let addr = node.Status?.Addr, addr != "0.0.0.0", !addr.isEmpty { return addr }
         guard let manager = node.ManagerStatus?.Addr, let colon = manager.lastIndex(of: ":") else { return nil }
-        return String(manager[..<colon])
+        var host = manager[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return String(host)
     }
 
     static func stripPrefix(_ cidr: String) -> String {

@@ -5,12 +5,11 @@ import RouteModel
 
 /// The last handler of a downstream HTTP/1.1 connection: reads the current route table snapshot once per
 /// request, asks `HTTPProxyStateMachine` what to do with each event of either side, and does it: writes,
-/// upstream connections from the event loop's pool, timers, backpressure.
+/// upstream connections from the event loop's pool, timers, backpressure, and the order of pipelined requests.
 ///
 /// Owned by the connection's event loop; the upstream connections it uses live on the same loop. It does
-/// not parse HTTP (NIO's decoder does), order pipelined requests (`HTTPServerPipelineHandler` hands it one
-/// at a time), decide anything about routing or HTTP semantics (the planner and the state machine do), block
-/// or hop threads.
+/// not parse HTTP (NIO's decoder does), decide anything about routing or HTTP semantics (the planner and the
+/// state machine do), block or hop threads.
 final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -32,7 +31,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private var idleSince: NIODeadline?
     private var readDeadline: NIODeadline?
     private var bodyDeadline: NIODeadline?
-    private var readsPaused = false
+    private var readsPaused = false {
+        didSet { if readsPaused != oldValue { pausedSince = readsPaused ? .now() : nil } }
+    }
+    /// Since when Pier has held the client's reads (upstream connecting or not reading).
+    private var pausedSince: NIODeadline?
     private var pendingRead = false
     /// Pipelined input that arrived while an exchange was still under way: requests are answered in order
     /// (RFC 9112 §9.3.2). Reads pause only when too much has queued, so the common case — no pipelining —
@@ -139,7 +142,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         }
         // Malformed input: nothing of it reaches an upstream. After pipelined requests still waiting, it
         // waits its turn too, so that their answers come first.
-        if !queued.isEmpty || machine.exchange != nil {
+        // An error in the current request (its body) is answered at once; one after a complete request
+        // belongs to a pipelined request and waits its turn.
+        if !queued.isEmpty || (machine.exchange?.requestEnded ?? false) {
             return enqueue(.error(parserError))
         }
         run(machine.parserError(parserError, settings: tables.current.settings))
@@ -148,7 +153,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now, a busy one after its current response.
-            if machine.isIdle, queued.isEmpty {
+            if (machine.isIdle && queued.isEmpty) || (machine.exchange?.responseEnded ?? false) {
+                // Idle, or only reading and dropping the body of a request already answered.
                 context.close(promise: nil)
             } else {
                 machine.quiesce()
@@ -423,9 +429,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         }
         if let deadline = bodyDeadline, let exchange = machine.exchange {
             if readsPaused {
-                // Pier is holding the client's reads, not the client stalling: look again later.
-                bodyDeadline = now + TimeAmount(exchange.table.settings.clientBodyTimeout)
-                ensureTimer(bodyDeadline!)
+                // Pier is holding the client's reads, not the client stalling. Past the send timeout the
+                // upstream is the one not reading (`SendTimeout`): that exchange ends with 504.
+                if let pausedSince, now - pausedSince >= TimeAmount(exchange.table.settings.sendTimeout) {
+                    bodyDeadline = nil
+                    run(machine.upstreamSendTimedOut())
+                } else {
+                    bodyDeadline = now + TimeAmount(exchange.table.settings.clientBodyTimeout)
+                    ensureTimer(bodyDeadline!)
+                }
             } else if now >= deadline {
                 bodyDeadline = nil
                 run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.clientBodyTimeout)))

@@ -248,6 +248,14 @@ struct HTTPProxyStateMachine {
                       close: !exchange.requestEnded, upstreamGone: true)
     }
 
+    /// The upstream took no request body bytes for the send timeout.
+    mutating func upstreamSendTimedOut() -> Action {
+        guard let exchange, exchange.phase == .forwarding || exchange.phase == .connecting else { return .none }
+        if exchange.responseStarted { return abort(exchange, note: "upstream send timeout") }
+        let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not take the request body within the send timeout"), close: true)
+    }
+
     mutating func readTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
         guard let exchange, exchange.phase == .forwarding, !exchange.responseEnded else { return .none }
         let idle = now - exchange.lastUpstreamActivity
