@@ -182,4 +182,25 @@ struct ErrorTests {
         await pier.stop()
         await app.stop()
     }
+
+    @Test func upstreamNotTakingTheBodyGets504AfterTheSendTimeout() async throws {
+        let app = try await TestBackend.start("app")
+        var settings = ProxySettings(clientMaxBodySize: 0, accessLog: false)
+        settings.sendTimeout = .milliseconds(500)
+        settings.clientBodyTimeout = .milliseconds(300)
+        let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])], settings: settings)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let upload = dir.appendingPathComponent("body.bin")
+        try Data(repeating: 0x61, count: 64 << 20).write(to: upload)
+        let start = ContinuousClock.now
+        let r = try curl(["-w", "\n%{http_code}", "-H", "Host: app.test", "-T", upload.path, "\(pier.base)/noread"])
+        let elapsed = ContinuousClock.now - start
+        // 504 from Pier (not 408: the client kept sending; the upstream stopped taking the body).
+        #expect(r.out.hasSuffix("\n504"), "\(r)")
+        #expect(r.out.contains("did not take the request body within the send timeout"))
+        #expect(elapsed < .seconds(10), "took \(elapsed)")
+        await pier.stop()
+        await app.stop()
+    }
 }

@@ -7,6 +7,7 @@ import NIOPosix
 /// rude or dead on demand through the request path:
 /// - `/slow/<ms>`: answers after a delay; `/hang`: never answers; `/close`: closes without answering;
 ///   `/flaky`: answers the first request of a connection, closes without answering on later ones;
+///   `/noread`: stops reading after the request head, so the request body backs up;
 /// - `/download/<bytes>`: streams that many bytes with backpressure; `/upload`: counts the body and answers
 ///   `received=<n>`; anything else: `backend=<name>` then `method=`, `uri=` and one `h:<name>=<value>` line
 ///   per request header.
@@ -70,6 +71,8 @@ final class TestBackend: Sendable {
                 requestsOnConnection += 1
                 // `/flaky` acts like a keep-alive connection the server closed just as it was reused.
                 if h.uri == "/close" || (h.uri == "/flaky" && requestsOnConnection > 1) { context.close(promise: nil) }
+                // `/noread` stops reading the request: its body backs up into Pier.
+                if h.uri == "/noread" { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
             case .body(let b):
                 received += b.readableBytes
             case .end:

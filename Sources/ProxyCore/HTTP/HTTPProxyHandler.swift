@@ -79,6 +79,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        // The connection is closing once its last response is written: later input is not answered.
+        if machine.closing, machine.exchange == nil { return }
         if !queued.isEmpty || (machine.exchange != nil && part.isHead) {
             return enqueue(.part(part))
         }
