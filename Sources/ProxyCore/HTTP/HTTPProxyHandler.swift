@@ -40,7 +40,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     /// Pipelined input that arrived while an exchange was still under way: requests are answered in order
     /// (RFC 9112 §9.3.2). Reads pause only when too much has queued, so the common case — no pipelining —
     /// never toggles the socket's read interest.
-    private var queued = CircularBuffer<QueuedInput>()
+    // A plain array: empty, it allocates nothing, which matters for thousands of idle connections; it
+    // holds at most `maxQueuedParts` entries when used.
+    private var queued: [QueuedInput] = []
     private var queuedBytes = 0
     private var queueFull = false
     private var draining = false
