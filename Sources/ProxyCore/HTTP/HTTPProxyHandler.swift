@@ -29,6 +29,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var idleSince: NIODeadline?
+    private var idleTimeout: TimeAmount = .seconds(75)
     private var readDeadline: NIODeadline?
     private var bodyDeadline: NIODeadline?
     private var readsPaused = false {
@@ -76,7 +77,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     private func channelBecameActive(_ context: ChannelHandlerContext) {
         clientIP = context.channel.remoteAddress?.ipAddress
-        armKeepAliveTimer()
+        armKeepAliveTimer(tables.current.settings)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -379,15 +380,17 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func finish(_ exchange: HTTPExchange) {
         bodyDeadline = nil
         log(exchange)
-        if machine.isIdle { armKeepAliveTimer() }
+        // The exchange's own snapshot: no second read of the route table box per request.
+        if machine.isIdle { armKeepAliveTimer(exchange.table.settings) }
     }
 
     // MARK: - Timers
 
-    private func armKeepAliveTimer() {
+    private func armKeepAliveTimer(_ settings: ProxySettings) {
         let now = NIODeadline.now()
         idleSince = now
-        ensureTimer(now + TimeAmount(tables.current.settings.keepaliveTimeout))
+        idleTimeout = TimeAmount(settings.keepaliveTimeout)
+        ensureTimer(now + idleTimeout)
     }
 
     private func armReadTimer() {
@@ -416,12 +419,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func timerFired() {
         let now = NIODeadline.now()
         if let idleSince, machine.isIdle {
-            let keepAlive = TimeAmount(tables.current.settings.keepaliveTimeout)
-            if now - idleSince >= keepAlive {
+            if now - idleSince >= idleTimeout {
                 context.close(promise: nil)
                 return
             }
-            ensureTimer(idleSince + keepAlive)
+            ensureTimer(idleSince + idleTimeout)
         }
         if let deadline = readDeadline, let exchange = machine.exchange {
             if now >= deadline {
