@@ -339,7 +339,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func releaseUpstreamToPool(_ settings: ProxySettings) {
         guard let connection = upstream else { return }
         upstream = nil
-        connection.requestsServed += 1
         loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
     }
 

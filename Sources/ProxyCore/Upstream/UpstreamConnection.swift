@@ -25,8 +25,6 @@ final class UpstreamConnection {
     /// would put every retain of the handler on the slow path): whoever attaches a delegate clears it when
     /// the exchange ends, and the upstream handler clears it when the channel closes.
     var delegate: UpstreamConnectionDelegate?
-    /// Requests served so far; more than zero means the connection is being reused.
-    var requestsServed = 0
     /// When the connection went back to the pool.
     var idleSince: NIODeadline = .now()
     /// `endpoint.description`, computed once for the `x-upstream-addr` header of every response.
