@@ -18,12 +18,17 @@ public enum LabelKey: String, CaseIterable, Sendable {
     case defaultBackend = "default_backend"
     case maxFails = "max_fails"
     case failTimeout = "fail_timeout"
+    /// Pier extension: PROXY protocol header toward passthrough endpoints.
+    case proxyProtocol = "pier.proxy_protocol"
 
     /// The label prefix shared by every key.
     public static let prefix = "com.docker.lb."
 
     /// The full label name, e.g. `com.docker.lb.hosts`.
     public var label: String { Self.prefix + rawValue }
+
+    /// Whether the key is a Pier extension (not one of Interlock's).
+    public var isExtension: Bool { rawValue.hasPrefix("pier.") }
 
     /// Interlock documented these and never implemented them; Pier says so when it sees them.
     static let unsupportedInterlockKeys: [String: String] = [

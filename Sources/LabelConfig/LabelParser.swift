@@ -84,7 +84,9 @@ struct LabelParser {
             r.contextRootRewrite = bool(key, value)
         case .sslCert, .sslKey:
             let name = value.trimmingWhitespace()
-            if name.isEmpty || name.contains("/") {
+            // A name is read from the secrets folder; an absolute path is for the configuration file only
+            // (the Swarm provider refuses it when loading).
+            if name.isEmpty || (name.contains("/") && !name.hasPrefix("/")) {
                 error(key, value, "not a Docker secret name")
             } else if key == .sslCert {
                 r.sslCert = name
@@ -133,6 +135,13 @@ struct LabelParser {
                 return
             }
             r.failTimeout = d
+        case .proxyProtocol:
+            switch value.trimmingWhitespace().lowercased() {
+            case "v1", "1": r.proxyProtocol = .v1
+            case "v2", "2": r.proxyProtocol = .v2
+            case "", "none", "off", "false": r.proxyProtocol = nil
+            default: error(key, value, "unknown PROXY protocol version; use v1 or v2")
+            }
         }
     }
 
@@ -164,14 +173,11 @@ struct LabelParser {
             let key: LabelKey = written[.sslCert] == nil ? .sslKey : .sslCert
             error(key, written[key]!, "ssl_cert and ssl_key must be given together")
         }
-        if r.sslCert != nil {
-            warning(.sslCert, r.sslCert!, "TLS termination is not active yet in this Pier version; served over plain HTTP only")
+        if r.sslPassthrough, r.sslCert != nil {
+            warning(.sslCert, r.sslCert!, "has no effect with com.docker.lb.ssl_passthrough=true: the service terminates TLS itself")
         }
-        if r.sslPassthrough {
-            warning(.sslPassthrough, "true", "TLS passthrough is not active yet in this Pier version; the service gets no route (a passthrough service has no plain-HTTP route)")
-        }
-        if r.sslOnly {
-            warning(.sslOnly, "true", "accepted but not active until the HTTPS entrypoint exists; plain HTTP is still served")
+        if r.proxyProtocol != nil, !r.sslPassthrough {
+            warning(.proxyProtocol, written[.proxyProtocol] ?? "", "has no effect without com.docker.lb.ssl_passthrough=true")
         }
         if !r.websocketEndpoints.isEmpty {
             warning(.websocketEndpoints, r.websocketEndpoints.joined(separator: ","), "WebSocket upgrades are not forwarded yet in this Pier version")
@@ -185,9 +191,6 @@ struct LabelParser {
         if r.maxFails != nil || r.failTimeout != nil {
             let key: LabelKey = r.maxFails != nil ? .maxFails : .failTimeout
             warning(key, written[key] ?? "", "passive health checks are not active yet in this Pier version")
-        }
-        for redirect in r.redirects where redirect.sourceScheme == "https" {
-            warning(.redirects, redirect.sourceHost, "a redirect from https applies on the HTTPS entrypoint, which is not active yet")
         }
         if r.hosts.isEmpty, !r.defaultBackend, r.redirects.isEmpty, !hasErrors {
             error(.hosts, "", "missing: a routed service needs com.docker.lb.hosts (or com.docker.lb.default_backend=true)")

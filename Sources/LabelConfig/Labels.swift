@@ -39,6 +39,8 @@ public struct Labels: Hashable, Sendable {
     public var defaultBackend = false
     public var maxFails: Int?
     public var failTimeout: Duration?
+    /// PROXY protocol version sent ahead of passthrough bytes (`com.docker.lb.pier.proxy_protocol`).
+    public var proxyProtocol: ProxyProtocolVersion?
 
     /// Whether a label set declares the service for Pier at all (any `com.docker.lb.*` label).
     public static func isRouted(_ labels: [String: String]) -> Bool {

@@ -20,19 +20,39 @@ public struct RouteTableBuilder: Sendable {
     public var serviceCluster: String
     /// Settings copied into the table.
     public var settings: ProxySettings
+    /// Where `ssl_cert`/`ssl_key` names are read from; nil: certificates are not loaded (each is reported).
+    public var certificates: (any CertificateSource)?
+    /// The certificate for HTTPS clients without SNI or with an unknown name.
+    public var defaultCertificate: CertificateNames?
 
     /// Creates a builder.
-    public init(settings: ProxySettings = ProxySettings(), serviceCluster: String = "") {
+    public init(settings: ProxySettings = ProxySettings(), serviceCluster: String = "",
+                certificates: (any CertificateSource)? = nil, defaultCertificate: CertificateNames? = nil) {
         self.settings = settings
         self.serviceCluster = serviceCluster
+        self.certificates = certificates
+        self.defaultCertificate = defaultCertificate
     }
 
     private struct Claim {
+        enum Kind: Equatable {
+            case proxy
+            case redirect(Labels.Redirect)
+            case redirectToHTTPS
+        }
         var host: HostPattern
         var contextRoot: String
         var rewrite: Bool
         var service: String
-        var redirect: Labels.Redirect?
+        var kind: Kind
+        var schemes: RouteSchemes
+    }
+
+    private struct TLSClaim {
+        var host: HostPattern
+        var service: String
+        var entry: Entry
+        enum Entry { case terminate(TLSCertificate), passthrough(ProxyProtocolVersion?) }
     }
 
     /// Compiles `services` into a table with `generation`.
@@ -41,9 +61,9 @@ public struct RouteTableBuilder: Sendable {
         var statuses: [String: ServiceStatus.State] = [:]
         var endpointsByService: [String: [Endpoint]] = [:]
         var claims: [Claim] = []
+        var tlsClaims: [TLSClaim] = []
         var defaultCandidates: [String] = []
-        var passthrough: Set<String> = []
-        var httpsOnly: Set<String> = []
+        var sslOnlyHosts: [(service: String, host: HostPattern)] = []
 
         for service in services.sorted(by: { $0.name < $1.name }) {
             guard statuses[service.name] == nil else {
@@ -82,47 +102,62 @@ public struct RouteTableBuilder: Sendable {
                 statuses[service.name] = .rejected
                 continue
             }
-            let proxiedHosts = labels.sslPassthrough ? [] : labels.hosts.filter { host in
-                !labels.redirects.contains { $0.sourceScheme == "http" && $0.sourceHost == host.description }
-            }
-            if endpoints.isEmpty, !proxiedHosts.isEmpty || (labels.defaultBackend && !labels.sslPassthrough) {
+            let httpRedirectSources = Set(labels.redirects.filter { $0.sourceScheme == "http" }.map(\.sourceHost))
+            if endpoints.isEmpty, !labels.hosts.isEmpty || labels.defaultBackend {
                 issues.append(RouteIssue(.warning, service: service.name, reason: "no running endpoints; its requests get 503 until one runs"))
             }
             // Providers list tasks in no particular order: sorting keeps equal input equal tables.
             endpoints.sort()
             endpointsByService[service.name] = endpoints
-            if labels.sslPassthrough { passthrough.insert(service.name) }
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
-            // A passthrough service keeps its own TLS: it gets no plain-HTTP route (as in Interlock), and its
-            // redirects have no effect.
-            for redirect in labels.redirects where redirect.sourceScheme == "http" && !labels.sslPassthrough {
-                claims.append(Claim(host: .exact(redirect.sourceHost), contextRoot: "/", rewrite: false,
-                                    service: service.name, redirect: redirect))
+            for redirect in labels.redirects {
+                claims.append(Claim(host: .exact(redirect.sourceHost), contextRoot: "/", rewrite: false, service: service.name,
+                                    kind: .redirect(redirect), schemes: redirect.sourceScheme == "http" ? .http : .https))
             }
-            for host in proxiedHosts {
+            if labels.sslPassthrough {
+                // The service keeps its own TLS: HTTPS connections for its hosts are relayed as they are, and
+                // plain HTTP gets no route of its own (as in Interlock), only the redirects it asks for.
+                for host in labels.hosts {
+                    tlsClaims.append(TLSClaim(host: host, service: service.name, entry: .passthrough(labels.proxyProtocol)))
+                    if labels.sslOnly, !httpRedirectSources.contains(host.description) {
+                        claims.append(Claim(host: host, contextRoot: "/", rewrite: false, service: service.name,
+                                            kind: .redirectToHTTPS, schemes: .http))
+                    }
+                }
+                continue
+            }
+            let httpsRedirectSources = Set(labels.redirects.filter { $0.sourceScheme == "https" }.map(\.sourceHost))
+            for host in labels.hosts {
                 // Stripping `/` is a no-op; leaving it out keeps such tables equal to ones without the label.
-                claims.append(Claim(host: host, contextRoot: labels.contextRoot,
-                                    rewrite: labels.contextRootRewrite && labels.contextRoot != "/",
-                                    service: service.name, redirect: nil))
+                let rewrite = labels.contextRootRewrite && labels.contextRoot != "/"
+                // A host that is a redirect source redirects on that entrypoint; ssl_only sends plain HTTP to
+                // HTTPS. The service proxies what is left.
+                var schemes = RouteSchemes.both
+                if httpRedirectSources.contains(host.description) {
+                    schemes.remove(.http)
+                } else if labels.sslOnly {
+                    schemes.remove(.http)
+                    claims.append(Claim(host: host, contextRoot: labels.contextRoot, rewrite: false, service: service.name,
+                                        kind: .redirectToHTTPS, schemes: .http))
+                    sslOnlyHosts.append((service.name, host))
+                }
+                if httpsRedirectSources.contains(host.description) { schemes.remove(.https) }
+                if !schemes.isEmpty {
+                    claims.append(Claim(host: host, contextRoot: labels.contextRoot, rewrite: rewrite, service: service.name,
+                                        kind: .proxy, schemes: schemes))
+                }
             }
-            // A passthrough service keeps its own TLS: it is no plain-HTTP default backend either.
-            if labels.defaultBackend, !labels.sslPassthrough { defaultCandidates.append(service.name) }
-            if proxiedHosts.isEmpty, !labels.defaultBackend, !labels.sslPassthrough,
-                !labels.redirects.contains(where: { $0.sourceScheme == "http" })
-            {
-                httpsOnly.insert(service.name)
+            if let cert = labels.sslCert, let key = labels.sslKey {
+                let names = CertificateNames(certificate: cert, key: key)
+                if let certificate = loadCertificate(names, service: service.name, issues: &issues) {
+                    let httpsSources = labels.redirects.filter { $0.sourceScheme == "https" }.map { HostPattern.exact($0.sourceHost) }
+                    for host in labels.hosts + httpsSources {
+                        tlsClaims.append(TLSClaim(host: host, service: service.name, entry: .terminate(certificate)))
+                    }
+                }
             }
-        }
-
-        // Group claims by (host, context root). Several services on one host without a context root share a
-        // pool (canary); any other overlap is a conflict that the first service by name wins.
-        var groups: [String: [Claim]] = [:]
-        var order: [String] = []
-        for claim in claims {
-            let key = claim.host.description + " " + claim.contextRoot
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(claim)
+            if labels.defaultBackend { defaultCandidates.append(service.name) }
         }
 
         var pools: [BackendPool] = []
@@ -135,28 +170,8 @@ public struct RouteTableBuilder: Sendable {
             return id
         }
 
-        var routes: [Route] = []
-        for key in order {
-            let group = groups[key]!
-            let first = group[0]
-            if let redirect = first.redirect {
-                routes.append(Route(host: first.host, contextRoot: "/", stripContextRoot: false,
-                                    action: .redirect(target: redirect.target, status: 302), services: [first.service]))
-                for other in group.dropFirst() { issues.append(conflict(other, winner: first.service)) }
-                continue
-            }
-            var members = [first.service]
-            for other in group.dropFirst() {
-                if other.redirect == nil, first.contextRoot == "/", other.contextRoot == "/" {
-                    if !members.contains(other.service) { members.append(other.service) }
-                } else {
-                    issues.append(conflict(other, winner: first.service))
-                }
-            }
-            members.sort()
-            routes.append(Route(host: first.host, contextRoot: first.contextRoot, stripContextRoot: first.rewrite,
-                                action: .proxy(pool: pool(for: members)), services: members))
-        }
+        let routes = compileRoutes(claims, pool: pool, issues: &issues)
+        let tls = compileTLS(tlsClaims, pool: pool, issues: &issues)
 
         var defaultRoute: Route?
         if let chosen = defaultCandidates.first {
@@ -167,31 +182,153 @@ public struct RouteTableBuilder: Sendable {
                                          reason: "conflict: service \"\(chosen)\" is already the default backend"))
             }
         }
+        var tlsTable = TLSTable(entries: tls.entries)
+        if let names = defaultCertificate {
+            tlsTable.defaultCertificate = loadCertificate(names, service: nil, issues: &issues)
+        }
+        for (service, host) in sslOnlyHosts where tlsTable.defaultCertificate == nil && tlsTable.entries[host] == nil {
+            issues.append(RouteIssue(.warning, service: service, key: LabelKey.sslOnly.label, value: "true",
+                                     reason: "plain HTTP for \(host) redirects to HTTPS, but no certificate covers it there (no ssl_cert/ssl_key and no default certificate)"))
+        }
 
         // A service whose every claim lost a conflict routes nothing: it is not "routed".
-        let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []))
+        let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []) + tls.services)
         for (name, state) in statuses {
-            if case .routed = state, !served.contains(name) {
-                if passthrough.contains(name) {
-                    statuses[name] = .inactive("TLS passthrough is not active yet in this Pier version")
-                } else if httpsOnly.contains(name) {
-                    statuses[name] = .inactive("its redirects apply on the HTTPS entrypoint, not active yet in this Pier version")
-                } else {
-                    statuses[name] = .rejected
-                }
-            }
+            if case .routed = state, !served.contains(name) { statuses[name] = .rejected }
         }
 
         let table = RouteTable(generation: generation,
-                               content: .init(routes: routes, pools: pools, defaultRoute: defaultRoute, settings: settings))
+                               content: .init(routes: routes, pools: pools, defaultRoute: defaultRoute, settings: settings, tls: tlsTable))
         let sortedIssues = issues.sorted { ($0.severity, $0.service ?? "", $0.key ?? "") < ($1.severity, $1.service ?? "", $1.key ?? "") }
         let statusList = statuses.map { ServiceStatus(service: $0.key, state: $0.value) }.sorted { $0.service < $1.service }
         return Result(table: table, issues: sortedIssues, statuses: statusList)
     }
 
+    private func loadCertificate(_ names: CertificateNames, service: String?, issues: inout [RouteIssue]) -> TLSCertificate? {
+        let key = service == nil ? "DefaultCertificate" : LabelKey.sslCert.label
+        guard let certificates else {
+            issues.append(RouteIssue(.error, service: service, key: key, value: names.certificate,
+                                     reason: "certificates are not loaded in this mode"))
+            return nil
+        }
+        let load = certificates.load(names)
+        if let problem = load.problem {
+            let reason = load.certificate == nil ? problem : problem + "; the previous certificate stays in use"
+            issues.append(RouteIssue(load.certificate == nil ? .error : .warning, service: service, key: key,
+                                     value: names.description, reason: reason))
+        }
+        return load.certificate
+    }
+
+    /// Groups claims by (host, context root) and decides each group's route per entrypoint. Several services
+    /// on one host without a context root share a pool (canary); any other overlap is a conflict that the
+    /// first service by name wins. A group whose two entrypoints agree gives one route for both.
+    private func compileRoutes(_ claims: [Claim], pool: (([String]) -> Int), issues: inout [RouteIssue]) -> [Route] {
+        var groups: [String: [Int]] = [:]
+        var order: [String] = []
+        for (i, claim) in claims.enumerated() {
+            let key = claim.host.description + " " + claim.contextRoot
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(i)
+        }
+        var routes: [Route] = []
+        var reported = Set<Int>()
+        for key in order {
+            var perScheme: [(Route, RouteSchemes)] = []
+            for scheme in [Scheme.http, .https] {
+                let members = groups[key]!.filter { claims[$0].schemes.applies(on: scheme) }
+                guard let firstIndex = members.first else { continue }
+                let first = claims[firstIndex]
+                var services = [first.service]
+                var losers: [Int] = []
+                let action: RouteAction
+                switch first.kind {
+                case .redirect(let redirect):
+                    action = .redirect(target: redirect.target, status: 302)
+                    losers = Array(members.dropFirst())
+                case .redirectToHTTPS:
+                    action = .redirectToHTTPS
+                    // Claims of the same service (its own ssl_only redirect twice) are no conflict.
+                    losers = members.dropFirst().filter { claims[$0].service != first.service || claims[$0].kind != .redirectToHTTPS }
+                case .proxy:
+                    for other in members.dropFirst() {
+                        let claim = claims[other]
+                        if claim.kind == .proxy, first.contextRoot == "/", claim.contextRoot == "/" {
+                            if !services.contains(claim.service) { services.append(claim.service) }
+                        } else {
+                            losers.append(other)
+                        }
+                    }
+                    services.sort()
+                    action = .proxy(pool: pool(services))
+                }
+                for loser in losers where reported.insert(loser).inserted {
+                    issues.append(conflict(claims[loser], winner: first.service))
+                }
+                let route = Route(host: first.host, contextRoot: first.contextRoot,
+                                  stripContextRoot: first.kind == .proxy && first.rewrite,
+                                  action: action, services: services, schemes: scheme == .http ? .http : .https)
+                if let last = perScheme.last, last.0.action == route.action, last.0.services == route.services,
+                    last.0.stripContextRoot == route.stripContextRoot
+                {
+                    perScheme[perScheme.count - 1].0.schemes = .both
+                } else {
+                    perScheme.append((route, route.schemes))
+                }
+            }
+            routes += perScheme.map(\.0)
+        }
+        return routes
+    }
+
+    /// One entry per host on the HTTPS entrypoint: the first service by name wins; passthrough services that
+    /// share a host share a pool (canary), and services that name the same certificate agree.
+    private func compileTLS(_ claims: [TLSClaim], pool: (([String]) -> Int), issues: inout [RouteIssue])
+        -> (entries: [HostPattern: TLSEntry], services: [String])
+    {
+        var byHost: [HostPattern: [TLSClaim]] = [:]
+        for claim in claims { byHost[claim.host, default: []].append(claim) }
+        var entries: [HostPattern: TLSEntry] = [:]
+        var served: Set<String> = []
+        for (host, group) in byHost {
+            let first = group[0]
+            switch first.entry {
+            case .terminate(let certificate):
+                entries[host] = .terminate(certificate)
+                served.insert(first.service)
+                for other in group.dropFirst() {
+                    if case .terminate(let same) = other.entry, same == certificate { continue }
+                    issues.append(tlsConflict(other, winner: first.service))
+                }
+            case .passthrough(let proxyProtocol):
+                var services = [first.service]
+                for other in group.dropFirst() {
+                    if case .passthrough = other.entry {
+                        if !services.contains(other.service) { services.append(other.service) }
+                    } else {
+                        issues.append(tlsConflict(other, winner: first.service))
+                    }
+                }
+                services.sort()
+                served.formUnion(services)
+                entries[host] = .passthrough(pool: pool(services), proxyProtocol: proxyProtocol)
+            }
+        }
+        return (entries, Array(served))
+    }
+
+    private func tlsConflict(_ claim: TLSClaim, winner: String) -> RouteIssue {
+        let key: LabelKey
+        if case .passthrough = claim.entry { key = .sslPassthrough } else { key = .sslCert }
+        return RouteIssue(.error, service: claim.service, key: key.label, value: claim.host.description,
+                          reason: "conflict: TLS for host \(claim.host) is already handled by service \"\(winner)\"; this claim is ignored")
+    }
+
     private func conflict(_ claim: Claim, winner: String) -> RouteIssue {
         let what = claim.contextRoot == "/" ? "host \(claim.host)" : "host \(claim.host) with context root \(claim.contextRoot)"
-        let key = claim.redirect != nil ? LabelKey.redirects.label : (claim.contextRoot == "/" ? LabelKey.hosts.label : LabelKey.contextRoot.label)
+        let isRedirect: Bool
+        if case .redirect = claim.kind { isRedirect = true } else { isRedirect = false }
+        let key = isRedirect ? LabelKey.redirects.label : (claim.contextRoot == "/" ? LabelKey.hosts.label : LabelKey.contextRoot.label)
         return RouteIssue(.error, service: claim.service, key: key, value: claim.contextRoot == "/" ? claim.host.description : claim.contextRoot,
                           reason: "conflict: \(what) is already routed to service \"\(winner)\"; this claim is ignored")
     }

@@ -15,14 +15,15 @@ public enum ConfigFileParser {
     static let configKeys = [
         "ConnectTimeout", "ReadTimeout", "SendTimeout", "KeepaliveTimeout", "ClientMaxBodySize",
         "LargeClientHeaderBuffers", "HideInfoHeaders", "AccessLog", "ProxyID", "UpstreamKeepaliveTimeout",
-        "UpstreamMaxIdleConnections", "ClientBodyTimeout",
+        "UpstreamMaxIdleConnections", "ClientBodyTimeout", "SSLProtocols", "SSLCiphers", "PublishedSSLPort",
+        "SecretsDirectory", "DefaultCertificate", "DefaultCertificateKey", "TLSHandshakeTimeout",
     ]
     /// Interlock NGINX keys that have no meaning for Pier; accepted with a warning so that an Interlock
     /// configuration can be reused as it is.
     static let interlockOnlyKeys: Set<String> = [
         "Version", "HTTPVersion", "User", "PidPath", "MaxConnections", "IPHash", "AdminUser", "AdminPass",
         "SSLOpts", "SSLDefaultDHParam", "SSLDefaultDHParamPath", "SSLVerify", "WorkerProcesses", "RLimitNoFile",
-        "RlimitNoFile", "SSLCiphers", "SSLProtocols", "ClientBodyBufferSize", "ClientHeaderBufferSize",
+        "RlimitNoFile", "ClientBodyBufferSize", "ClientHeaderBufferSize",
         "UnderscoresInHeaders", "ServerNamesHashBucketSize", "UpstreamZoneSize",
         "GlobalOptions", "HTTPOptions", "TCPOptions", "AccessLogPath", "ErrorLogPath", "MainLogFormat",
         "TraceLogFormat",
@@ -51,7 +52,12 @@ public enum ConfigFileParser {
             if let table = value.table { parseEntrypoints(table, into: &config, issues: &issues) } else { issues.append(typeIssue("Entrypoints", "a table")) }
         }
         if let value = root["Config"] {
-            if let table = value.table { parseSettings(table, into: &config.settings, issues: &issues) } else { issues.append(typeIssue("Config", "a table")) }
+            if let table = value.table {
+                parseSettings(table, into: &config.settings, issues: &issues)
+                parseTLSFiles(table, into: &config, issues: &issues)
+            } else {
+                issues.append(typeIssue("Config", "a table"))
+            }
         }
         if let value = root["Services"] {
             if let array = value.array {
@@ -101,7 +107,17 @@ public enum ConfigFileParser {
     }
 
     private static func parseEntrypoints(_ table: TOMLTable, into config: inout StandaloneConfiguration, issues: inout [RouteIssue]) {
-        unknownKeys(table, known: ["HTTP"], where: "Entrypoints", into: &issues)
+        unknownKeys(table, known: ["HTTP", "HTTPS"], where: "Entrypoints", into: &issues)
+        if let value = table["HTTPS"] {
+            if value.string == "" {
+                config.httpsHost = nil
+            } else if let (host, port) = StandaloneConfiguration.parseListenAddress(value.string ?? "") {
+                config.httpsHost = host
+                config.httpsPort = port
+            } else {
+                issues.append(RouteIssue(.error, service: nil, key: "Entrypoints.HTTPS", value: value.string ?? "\(value)", reason: "must be \"address:port\", e.g. \"0.0.0.0:8443\", or \"\" for none"))
+            }
+        }
         guard let value = table["HTTP"] else { return }
         // Port 0 asks the system for a free port (the log says which).
         guard let (host, port) = StandaloneConfiguration.parseListenAddress(value.string ?? "") else {
@@ -153,8 +169,49 @@ public enum ConfigFileParser {
             if let text = value.string, !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { s.proxyID = text }
             else { issues.append(typeIssue("Config.ProxyID", "a non-empty string of visible ASCII")) }
         }
+        if let value = table["SSLProtocols"] {
+            // nginx syntax: a space-separated list; Pier offers the range from the lowest to the highest.
+            let names = (value.string ?? "").split(separator: " ").map(String.init)
+            let versions = names.compactMap(RouteModel.TLSVersion.init(nginxName:))
+            if !names.isEmpty, versions.count == names.count, let low = versions.min(), let high = versions.max() {
+                s.tlsPolicy.minimumVersion = low
+                s.tlsPolicy.maximumVersion = high
+            } else {
+                issues.append(RouteIssue(.error, service: nil, key: "Config.SSLProtocols", value: value.string ?? "\(value)", reason: "must list TLS versions such as \"TLSv1.2 TLSv1.3\"; default kept"))
+            }
+        }
+        if let value = table["SSLCiphers"] {
+            if let text = value.string, !text.isEmpty, CertificateFiles.cipherProblem(text) == nil {
+                s.tlsPolicy.ciphers = text
+            } else {
+                issues.append(RouteIssue(.error, service: nil, key: "Config.SSLCiphers", value: value.string ?? "\(value)", reason: "must be an OpenSSL cipher list such as \"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384\"; default kept"))
+            }
+        }
+        if let value = table["PublishedSSLPort"] {
+            if let n = value.int, (1...65535).contains(n) { s.publishedHTTPSPort = n } else { issues.append(typeIssue("Config.PublishedSSLPort", "a port number")) }
+        }
+        if let d = duration("TLSHandshakeTimeout") { s.tlsHandshakeTimeout = d }
         if let value = table["UpstreamMaxIdleConnections"] {
             if let n = value.int, n >= 0 { s.maxIdleUpstreamConnections = n } else { issues.append(typeIssue("Config.UpstreamMaxIdleConnections", "a non-negative integer")) }
+        }
+    }
+
+    private static func parseTLSFiles(_ table: TOMLTable, into config: inout StandaloneConfiguration, issues: inout [RouteIssue]) {
+        func string(_ key: String) -> String? {
+            guard let value = table[key] else { return nil }
+            guard let text = value.string, !text.isEmpty else {
+                issues.append(typeIssue("Config.\(key)", "a non-empty string"))
+                return nil
+            }
+            return text
+        }
+        if let directory = string("SecretsDirectory") { config.secretsDirectory = directory }
+        let certificate = string("DefaultCertificate"), key = string("DefaultCertificateKey")
+        if let certificate, let key {
+            config.defaultCertificate = CertificateNames(certificate: certificate, key: key)
+        } else if certificate != nil || key != nil {
+            issues.append(RouteIssue(.error, service: nil, key: certificate == nil ? "Config.DefaultCertificateKey" : "Config.DefaultCertificate",
+                                     reason: "DefaultCertificate and DefaultCertificateKey must be given together; no default certificate"))
         }
     }
 

@@ -24,13 +24,17 @@ public final class FileProvider: Service, Sendable {
     private let publish: Publish
     private let initial: StandaloneConfiguration?
     private let adjust: @Sendable (inout StandaloneConfiguration) -> Void
+    private let certificates: CertificateFiles
 
     /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (published
     /// as generation 1 by the caller), so that only changes are published here.
     /// `adjust` applies command-line overrides to every configuration read, before it is compiled.
+    /// `certificates` reads the certificate files; a change of any file it read rebuilds the table too.
     public init(path: String, interval: Duration = .milliseconds(50), initial: StandaloneConfiguration?,
+                certificates: CertificateFiles,
                 adjust: @escaping @Sendable (inout StandaloneConfiguration) -> Void = { _ in },
                 logger: Logger, publish: @escaping Publish) {
+        self.certificates = certificates
         self.adjust = adjust
         self.path = path
         self.interval = interval
@@ -56,12 +60,27 @@ public final class FileProvider: Service, Sendable {
         var lastText: String?
         var current = initial
         var generation: UInt64 = 1
-        var lastTable = current.map { $0.builder.build($0.services, generation: 1).table }
+        var lastTable = current.map { $0.builder(certificates: certificates).build($0.services, generation: 1).table }
+        var certificateStamps = stamps(certificates.watchedFiles)
+        var pendingCertificateStamps: [FileStamp]?
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
             let stamp = FileStamp(path: path)
             guard stamp != lastStamp else {
                 pendingStamp = nil
+                // Certificate files: a rotated certificate or key rebuilds the table with the same
+                // configuration, once the files have stayed the same for one interval.
+                let now = stamps(certificates.watchedFiles)
+                if now != certificateStamps {
+                    if now == pendingCertificateStamps, let config = current {
+                        pendingCertificateStamps = nil
+                        certificateStamps = now
+                        rebuild(config, issues: [], generation: &generation, lastTable: &lastTable)
+                        certificateStamps = stamps(certificates.watchedFiles)
+                    } else {
+                        pendingCertificateStamps = now
+                    }
+                }
                 continue
             }
             // A file being written in place can be caught half-way: read it only once its stamp has stayed
@@ -88,22 +107,32 @@ public final class FileProvider: Service, Sendable {
             if let current, current.httpHost != config.httpHost || current.httpPort != config.httpPort {
                 logger.warning("Entrypoints changed; a restart is needed for listeners to move")
             }
-            current = config
-            let result = config.builder.build(config.services, generation: generation + 1)
-            for issue in issues + result.issues { log(issue) }
-            if let lastTable, lastTable.content == result.table.content {
-                logger.debug("configuration read; routes unchanged")
-                continue
+            if let current, current.secretsDirectory != config.secretsDirectory {
+                logger.warning("SecretsDirectory changed; a restart is needed for it to apply")
             }
-            generation += 1
-            logger.info("routes updated", metadata: [
-                "generation": "\(generation)",
-                "change": "\(RouteTableDiff(from: lastTable, to: result.table))",
-            ])
-            lastTable = result.table
-            publish(result.table, result)
+            current = config
+            rebuild(config, issues: issues, generation: &generation, lastTable: &lastTable)
+            certificateStamps = stamps(certificates.watchedFiles)
         }
     }
+
+    private func rebuild(_ config: StandaloneConfiguration, issues: [RouteIssue], generation: inout UInt64, lastTable: inout RouteTable?) {
+        let result = config.builder(certificates: certificates).build(config.services, generation: generation + 1)
+        for issue in issues + result.issues { log(issue) }
+        if let lastTable, lastTable.content == result.table.content {
+            logger.debug("configuration read; routes unchanged")
+            return
+        }
+        generation += 1
+        logger.info("routes updated", metadata: [
+            "generation": "\(generation)",
+            "change": "\(RouteTableDiff(from: lastTable, to: result.table))",
+        ])
+        lastTable = result.table
+        publish(result.table, result)
+    }
+
+    private func stamps(_ files: [String]) -> [FileStamp] { files.map { FileStamp(path: $0) } }
 
     private func log(_ issue: RouteIssue) {
         switch issue.severity {

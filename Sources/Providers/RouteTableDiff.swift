@@ -17,12 +17,22 @@ public struct RouteTableDiff: CustomStringConvertible, Sendable {
             guard let t else { return [:] }
             var out: [String: String] = [:]
             for route in t.routes {
-                let key = route.host.description + (route.contextRoot == "/" ? "" : route.contextRoot)
+                var key = route.host.description + (route.contextRoot == "/" ? "" : route.contextRoot)
+                if route.schemes != .both { key += route.schemes == .http ? " (http)" : " (https)" }
                 switch route.action {
                 case .proxy(let pool): out[key] = "\(route.services) \(t.pools[pool].endpoints) \(route.stripContextRoot)"
                 case .redirect(let target, let status): out[key] = "\(status) \(target)"
+                case .redirectToHTTPS: out[key] = "301 https"
                 }
             }
+            for (pattern, entry) in t.tls.entries {
+                // Certificates by name and content: a rotated certificate shows as changed, never its key.
+                switch entry {
+                case .terminate(let certificate): out["tls:" + pattern.description] = "\(certificate.name) \(certificate.hashValue)"
+                case .passthrough(let pool, let proxyProtocol): out["tls:" + pattern.description] = "passthrough \(t.pools[pool].endpoints) \(String(describing: proxyProtocol))"
+                }
+            }
+            if let certificate = t.tls.defaultCertificate { out["tls:(default)"] = "\(certificate.name) \(certificate.hashValue)" }
             if let d = t.content.defaultRoute, case .proxy(let pool) = d.action {
                 out["(default)"] = "\(d.services) \(t.pools[pool].endpoints)"
             }

@@ -8,6 +8,14 @@ public struct StandaloneConfiguration: Hashable, Sendable {
     public var httpHost: String = "0.0.0.0"
     /// Port of the HTTP entrypoint.
     public var httpPort: Int = 8080
+    /// Address of the HTTPS entrypoint (`[Entrypoints] HTTPS`); nil: no HTTPS entrypoint.
+    public var httpsHost: String? = "0.0.0.0"
+    /// Port of the HTTPS entrypoint.
+    public var httpsPort: Int = 8443
+    /// Folder certificate and key secret names are read from (`[Config] SecretsDirectory`).
+    public var secretsDirectory: String = "/run/secrets"
+    /// Certificate for HTTPS clients without SNI or with an unknown name (`DefaultCertificate`, `DefaultCertificateKey`).
+    public var defaultCertificate: CertificateNames?
     /// Only services of this service cluster are routed (`ServiceCluster`).
     public var serviceCluster: String = ""
     /// Proxy settings (`[Config]`).
@@ -15,7 +23,7 @@ public struct StandaloneConfiguration: Hashable, Sendable {
     /// The services (`[[Services]]`).
     public var services: [ServiceDescription] = []
 
-    /// Creates the default configuration: HTTP on 0.0.0.0:8080, no services.
+    /// Creates the default configuration: HTTP on 0.0.0.0:8080, HTTPS on 0.0.0.0:8443, no services.
     public init() {}
 
     /// Parses a listening address `host:port` (`[v6]:port`); port 0 asks the system for a free port.
@@ -27,8 +35,14 @@ public struct StandaloneConfiguration: Hashable, Sendable {
         return (address.host, port)
     }
 
-    /// The builder for this configuration's route table.
-    public var builder: RouteTableBuilder {
-        RouteTableBuilder(settings: settings, serviceCluster: serviceCluster)
+    /// The builder for this configuration's route table, reading certificates from `certificates`.
+    public func builder(certificates: (any CertificateSource)?) -> RouteTableBuilder {
+        RouteTableBuilder(settings: settings, serviceCluster: serviceCluster, certificates: certificates,
+                          defaultCertificate: defaultCertificate)
+    }
+
+    /// A certificate source for this configuration's secrets folder; file paths are allowed.
+    public func makeCertificateFiles() -> CertificateFiles {
+        CertificateFiles(directory: secretsDirectory, allowsPaths: true)
     }
 }

@@ -7,7 +7,8 @@ import NIOPosix
 import RouteModel
 import ServiceLifecycle
 
-/// The HTTP entrypoint: accepts downstream connections and proxies them with the current route table.
+/// The entrypoints: plain HTTP, and HTTPS (terminated TLS with HTTP/1.1 or HTTP/2, or passthrough by SNI);
+/// accepts downstream connections and proxies them with the current route table.
 ///
 /// A `Service`: `run()` binds, serves until graceful shutdown, then stops accepting, lets in-flight requests
 /// finish within the grace period and returns.
@@ -18,13 +19,17 @@ public final class ProxyServer: Service, Sendable {
         public var host: String
         /// Port to listen on; 0 picks a free one.
         public var port: Int
+        /// Address and port of the HTTPS entrypoint; nil: none.
+        public var https: (host: String, port: Int)?
         /// Time in-flight requests get to finish after shutdown starts.
         public var gracePeriod: Duration
 
         /// Creates a configuration.
-        public init(host: String = "0.0.0.0", port: Int = 8080, gracePeriod: Duration = .seconds(10)) {
+        public init(host: String = "0.0.0.0", port: Int = 8080, https: (host: String, port: Int)? = nil,
+                    gracePeriod: Duration = .seconds(10)) {
             self.host = host
             self.port = port
+            self.https = https
             self.gracePeriod = gracePeriod
         }
     }
@@ -35,8 +40,9 @@ public final class ProxyServer: Service, Sendable {
     private let logger: Logger
     private let accessLogger: Logger
     private let loops: [ObjectIdentifier: LoopState]
-    private let state = NIOLockedValueBox<(channel: Channel?, quiesce: ServerQuiescingHelper?)>((nil, nil))
+    private let state = NIOLockedValueBox<(channel: Channel?, httpsChannel: Channel?, quiesce: ServerQuiescingHelper?)>((nil, nil, nil))
     private let boundPromise: EventLoopPromise<SocketAddress>
+    private let tlsContexts = TLSContextStore()
 
     /// Creates a server over `group` that reads routes from `tables`.
     public init(configuration: Configuration, group: EventLoopGroup, tables: RouteTableBox, logger: Logger) {
@@ -60,7 +66,12 @@ public final class ProxyServer: Service, Sendable {
         get async throws { try await boundPromise.futureResult.get() }
     }
 
-    /// Binds the listening socket. Called by `run()`; tests may call it first to learn the port.
+    /// The address the HTTPS entrypoint listens on, once bound; nil without one.
+    public var httpsAddress: SocketAddress? {
+        state.withLockedValue { $0.httpsChannel?.localAddress }
+    }
+
+    /// Binds the listening sockets. Called by `run()`; tests may call it first to learn the ports.
     @discardableResult
     public func start() async throws -> SocketAddress {
         if let bound = state.withLockedValue({ $0.channel })?.localAddress { return bound }
@@ -68,6 +79,18 @@ public final class ProxyServer: Service, Sendable {
         let tables = self.tables
         let loops = self.loops
         let accessLogger = self.accessLogger
+        var httpsChannel: Channel?
+        do {
+            if let https = configuration.https {
+                let channel = try await httpsBootstrap(quiesce: quiesce).bind(host: https.host, port: https.port).get()
+                httpsChannel = channel
+                logger.info("entrypoint listening", metadata: ["address": "\(channel.localAddress!)", "scheme": "https"])
+            }
+        } catch {
+            boundPromise.fail(error)
+            throw error
+        }
+        let httpsPort = httpsChannel?.localAddress?.port
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -84,26 +107,54 @@ public final class ProxyServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureDownstream(
                         channel: channel, tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!,
-                        accessLogger: accessLogger, maxHeaderSize: tables.current.settings.maxHeaderSize)
+                        accessLogger: accessLogger, maxHeaderSize: tables.current.settings.maxHeaderSize,
+                        downstream: Downstream(scheme: .http, port: nil, httpsPort: httpsPort, tls: nil))
                 }
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-            state.withLockedValue { $0 = (channel, quiesce) }
+            state.withLockedValue { $0 = (channel, httpsChannel, quiesce) }
             let address = channel.localAddress!
             boundPromise.succeed(address)
-            logger.info("entrypoint listening", metadata: ["address": "\(address)"])
+            logger.info("entrypoint listening", metadata: ["address": "\(address)", "scheme": "http"])
             return address
         } catch {
+            httpsChannel?.close(promise: nil)
             boundPromise.fail(error)
             throw error
         }
     }
 
+    private func httpsBootstrap(quiesce: ServerQuiescingHelper) -> ServerBootstrap {
+        let tables = self.tables, loops = self.loops, accessLogger = self.accessLogger, logger = self.logger
+        let contexts = tlsContexts
+        let httpsPort = configuration.https?.port
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Redirects to HTTPS name the port the HTTPS entrypoint really listens on (port 0 in tests).
+                    let port = httpsPort == 0 ? channel.localAddress?.port : httpsPort
+                    try channel.pipeline.syncOperations.addHandler(HTTPSClassifierHandler(
+                        tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!, contexts: contexts,
+                        accessLogger: accessLogger, logger: logger, httpsPort: port))
+                }
+            }
+    }
+
     /// Sets up a downstream HTTP/1.1 pipeline: NIO's decoder (with Pier's header limit), encoder and
     /// pipelining assistant, then the proxy handler. Must run on the channel's event loop.
     static func configureDownstream(channel: Channel, tables: RouteTableBox, loop: LoopState, accessLogger: Logger,
-                                    maxHeaderSize: Int) throws {
+                                    maxHeaderSize: Int, downstream: Downstream) throws {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = maxHeaderSize
         limits.maxHeaderFieldSize = maxHeaderSize
@@ -119,7 +170,7 @@ public final class ProxyServer: Service, Sendable {
             withDecoderLimitConfiguration: limits
         )
         try channel.pipeline.syncOperations.addHandler(
-            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger))
+            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream))
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains.
@@ -131,7 +182,7 @@ public final class ProxyServer: Service, Sendable {
 
     /// Stops accepting; in-flight requests finish (up to the grace period), idle connections close.
     public func drain() async {
-        let (channel, quiesce) = state.withLockedValue { $0 }
+        let (channel, _, quiesce) = state.withLockedValue { $0 }
         guard let quiesce, let channel else { return }
         logger.info("entrypoint draining", metadata: ["grace": "\(configuration.gracePeriod)"])
         let done = channel.eventLoop.makePromise(of: Void.self)
@@ -141,7 +192,7 @@ public final class ProxyServer: Service, Sendable {
         }
         try? await done.futureResult.get()
         timeout.cancel()
-        state.withLockedValue { $0 = (nil, nil) }
+        state.withLockedValue { $0 = (nil, nil, nil) }
         logger.info("entrypoint stopped")
     }
 }

@@ -27,6 +27,13 @@ public struct ProxySettings: Hashable, Sendable {
     public var accessLog: Bool
     /// Idle upstream connections kept per endpoint and event loop.
     public var maxIdleUpstreamConnections: Int
+    /// TLS versions and ciphers of the HTTPS entrypoint (`SSLProtocols`, `SSLCiphers`).
+    public var tlsPolicy: TLSPolicy
+    /// The port clients reach the HTTPS entrypoint on, for redirects to HTTPS (`PublishedSSLPort`); nil: the
+    /// port the HTTPS entrypoint listens on.
+    public var publishedHTTPSPort: Int?
+    /// Time a client has to send its whole TLS ClientHello on the HTTPS entrypoint.
+    public var tlsHandshakeTimeout: Duration
 
     /// Creates settings; every argument has the documented default.
     public init(
@@ -41,7 +48,10 @@ public struct ProxySettings: Hashable, Sendable {
         hideInfoHeaders: Bool = false,
         proxyID: String = "pier",
         accessLog: Bool = true,
-        maxIdleUpstreamConnections: Int = 128
+        maxIdleUpstreamConnections: Int = 128,
+        tlsPolicy: TLSPolicy = TLSPolicy(),
+        publishedHTTPSPort: Int? = nil,
+        tlsHandshakeTimeout: Duration = .seconds(10)
     ) {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
@@ -55,5 +65,8 @@ public struct ProxySettings: Hashable, Sendable {
         self.proxyID = proxyID
         self.accessLog = accessLog
         self.maxIdleUpstreamConnections = maxIdleUpstreamConnections
+        self.tlsPolicy = tlsPolicy
+        self.publishedHTTPSPort = publishedHTTPSPort
+        self.tlsHandshakeTimeout = tlsHandshakeTimeout
     }
 }

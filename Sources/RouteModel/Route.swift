@@ -25,6 +25,32 @@ public enum RouteAction: Hashable, Sendable {
     /// Answer with a redirect to `target` followed by the original path and query (Interlock's
     /// `com.docker.lb.redirects`). `target` has no trailing slash.
     case redirect(target: String, status: Int)
+    /// Answer with a permanent redirect to the same host, path and query over HTTPS
+    /// (`com.docker.lb.ssl_only`).
+    case redirectToHTTPS
+}
+
+/// The entrypoint scheme a request arrived on.
+public enum Scheme: String, Hashable, Sendable {
+    case http, https
+}
+
+/// The entrypoints a route applies on.
+public struct RouteSchemes: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Plain HTTP.
+    public static let http = RouteSchemes(rawValue: 1)
+    /// HTTPS (terminated TLS, HTTP/1.1 or HTTP/2).
+    public static let https = RouteSchemes(rawValue: 2)
+    /// Both entrypoints.
+    public static let both: RouteSchemes = [.http, .https]
+
+    /// Whether a request on `scheme` takes the route.
+    public func applies(on scheme: Scheme) -> Bool {
+        contains(scheme == .http ? RouteSchemes.http : RouteSchemes.https)
+    }
 }
 
 /// One entry of the route table: a host pattern and a context root, and what to do with matching requests.
@@ -39,17 +65,21 @@ public struct Route: Hashable, Sendable, Comparable {
     public var action: RouteAction
     /// The services that declared the route, sorted (one, or several for a canary).
     public var services: [String]
+    /// The entrypoints the route applies on.
+    public var schemes: RouteSchemes
 
     /// Creates a route.
-    public init(host: HostPattern, contextRoot: String, stripContextRoot: Bool, action: RouteAction, services: [String]) {
+    public init(host: HostPattern, contextRoot: String, stripContextRoot: Bool, action: RouteAction, services: [String],
+                schemes: RouteSchemes = .both) {
         self.host = host
         self.contextRoot = contextRoot
         self.stripContextRoot = stripContextRoot
         self.action = action
         self.services = services
+        self.schemes = schemes
     }
 
     public static func < (lhs: Route, rhs: Route) -> Bool {
-        (lhs.host.description, lhs.contextRoot) < (rhs.host.description, rhs.contextRoot)
+        (lhs.host.description, lhs.contextRoot, lhs.schemes.rawValue) < (rhs.host.description, rhs.contextRoot, rhs.schemes.rawValue)
     }
 }

@@ -15,24 +15,39 @@ public struct RouteTable: Sendable, Equatable {
         public var defaultRoute: Route?
         /// Proxy-wide settings.
         public var settings: ProxySettings
+        /// Certificates and passthrough hosts of the HTTPS entrypoint.
+        public var tls: TLSTable
 
         /// Creates content.
-        public init(routes: [Route], pools: [BackendPool], defaultRoute: Route?, settings: ProxySettings) {
+        public init(routes: [Route], pools: [BackendPool], defaultRoute: Route?, settings: ProxySettings, tls: TLSTable = TLSTable()) {
             self.routes = routes.sorted()
             self.pools = pools
             self.defaultRoute = defaultRoute
             self.settings = settings
+            self.tls = tls
         }
     }
 
-    /// Content and index behind one reference: taking a snapshot per request copies one pointer.
+    /// Content and indexes behind one reference: taking a snapshot per request copies one pointer.
     private final class Storage: Sendable {
         let content: Content
-        let index: HostIndex
+        let httpIndex: HostIndex
+        /// The same object as `httpIndex` unless some route applies on one entrypoint only.
+        let httpsIndex: HostIndex
+        let tlsIndex: HostMap<TLSEntry>
 
         init(content: Content) {
             self.content = content
-            self.index = HostIndex(routes: content.routes)
+            if content.routes.allSatisfy({ $0.schemes == .both }) {
+                httpIndex = HostIndex(routes: content.routes, scheme: nil)
+                httpsIndex = httpIndex
+            } else {
+                httpIndex = HostIndex(routes: content.routes, scheme: .http)
+                httpsIndex = HostIndex(routes: content.routes, scheme: .https)
+            }
+            var tls = HostMap<TLSEntry>()
+            for (pattern, entry) in content.tls.entries { tls[pattern] = entry }
+            tlsIndex = tls
         }
     }
 
@@ -42,7 +57,6 @@ public struct RouteTable: Sendable, Equatable {
 
     /// The table's content.
     public var content: Content { storage.content }
-    private var index: HostIndex { storage.index }
 
     /// Builds the lookup index for `content`.
     public init(generation: UInt64, content: Content) {
@@ -76,22 +90,54 @@ public struct RouteTable: Sendable, Equatable {
         lhs.generation == rhs.generation && (lhs.storage === rhs.storage || lhs.content == rhs.content)
     }
 
+    /// The TLS table.
+    public var tls: TLSTable { content.tls }
+
     /// Decides what to do with a request for `host` (raw `Host` header or nil) and `target` (origin-form
-    /// request target: path and optional query).
-    public func decide(host: String?, target: String) -> RouteDecision {
+    /// request target: path and optional query) that arrived on the `scheme` entrypoint.
+    public func decide(host: String?, target: String, scheme: Scheme = .http) -> RouteDecision {
         let (rawPath, query) = RequestPath.split(target)
         let path = RequestPath.removingDotSegments(rawPath)
         let name = host.map { HostName.normalize($0) } ?? ""
+        let index = scheme == .http ? storage.httpIndex : storage.httpsIndex
         guard let trie = index.trie(for: name) else {
             guard let fallback = content.defaultRoute else { return .noRoute }
-            return resolve(fallback, path: path, query: query, isDefault: true)
+            return resolve(fallback, host: name, path: path, query: query, isDefault: true)
         }
         guard let routeIndex = trie.longestMatch(path) else { return .notFound }
-        return resolve(content.routes[routeIndex], path: path, query: query, isDefault: false)
+        return resolve(content.routes[routeIndex], host: name, path: path, query: query, isDefault: false)
     }
 
-    private func resolve(_ route: Route, path: Substring, query: Substring?, isDefault: Bool) -> RouteDecision {
+    /// Decides what the HTTPS entrypoint does with a connection whose ClientHello names `serverName`
+    /// (nil: no SNI).
+    public func decideTLS(serverName: String?) -> TLSDecision {
+        if let serverName, let entry = storage.tlsIndex.lookup(HostName.normalize(serverName)) {
+            switch entry {
+            case .terminate(let certificate):
+                return .terminate(certificate)
+            case .passthrough(let pool, let proxyProtocol):
+                return .passthrough(pool: content.pools[pool], proxyProtocol: proxyProtocol)
+            }
+        }
+        if let certificate = content.tls.defaultCertificate { return .terminate(certificate) }
+        return .reject
+    }
+
+    /// The name of the certificate a connection for `host` is terminated with (its own or the default), nil
+    /// when the host would not be terminated. Requests on a connection whose certificate has another name
+    /// are misdirected (421).
+    public func certificateName(forHost host: String) -> String? {
+        switch storage.tlsIndex.lookup(host) {
+        case .terminate(let certificate)?: return certificate.name
+        case .passthrough?: return nil
+        case nil: return content.tls.defaultCertificate?.name
+        }
+    }
+
+    private func resolve(_ route: Route, host: String, path: Substring, query: Substring?, isDefault: Bool) -> RouteDecision {
         switch route.action {
+        case .redirectToHTTPS:
+            return .redirectToHTTPS(host: host, target: joined(path, query))
         case .redirect(let target, let status):
             return .redirect(location: target + joined(path, query), status: status)
         case .proxy(let pool):
@@ -121,6 +167,9 @@ public enum RouteDecision: Sendable, Equatable {
     case forward(route: Route, pool: BackendPool, target: String)
     /// Answer with a redirect.
     case redirect(location: String, status: Int)
+    /// Answer with a permanent redirect to `https://host` (plus the HTTPS entrypoint's published port) and
+    /// `target` (path and query).
+    case redirectToHTTPS(host: String, target: String)
     /// The host is known but no context root matches the path: 404.
     case notFound
     /// No route for the host and no default backend: 503.
@@ -128,34 +177,20 @@ public enum RouteDecision: Sendable, Equatable {
 }
 
 /// Host name → path trie, exact names first, then wildcards from the longest suffix.
-private struct HostIndex: Sendable {
-    var exact: [String: PathTrie] = [:]
-    var wildcard: [String: PathTrie] = [:]
+private final class HostIndex: Sendable {
+    let map: HostMap<PathTrie>
 
-    init(routes: [Route]) {
+    /// Indexes the routes that apply on `scheme` (nil: all routes).
+    init(routes: [Route], scheme: Scheme?) {
+        var map = HostMap<PathTrie>()
         for (i, route) in routes.enumerated() {
-            switch route.host {
-            case .exact(let name):
-                let trie = exact[name] ?? PathTrie()
-                trie.insert(contextRoot: route.contextRoot, routeIndex: i)
-                exact[name] = trie
-            case .wildcard(let suffix):
-                let trie = wildcard[suffix] ?? PathTrie()
-                trie.insert(contextRoot: route.contextRoot, routeIndex: i)
-                wildcard[suffix] = trie
-            }
+            if let scheme, !route.schemes.applies(on: scheme) { continue }
+            let trie = map[route.host] ?? PathTrie()
+            trie.insert(contextRoot: route.contextRoot, routeIndex: i)
+            map[route.host] = trie
         }
+        self.map = map
     }
 
-    func trie(for name: String) -> PathTrie? {
-        if let trie = exact[name] { return trie }
-        guard !wildcard.isEmpty else { return nil }
-        // Try `b.example.org`, then `example.org`, … for `a.b.example.org`: most specific wildcard first.
-        var rest = Substring(name)
-        while let dot = rest.firstIndex(of: ".") {
-            rest = rest[rest.index(after: dot)...]
-            if let trie = wildcard[String(rest)] { return trie }
-        }
-        return nil
-    }
+    func trie(for name: String) -> PathTrie? { map.lookup(name) }
 }

@@ -1,5 +1,5 @@
 /// Renders a route table for people (`pier routes`): one line per route, then the proxy settings.
-/// Never prints secrets: the table holds none.
+/// Never prints secrets: certificates appear by name, private keys never.
 public enum RouteTablePrinter {
     /// The table as aligned text.
     public static func render(_ table: RouteTable) -> String {
@@ -7,12 +7,17 @@ public enum RouteTablePrinter {
         func target(_ route: Route) -> String {
             switch route.action {
             case .redirect(let target, let status):
-                return "\(status) → \(target)<path>"
+                return "\(status) → \(target)<path>" + only(route)
+            case .redirectToHTTPS:
+                return "301 → https://<host><path>" + only(route)
             case .proxy(let id):
                 let pool = table.pools[id]
                 let endpoints = pool.endpoints.isEmpty ? "no endpoints: 503" : pool.endpoints.map(\.description).joined(separator: ", ")
-                return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "")
+                return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "") + only(route)
             }
+        }
+        func only(_ route: Route) -> String {
+            route.schemes == .both ? "" : route.schemes == .http ? " (http only)" : " (https only)"
         }
         for route in table.routes {
             rows.append((route.host.description, route.contextRoot, target(route)))
@@ -25,10 +30,36 @@ public enum RouteTablePrinter {
         var out = "route table generation \(table.generation): \(table.routes.count) route\(table.routes.count == 1 ? "" : "s")\n"
         out += pad("HOST", w0) + "  " + pad("PATH", w1) + "  TARGET\n"
         for row in rows { out += pad(row.0, w0) + "  " + pad(row.1, w1) + "  " + row.2 + "\n" }
+        let tls = table.tls
+        if !tls.entries.isEmpty || tls.defaultCertificate != nil {
+            out += "tls:\n"
+            var tlsRows: [(String, String)] = []
+            for pattern in tls.entries.keys.sorted() {
+                switch tls.entries[pattern]! {
+                case .terminate(let certificate):
+                    tlsRows.append((pattern.description, "terminate with " + describe(certificate)))
+                case .passthrough(let id, let proxyProtocol):
+                    let pool = table.pools[id]
+                    let endpoints = pool.endpoints.isEmpty ? "no endpoints" : pool.endpoints.map(\.description).joined(separator: ", ")
+                    tlsRows.append((pattern.description, "passthrough to \(pool.services.joined(separator: "+")) [\(endpoints)]"
+                        + (proxyProtocol.map { " with PROXY protocol \($0.rawValue)" } ?? "")))
+                }
+            }
+            tlsRows.append(("(no or unknown SNI)", tls.defaultCertificate.map { "terminate with " + describe($0) } ?? "refuse (unrecognized_name)"))
+            let w = tlsRows.map { $0.0.count }.max() ?? 0
+            for row in tlsRows { out += "  " + pad(row.0, w) + "  " + row.1 + "\n" }
+            out += "tls policy: \(table.settings.tlsPolicy.minimumVersion)–\(table.settings.tlsPolicy.maximumVersion)\n"
+        }
         let s = table.settings
         out += "settings: connect \(s.connectTimeout), read \(s.readTimeout), client body \(s.clientBodyTimeout), keep-alive \(s.keepaliveTimeout), "
         out += "max body \(s.clientMaxBodySize.map { $0 > 0 ? "\($0) bytes" : "unlimited" } ?? "unlimited"), max header \(s.maxHeaderSize) bytes, "
         out += "info headers \(s.hideInfoHeaders ? "hidden" : "shown")\n"
         return out
+    }
+
+    private static func describe(_ certificate: TLSCertificate) -> String {
+        var text = "certificate \(certificate.name)"
+        if !certificate.dnsNames.isEmpty { text += " (" + certificate.dnsNames.joined(separator: ", ") + ")" }
+        return text
     }
 }

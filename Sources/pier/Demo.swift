@@ -42,10 +42,10 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if logging.noAccessLog { config.settings.accessLog = false }
-        let result = config.builder.build(config.services)
+        let result = config.builder(certificates: nil).build(config.services)
         for issue in result.issues { logger.warning("\(issue)") }
         let tables = RouteTableBox(result.table)
-        try await serve(host: config.httpHost, port: config.httpPort, grace: 2, tables: tables, extra: [], logger: logger) { port in
+        try await serve(host: config.httpHost, port: config.httpPort, https: nil, grace: 2, tables: tables, extra: [], logger: logger) { port in
             print(EmbeddedDefault.instructions(port: port))
             fflush(nil)
         }

@@ -65,8 +65,11 @@ struct DockerOptions: ParsableArguments {
         return try DockerEndpoint.fromEnvironment(environment)
     }
 
-    func providerConfiguration(settings: ProxySettings, cluster: String) -> SwarmProvider.Configuration {
+    func providerConfiguration(_ standalone: StandaloneConfiguration) -> SwarmProvider.Configuration {
+        let settings = standalone.settings, cluster = standalone.serviceCluster
         var configuration = SwarmProvider.Configuration()
+        configuration.certificates = CertificateFiles(directory: standalone.secretsDirectory, allowsPaths: false)
+        configuration.defaultCertificate = standalone.defaultCertificate
         configuration.pollInterval = .milliseconds(max(100, pollInterval))
         configuration.serviceCluster = serviceCluster ?? cluster
         configuration.settings = settings
@@ -83,6 +86,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "HTTP entrypoint address:port, overriding the configuration (port 0 picks a free one).")
     var http: String?
+
+    @Option(help: "HTTPS entrypoint address:port, overriding the configuration (default 0.0.0.0:8443; \"none\" turns it off).")
+    var https: String?
 
     @OptionGroup var dockerOptions: DockerOptions
 
@@ -118,9 +124,14 @@ struct Serve: AsyncParsableCommand {
         let noAccessLog = logging.noAccessLog
         let override = http.flatMap(StandaloneConfiguration.parseListenAddress)
         if http != nil, override == nil { throw ValidationError("--http must be address:port") }
+        let httpsOff = https == "none" || https == ""
+        let httpsOverride = httpsOff ? nil : https.flatMap(StandaloneConfiguration.parseListenAddress)
+        if https != nil, !httpsOff, httpsOverride == nil { throw ValidationError("--https must be address:port or none") }
         let adjust: @Sendable (inout StandaloneConfiguration) -> Void = { config in
             if noAccessLog { config.settings.accessLog = false }
             if let override { config.httpHost = override.host; config.httpPort = override.port }
+            if httpsOff { config.httpsHost = nil }
+            if let httpsOverride { config.httpsHost = httpsOverride.host; config.httpsPort = httpsOverride.port }
         }
         adjust(&configuration)
         for issue in issues {
@@ -136,35 +147,37 @@ struct Serve: AsyncParsableCommand {
             }
             let client = try DockerClient(endpoint: try dockerOptions.endpoint())
             cleanup = { await client.shutdown() }
-            let providerConfiguration = dockerOptions.providerConfiguration(settings: configuration.settings, cluster: configuration.serviceCluster)
+            let providerConfiguration = dockerOptions.providerConfiguration(configuration)
             logger.info("watching Docker Engine", metadata: ["endpoint": "\(client.endpoint)", "cluster": "\(providerConfiguration.serviceCluster)"])
             provider = SwarmProvider(client: client, configuration: providerConfiguration, logger: logger) { table, _ in
                 tables.publish(table)
             }
         } else {
-            let result = configuration.builder.build(configuration.services, generation: 1)
+            let certificates = configuration.makeCertificateFiles()
+            let result = configuration.builder(certificates: certificates).build(configuration.services, generation: 1)
             for issue in result.issues {
                 if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
             }
             tables.publish(result.table)
             logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
-            provider = FileProvider(path: config!, initial: configuration, adjust: adjust, logger: logger) { table, _ in
+            provider = FileProvider(path: config!, initial: configuration, certificates: certificates, adjust: adjust, logger: logger) { table, _ in
                 tables.publish(table)
             }
         }
         try await serve(
-            host: configuration.httpHost, port: configuration.httpPort, grace: grace, threads: max(1, threads),
+            host: configuration.httpHost, port: configuration.httpPort,
+            https: configuration.httpsHost.map { ($0, configuration.httpsPort) }, grace: grace, threads: max(1, threads),
             tables: tables, extra: [provider], logger: logger)
         await cleanup?()
     }
 }
 
 /// Runs the entrypoint and the given services until SIGTERM or SIGINT, then drains.
-func serve(host: String, port: Int, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
+func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
            extra: [any Service], logger: Logger, onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let server = ProxyServer(
-        configuration: .init(host: host, port: port, gracePeriod: .seconds(grace)),
+        configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace)),
         group: group, tables: tables, logger: logger)
     try await server.start()
     if let onStart { await onStart(try await server.localAddress.port ?? port) }
@@ -188,7 +201,7 @@ struct Check: AsyncParsableCommand {
             for issue in issues { print(issue) }
             throw ExitCode(1)
         }
-        let result = configuration.builder.build(configuration.services)
+        let result = configuration.builder(certificates: configuration.makeCertificateFiles()).build(configuration.services)
         let all = (issues + result.issues).sorted { $0.severity < $1.severity }
         for issue in all { print(issue) }
         for status in result.statuses { print(status) }
@@ -230,7 +243,7 @@ struct Routes: AsyncParsableCommand {
             do {
                 (result, _) = try await SwarmProvider.snapshot(
                     client: client,
-                    configuration: dockerOptions.providerConfiguration(settings: configuration.settings, cluster: configuration.serviceCluster),
+                    configuration: dockerOptions.providerConfiguration(configuration),
                     generation: 1)
                 await client.shutdown()
             } catch {
@@ -239,7 +252,7 @@ struct Routes: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         } else {
-            result = configuration.builder.build(configuration.services)
+            result = configuration.builder(certificates: configuration.makeCertificateFiles()).build(configuration.services)
         }
         print(RouteTablePrinter.render(result.table), terminator: "")
         print("\nservices:")

@@ -21,6 +21,8 @@ struct GoldenFixtureTests {
             /// nil: no Host header.
             var host: String?
             var target: String
+            /// `http` (default) or `https`: the entrypoint the request arrives on.
+            var scheme: String?
         }
 
         /// What the case is about, for people.
@@ -47,7 +49,8 @@ struct GoldenFixtureTests {
                 try #require(ServiceDescription.Address(parsing: text), "endpoint \(text) of \(s.name)")
             })
         }
-        let result = RouteTableBuilder(serviceCluster: c.serviceCluster ?? "").build(services, generation: 1)
+        let result = RouteTableBuilder(serviceCluster: c.serviceCluster ?? "", certificates: NamedCertificates())
+            .build(services, generation: 1)
         var out = RouteTablePrinter.render(result.table)
         out += "issues:\n"
         for issue in result.issues { out += "  \(issue)\n" }
@@ -56,10 +59,20 @@ struct GoldenFixtureTests {
         if let requests = c.requests, !requests.isEmpty {
             out += "requests:\n"
             for r in requests {
-                out += "  \(r.host ?? "(no host)") \(r.target) → \(result.table.decide(host: r.host, target: r.target).summary)\n"
+                let scheme = Scheme(rawValue: r.scheme ?? "http") ?? .http
+                out += "  \(scheme == .https ? "https " : "")\(r.host ?? "(no host)") \(r.target) → \(result.table.decide(host: r.host, target: r.target, scheme: scheme).summary)\n"
             }
         }
         return out
+    }
+
+    /// Every name is a certificate, except names starting with `missing`.
+    struct NamedCertificates: CertificateSource {
+        func load(_ names: CertificateNames) -> CertificateLoad {
+            if names.certificate.hasPrefix("missing") { return CertificateLoad(certificate: nil, problem: "cannot read /run/secrets/\(names.certificate)") }
+            return CertificateLoad(certificate: TLSCertificate(name: names.description, certificatePEM: "PEM of \(names.certificate)",
+                                                                privateKeyPEM: "KEY of \(names.key)"), problem: nil)
+        }
     }
 
     @Test("there are fixtures to check")

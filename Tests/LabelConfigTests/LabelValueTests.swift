@@ -37,6 +37,9 @@ struct LabelValueCase: Sendable, CustomTestStringConvertible {
 struct LabelValueTests {
     static let validCases: [LabelValueCase] = [
         .init(.hosts, "app.example.org", .parsed("app.example.org")),
+        .init(.proxyProtocol, "v1", .parsed("v1")),
+        .init(.proxyProtocol, "2", .parsed("v2")),
+        .init(.sslCert, "/etc/pier/cert.pem", .parsed("/etc/pier/cert.pem")),
         .init(.hosts, "App.Example.ORG.", .parsed("app.example.org")),
         .init(.hosts, " a.org, b.org ,a.org,A.ORG", .parsed("a.org,b.org")),
         .init(.hosts, "*.example.org", .parsed("*.example.org")),
@@ -155,6 +158,8 @@ struct LabelValueTests {
         .init(.failTimeout, "1.5s", .error("not a duration")),
         .init(.failTimeout, "-1s", .error("not a duration")),
         .init(.failTimeout, "10 s", .error("not a duration")),
+        .init(.proxyProtocol, "v3", .error("unknown PROXY protocol version")),
+        .init(.sslCert, "certs/a.pem", .error("not a Docker secret name")),
     ]
 
     /// The parsed field for `key`, as text.
@@ -173,6 +178,7 @@ struct LabelValueTests {
         case .serviceCluster: return l.serviceCluster
         case .stickySessionCookie: return l.stickySessionCookie ?? "-"
         case .ipHash: return "\(l.ipHash)"
+        case .proxyProtocol: return l.proxyProtocol?.rawValue ?? "-"
         case .redirects:
             return l.redirects.map { "\($0.sourceScheme)://\($0.sourceHost) → \($0.target)" }.joined(separator: "; ")
         case .backendMode: return l.backendMode.rawValue
@@ -267,18 +273,16 @@ struct LabelValueTests {
     }
 
     @Test(
-        "accepted labels of features that are not active yet warn, naming key and value",
+        "accepted labels of features that are not active yet, or without effect, warn, naming key and value",
         arguments: [
-            (["ssl_cert": "a.cert", "ssl_key": "a.key"], "ssl_cert", "a.cert", "TLS termination is not active"),
-            (["ssl_passthrough": "true"], "ssl_passthrough", "true", "TLS passthrough is not active"),
-            (["ssl_only": "1"], "ssl_only", "true", "plain HTTP is still served"),
+            (["ssl_cert": "a.cert", "ssl_key": "a.key", "ssl_passthrough": "true"], "ssl_cert", "a.cert", "has no effect with com.docker.lb.ssl_passthrough"),
+            (["pier.proxy_protocol": "v2"], "pier.proxy_protocol", "v2", "has no effect without com.docker.lb.ssl_passthrough"),
             (["websocket_endpoints": "/ws,/chat"], "websocket_endpoints", "/ws,/chat", "WebSocket upgrades"),
             (["sticky_session_cookie": "session"], "sticky_session_cookie", "session", "round robin is used"),
             (["ip_hash": "true"], "ip_hash", "true", "round robin is used"),
             (["max_fails": "3"], "max_fails", "3", "passive health checks"),
             (["fail_timeout": "30s"], "fail_timeout", "30s", "passive health checks"),
             (["max_fails": "2", "fail_timeout": "30s"], "max_fails", "2", "passive health checks"),
-            (["redirects": "https://a.org,https://b.org"], "redirects", "a.org", "HTTPS entrypoint"),
             (["context_root_rewrite": "true"], "context_root_rewrite", "true", "no effect without com.docker.lb.context_root"),
             (["ssl_backend": "true"], "ssl_backend", "true", "upstream TLS is not supported"),
             (["ssl_backend_tls_verify": "none"], "ssl_backend_tls_verify", "none", "upstream TLS is not supported"),

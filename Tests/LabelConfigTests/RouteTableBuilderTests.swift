@@ -99,16 +99,17 @@ struct RouteTableBuilderTests {
         ])
     }
 
-    @Test("redirects: the source host redirects, the other hosts of the service proxy")
+    @Test("redirects: the source host redirects on plain HTTP, still proxies on HTTPS; the other hosts proxy on both")
     func redirects() {
         let result = Self.build([
             S.service("web", S.lb(["hosts": "old.local,new.local", "port": "8080", "redirects": "http://old.local,http://new.local"]),
                       ["10.0.0.1"]),
         ])
         #expect(result.issues.isEmpty)
-        #expect(result.table.routes.map { "\($0.host) \($0.action)" } == [
-            "new.local proxy(pool: 0)", "old.local redirect(target: \"http://new.local\", status: 302)",
+        #expect(result.table.routes.map { "\($0.host) \($0.action) \($0.schemes.rawValue)" } == [
+            "new.local proxy(pool: 0) 3", "old.local redirect(target: \"http://new.local\", status: 302) 1", "old.local proxy(pool: 0) 2",
         ])
+        #expect(result.table.decide(host: "old.local", target: "/p", scheme: .https).summary == "forward web /p")
         #expect(result.table.decide(host: "old.local", target: "/").summary == "302 http://new.local/")
         #expect(result.table.decide(host: "old.local", target: "/p?q=1").summary == "302 http://new.local/p?q=1")
         #expect(result.table.decide(host: "new.local", target: "/p?q=1").summary == "forward web /p?q=1")
@@ -178,18 +179,23 @@ struct RouteTableBuilderTests {
         ])
     }
 
-    @Test("a passthrough service gets no plain-HTTP route, and its redirects have no effect")
+    @Test("a passthrough service gets no plain-HTTP route of its own, only its redirects; its hosts pass through on HTTPS")
     func passthrough() {
         let result = Self.build([
             S.service("pt", S.lb(["hosts": "pt.local,old-pt.local", "port": "443", "ssl_passthrough": "true",
-                                  "redirects": "http://old-pt.local,https://pt.local"])),
+                                  "redirects": "http://old-pt.local,https://pt.local"]), ["10.0.0.9"]),
             S.service("web", S.lb(["hosts": "web.local", "port": "80"])),
         ])
-        #expect(result.table.routes.map(\.host.description) == ["web.local"])
+        #expect(result.table.routes.map(\.host.description) == ["old-pt.local", "web.local"])
         #expect(result.table.decide(host: "pt.local", target: "/").summary == "503")
-        #expect(result.table.decide(host: "old-pt.local", target: "/").summary == "503")
-        #expect(!result.hasErrors)
-        #expect(result.issues.map(\.key) == ["com.docker.lb.ssl_passthrough"])
+        #expect(result.table.decide(host: "old-pt.local", target: "/x").summary == "302 https://pt.local/x")
+        #expect(result.issues.isEmpty)
+        guard case .passthrough(let pool, nil) = result.table.decideTLS(serverName: "PT.local") else {
+            Issue.record("pt.local does not pass through")
+            return
+        }
+        #expect(pool.endpoints.map(\.description) == ["10.0.0.9:443"])
+        #expect(result.statuses.map(\.description).contains("pt: routed, 1 endpoint"))
     }
 
     @Test("services without com.docker.lb. labels are ignored, silently")

@@ -25,6 +25,8 @@ extension RouteDecision {
             return "forward \(pool.services.joined(separator: "+")) \(target)"
         case .redirect(let location, let status):
             return "\(status) \(location)"
+        case .redirectToHTTPS(let host, let target):
+            return "https \(host)\(target)"
         case .notFound:
             return "404"
         case .noRoute:

@@ -27,7 +27,7 @@ struct HTTPProxyHandlerTests {
             let loop = LoopState(eventLoop: channel.eventLoop)
             try ProxyServer.configureDownstream(
                 channel: channel, tables: RouteTableBox(table), loop: loop,
-                accessLogger: Logger(label: "test"), maxHeaderSize: table.settings.maxHeaderSize)
+                accessLogger: Logger(label: "test"), maxHeaderSize: table.settings.maxHeaderSize, downstream: .http)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         }
 

@@ -21,6 +21,10 @@ public final class SwarmProvider: Service, Sendable {
         public var serviceCluster: String = ""
         /// Proxy settings copied into every table.
         public var settings = ProxySettings()
+        /// Reads `ssl_cert`/`ssl_key` secrets (secret names only: a label may not name a file path).
+        public var certificates = CertificateFiles(allowsPaths: false)
+        /// Certificate for HTTPS clients without SNI or with an unknown name.
+        public var defaultCertificate: CertificateNames?
 
         public init() {}
     }
@@ -46,7 +50,8 @@ public final class SwarmProvider: Service, Sendable {
         async let nodes = client.nodes(prefix: prefix)
         let state = SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
         let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
-        var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster)
+        var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster,
+                                       certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate)
             .build(described.services, generation: generation)
         result.issues = described.issues + result.issues
         for (name, reason) in described.rejected {

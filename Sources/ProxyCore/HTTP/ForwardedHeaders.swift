@@ -59,7 +59,8 @@ enum ForwardedHeaders {
         authority: String? = nil,
         clientIP: String?,
         requestID: String,
-        proto: String
+        proto: String,
+        port: Int? = nil
     ) -> HTTPRequestHead {
         var headers = head.headers
         if let authority {
@@ -80,6 +81,11 @@ enum ForwardedHeaders {
             headers.replaceOrAdd(name: "x-real-ip", value: clientIP)
         }
         headers.replaceOrAdd(name: "x-forwarded-proto", value: proto)
+        if let port {
+            headers.replaceOrAdd(name: "x-forwarded-port", value: String(port))
+        } else {
+            headers.remove(name: "x-forwarded-port")
+        }
         if let host = headers.first(name: "host") {
             headers.replaceOrAdd(name: "x-forwarded-host", value: host)
         } else {
@@ -110,12 +116,15 @@ enum ForwardedHeaders {
                 headers.replaceOrAdd(name: "x-upstream-response-time", value: time)
             }
         }
-        if !keepAlive {
-            headers.add(name: "connection", value: "close")
-        } else if clientVersion.minor == 0 {
-            headers.add(name: "connection", value: "keep-alive")
+        // HTTP/2 has no Connection header (its codec would drop it anyway).
+        if clientVersion.major == 1 {
+            if !keepAlive {
+                headers.add(name: "connection", value: "close")
+            } else if clientVersion.minor == 0 {
+                headers.add(name: "connection", value: "keep-alive")
+            }
         }
-        let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
+        let version: HTTPVersion = clientVersion == .http1_0 ? .http1_0 : .http1_1
         return HTTPResponseHead(version: version, status: head.status, headers: headers)
     }
 

@@ -48,7 +48,9 @@ final class HTTPExchange {
         self.head = head
         self.table = table
         self.requestID = requestID
-        self.keepAlive = head.isKeepAlive
+        // An HTTP/2 stream ends with its exchange; "keep-alive" there means the connection stays, which is
+        // the HTTP/2 connection's business.
+        self.keepAlive = head.version.major >= 2 || head.isKeepAlive
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds
         self.lastUpstreamActivity = now

@@ -18,7 +18,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private let tables: RouteTableBox
     private let loop: LoopState
     private let accessLogger: Logger
-    private let proto: String
+    private var downstream: Downstream
     private var context: ChannelHandlerContext!
     private var machine = HTTPProxyStateMachine()
     private var upstream: UpstreamConnection?
@@ -56,11 +56,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private static let maxQueuedParts = 64
     private static let maxQueuedBytes = 64 * 1024
 
-    init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, proto: String = "http") {
+    init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http) {
         self.tables = tables
         self.loop = loop
         self.accessLogger = accessLogger
-        self.proto = proto
+        self.downstream = downstream
     }
 
     // MARK: - Downstream channel events
@@ -77,6 +77,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
 
     private func channelBecameActive(_ context: ChannelHandlerContext) {
         clientIP = context.channel.remoteAddress?.ipAddress
+        if downstream.port == nil { downstream.port = context.channel.localAddress?.port }
         armKeepAliveTimer(tables.current.settings)
     }
 
@@ -97,7 +98,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             let table = tables.current
             let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
-            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, proto: proto) { pool in
+            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream) { pool in
                 loop.nextEndpoint(in: pool)
             }
             run(machine.requestHead(head, plan: plan, table: table, requestID: requestID, now: .now()))

@@ -73,7 +73,7 @@ struct HTTPProxyStateMachine {
             exchange.upstreamHead = upstreamHead
             exchange.endpoint = endpoint
             exchange.attempts = 1
-            return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version.minor >= 1)
+            return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)
         }
     }
 
@@ -193,7 +193,7 @@ struct HTTPProxyStateMachine {
         exchange.responseStarted = true
         exchange.status = head.status.code
         exchange.upstreamKeepAlive = head.isKeepAlive
-        if exchange.head.version.minor == 0, !head.headers.contains(name: "content-length"),
+        if exchange.head.version == .http1_0, !head.headers.contains(name: "content-length"),
             exchange.head.method != .HEAD, head.status.mayHaveResponseBody
         {
             // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.

@@ -25,7 +25,7 @@ struct LocalResponse {
         if let requestID { h.add(name: "x-request-id", value: requestID) }
         if let proxyID { h.add(name: "x-proxy-id", value: proxyID) }
         if let serverInfo { h.add(name: "x-server-info", value: serverInfo) }
-        if !keepAlive { h.add(name: "connection", value: "close") }
-        return HTTPResponseHead(version: version.minor == 0 ? .http1_0 : .http1_1, status: status, headers: h)
+        if !keepAlive, version.major == 1 { h.add(name: "connection", value: "close") }
+        return HTTPResponseHead(version: version == .http1_0 ? .http1_0 : .http1_1, status: status, headers: h)
     }
 }

@@ -17,7 +17,7 @@ enum RequestPlanner {
         table: RouteTable,
         requestID: String,
         clientIP: String?,
-        proto: String,
+        downstream: Downstream,
         chooseEndpoint: (BackendPool) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
@@ -41,19 +41,34 @@ enum RequestPlanner {
         if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
             return .answer(.error(.expectationFailed, "only Expect: 100-continue is supported"), close: true)
         }
-        switch table.decide(host: host, target: target) {
+        if let tls = downstream.tls, let host {
+            // RFC 9110 §15.5.20: the connection was set up for another name, whose certificate the client
+            // checked; a host served with another certificate is not this connection's business.
+            let name = HostName.normalize(host)
+            if name != tls.serverName, table.certificateName(forHost: name) != tls.certificateName {
+                return .answer(.error(.misdirectedRequest, "this connection was set up for another host; open a new one for \(name)"), close: false)
+            }
+        }
+        switch table.decide(host: host, target: target, scheme: downstream.scheme) {
         case .noRoute:
             return .answer(.error(.serviceUnavailable, "no service is routed for this host"), close: false)
         case .notFound:
             return .answer(.error(.notFound, "no context root of this host matches the path"), close: false)
         case .redirect(let location, let status):
             return .answer(.redirect(to: location, status: status), close: false)
+        case .redirectToHTTPS(let name, let upstreamTarget):
+            let port = settings.publishedHTTPSPort ?? downstream.httpsPort
+            let authority = port == nil || port == 443 ? name : "\(name):\(port!)"
+            // 301 keeps what browsers expect for pages; 308 keeps the method and body of other requests.
+            let status = head.method == .GET || head.method == .HEAD ? 301 : 308
+            return .answer(.redirect(to: "https://" + authority + upstreamTarget, status: status), close: false)
         case .forward(_, let pool, let upstreamTarget):
             guard let endpoint = chooseEndpoint(pool) else {
                 return .answer(.error(.serviceUnavailable, "service \(pool.services.joined(separator: ",")) has no running endpoint"), close: false)
             }
             let upstreamHead = ForwardedHeaders.upstreamHead(
-                from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto)
+                from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
+                proto: downstream.scheme.rawValue, port: downstream.port)
             return .forward(upstreamHead: upstreamHead, endpoint: endpoint)
         }
     }

@@ -1,0 +1,150 @@
+import LabelConfig
+import NIOConcurrencyHelpers
+import NIOSSL
+import RouteModel
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads certificates and keys from the secrets folder (`/run/secrets/<name>`, where Docker mounts the
+/// secrets of a service) and validates them: both parse as PEM, the key belongs to the certificate, the
+/// certificate has not expired.
+///
+/// Remembers the last good certificate of every name pair: a rotated file that fails validation is reported
+/// and the previous certificate stays in use. Providers keep one instance for their whole life.
+public final class CertificateFiles: CertificateSource, Sendable {
+    /// The folder secret names are read from.
+    public let directory: String
+    /// Whether names may be absolute paths (the configuration file may give paths; Docker labels may not,
+    /// since a label must not make Pier read arbitrary files of its host).
+    public let allowsPaths: Bool
+    private let now: @Sendable () -> Int64
+
+    private struct Remembered {
+        var certificateText: String
+        var keyText: String
+        var certificate: TLSCertificate
+    }
+
+    private let state = NIOLockedValueBox<(good: [CertificateNames: Remembered], files: Set<String>)>(([:], []))
+
+    /// Creates a source over `directory`.
+    public init(directory: String = "/run/secrets", allowsPaths: Bool, now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) {
+        self.directory = directory
+        self.allowsPaths = allowsPaths
+        self.now = now
+    }
+
+    /// Every file read so far: providers watch them for changes.
+    public var watchedFiles: [String] { state.withLockedValue { Array($0.files).sorted() } }
+
+    public func load(_ names: CertificateNames) -> CertificateLoad {
+        let previous = state.withLockedValue { $0.good[names] }
+        switch read(names) {
+        case .failure(let problem):
+            return CertificateLoad(certificate: previous?.certificate, problem: problem.message)
+        case .success(let (certText, keyText)):
+            if let previous, previous.certificateText == certText, previous.keyText == keyText {
+                // Unchanged files: validated before; only expiry can have changed since.
+                if let expiry = previous.certificate.notValidAfter, expiry < now() {
+                    return CertificateLoad(certificate: nil, problem: "certificate expired (\(Self.date(expiry)))")
+                }
+                return CertificateLoad(certificate: previous.certificate, problem: nil)
+            }
+            switch Self.validate(name: names.description, certificatePEM: certText, keyPEM: keyText, now: now()) {
+            case .failure(let problem):
+                return CertificateLoad(certificate: previous?.certificate, problem: problem.message)
+            case .success(let certificate):
+                state.withLockedValue { $0.good[names] = Remembered(certificateText: certText, keyText: keyText, certificate: certificate) }
+                return CertificateLoad(certificate: certificate, problem: nil)
+            }
+        }
+    }
+
+    private struct Problem: Error {
+        var message: String
+    }
+
+    private func path(of name: String) -> Result<String, Problem> {
+        if name.hasPrefix("/") {
+            return allowsPaths ? .success(name) : .failure(Problem(message: "\"\(name)\" is a path; name a Docker secret instead"))
+        }
+        if name.contains("/") || name == "." || name == ".." {
+            return .failure(Problem(message: "\"\(name)\" is not a secret name"))
+        }
+        return .success(directory + "/" + name)
+    }
+
+    private func read(_ names: CertificateNames) -> Result<(String, String), Problem> {
+        var texts: [String] = []
+        for name in [names.certificate, names.key] {
+            let file: String
+            switch path(of: name) {
+            case .failure(let problem): return .failure(problem)
+            case .success(let p): file = p
+            }
+            state.withLockedValue { _ = $0.files.insert(file) }
+            guard let text = FileProvider.readFile(file) else {
+                return .failure(Problem(message: "cannot read \(file) (is the secret attached to Pier's service?)"))
+            }
+            texts.append(text)
+        }
+        return .success((texts[0], texts[1]))
+    }
+
+    private static func validate(name: String, certificatePEM: String, keyPEM: String, now: Int64) -> Result<TLSCertificate, Problem> {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
+        } catch {
+            return .failure(Problem(message: "the certificate is not a PEM certificate chain"))
+        }
+        guard let leaf = chain.first else { return .failure(Problem(message: "the certificate file holds no certificate")) }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+        } catch {
+            // Never echo the key's content, not even in part.
+            return .failure(Problem(message: "the key is not a PEM private key"))
+        }
+        let expiry = Int64(leaf.notValidAfter)
+        if expiry < now { return .failure(Problem(message: "certificate expired (\(date(expiry)))")) }
+        do {
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            return .failure(Problem(message: "the private key does not belong to the certificate"))
+        }
+        var dnsNames: [String] = []
+        for san in leaf._subjectAlternativeNames() where san.nameType == .dnsName {
+            dnsNames.append(String(decoding: san.contents, as: UTF8.self).lowercased())
+        }
+        return .success(TLSCertificate(name: name, certificatePEM: certificatePEM, privateKeyPEM: keyPEM,
+                                       notValidAfter: expiry, dnsNames: dnsNames))
+    }
+
+    /// `YYYY-MM-DD` in UTC.
+    static func date(_ seconds: Int64) -> String {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+    }
+
+    /// Checks an OpenSSL cipher string (`SSLCiphers`); nil when usable, else why not.
+    public static func cipherProblem(_ ciphers: String) -> String? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.cipherSuites = ciphers
+        do {
+            _ = try NIOSSLContext(configuration: configuration)
+            return nil
+        } catch {
+            return "not a cipher list this TLS library accepts"
+        }
+    }
+}

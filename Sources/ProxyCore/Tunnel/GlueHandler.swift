@@ -1,0 +1,116 @@
+import NIOCore
+
+/// One end of a byte relay between two channels of the same event loop (TLS passthrough): what one channel
+/// reads, the other writes.
+///
+/// Backpressure: a side reads only while its partner's channel is writable. Half-close: when one side's
+/// input ends, the partner's output is shut down and the other direction keeps flowing; the relay closes
+/// when both directions are done or either side fails. Owned by the event loop of both channels; it never
+/// looks at the bytes.
+final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var inputClosed = false
+    private var outputClosed = false
+
+    private init() {}
+
+    /// Two ends joined to each other.
+    static func pair() -> (GlueHandler, GlueHandler) {
+        let a = GlueHandler(), b = GlueHandler()
+        a.partner = b
+        b.partner = a
+        return (a, b)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    // MARK: Calls from the partner
+
+    private func partnerWrite(_ data: NIOAny) {
+        context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        context?.flush()
+    }
+
+    private func partnerInputClosed() {
+        guard let context else { return }
+        outputClosed = true
+        if inputClosed {
+            context.close(promise: nil)
+        } else {
+            context.close(mode: .output, promise: nil)
+        }
+    }
+
+    private func partnerClosed() {
+        context?.close(promise: nil)
+    }
+
+    private var partnerIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func partnerBecameWritable() {
+        if pendingRead {
+            pendingRead = false
+            context?.read()
+        }
+    }
+
+    // MARK: Own channel
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.partnerWrite(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.partnerFlush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerClosed()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            // Whatever was read goes out before the partner's output is shut.
+            partner?.partnerFlush()
+            partner?.partnerInputClosed()
+            if outputClosed { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.partnerIsWritable ?? false {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+}
