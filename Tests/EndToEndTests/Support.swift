@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Providers
 import ProxyCore
 import RouteModel
 
@@ -13,29 +14,46 @@ final class InProcessPier: Sendable {
     let server: ProxyServer
     let tables: RouteTableBox
     let port: Int
+    /// The HTTPS entrypoint's port, when started with one.
+    let httpsPort: Int?
     private let group: MultiThreadedEventLoopGroup
+    private let certificates: CertificateFiles?
+    private let defaultCertificate: CertificateNames?
 
-    private init(server: ProxyServer, tables: RouteTableBox, port: Int, group: MultiThreadedEventLoopGroup) {
+    private init(server: ProxyServer, tables: RouteTableBox, port: Int, httpsPort: Int?, group: MultiThreadedEventLoopGroup,
+                 certificates: CertificateFiles?, defaultCertificate: CertificateNames?) {
         self.server = server
         self.tables = tables
         self.port = port
+        self.httpsPort = httpsPort
         self.group = group
+        self.certificates = certificates
+        self.defaultCertificate = defaultCertificate
     }
 
-    static func start(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> InProcessPier {
-        let result = RouteTableBuilder(settings: settings).build(services)
+    /// Starts Pier; with `https`, also the HTTPS entrypoint, reading certificate files by absolute path.
+    static func start(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false),
+                      https: Bool = false, defaultCertificate: CertificateNames? = nil) async throws -> InProcessPier {
+        let certificates = https ? CertificateFiles(directory: "/nonexistent", allowsPaths: true) : nil
+        let result = RouteTableBuilder(settings: settings, certificates: certificates, defaultCertificate: defaultCertificate).build(services)
+        if result.hasErrors { throw TestFailure("table has errors: \(result.issues)") }
         let tables = RouteTableBox(result.table)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let server = ProxyServer(configuration: .init(host: "127.0.0.1", port: 0, gracePeriod: .seconds(2)),
+        let server = ProxyServer(configuration: .init(host: "127.0.0.1", port: 0, https: https ? ("127.0.0.1", 0) : nil, gracePeriod: .seconds(2)),
                                  group: group, tables: tables, logger: Logger(label: "pier-test"))
         let address = try await server.start()
-        return InProcessPier(server: server, tables: tables, port: address.port!, group: group)
+        return InProcessPier(server: server, tables: tables, port: address.port!, httpsPort: server.httpsAddress?.port, group: group,
+                             certificates: certificates, defaultCertificate: defaultCertificate)
     }
 
-    /// Compiles and publishes `services` as the next generation.
-    func publish(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false)) {
+    /// Compiles and publishes `services` as the next generation; returns the compile result.
+    @discardableResult
+    func publish(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false)) -> RouteTableBuilder.Result {
         let next = tables.current.generation + 1
-        tables.publish(RouteTableBuilder(settings: settings).build(services, generation: next).table)
+        let result = RouteTableBuilder(settings: settings, certificates: certificates, defaultCertificate: defaultCertificate)
+            .build(services, generation: next)
+        tables.publish(result.table)
+        return result
     }
 
     func stop() async {
@@ -123,9 +141,14 @@ final class PierProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var log = ""
     private(set) var port = 0
+    private(set) var httpsPort = 0
 
+    /// Runs `pier` with `arguments`; `serve` gets its HTTPS entrypoint on 127.0.0.1 and a free port unless the
+    /// arguments say otherwise (tests never listen beyond loopback).
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: pierBinary)
+        var arguments = arguments
+        if arguments.first == "serve", !arguments.contains("--https") { arguments += ["--https", "127.0.0.1:0"] }
         process.arguments = arguments
         let err = Pipe()
         process.standardError = err
@@ -146,18 +169,18 @@ final class PierProcess: @unchecked Sendable {
         return log
     }
 
-    /// Waits for the "entrypoint listening" log line and returns the port.
+    /// Waits for the HTTP entrypoint's "entrypoint listening" log line and returns its port (the HTTPS
+    /// entrypoint's, when there is one, is in `httpsPort`).
     func waitForPort(timeout: Duration = .seconds(30)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let text = output
-            if let range = text.range(of: "entrypoint listening") {
-                let line = text[..<range.lowerBound].split(separator: "\n").last ?? ""
-                if let colon = line.range(of: ":", options: .backwards), let port = Int(line[colon.upperBound...].prefix(while: \.isNumber)) {
-                    self.port = port
-                    return port
-                }
+            for line in output.split(separator: "\n") where line.contains("entrypoint listening") {
+                guard let address = line.range(of: "address=") else { continue }
+                let value = line[address.upperBound...].prefix(while: { $0 != " " })
+                guard let colon = value.range(of: ":", options: .backwards), let port = Int(value[colon.upperBound...]) else { continue }
+                if line.contains("scheme=https") { httpsPort = port } else { self.port = port }
             }
+            if port != 0 { return port }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -4,10 +4,15 @@
 Subcommands:
   freeports N                          print N distinct free TCP ports on 127.0.0.1
   gen DIR --services N --backend-port P --pier-port P --nginx-port P --haproxy-port P
+      --pier-tls-port P --nginx-tls-port P --haproxy-tls-port P --cert PEM --key PEM
                                        write every configuration file (backend, the three proxies, both
-                                       variants of each route table for the churn scenario)
-  wait-http PORT HOST PATH [--timeout S] [--method POST --body-bytes N]
-                                       wait until a request answers 2xx
+                                       variants of each route table for the churn scenario, and the TLS
+                                       variant of each proxy for scenarios (h) and (i))
+  wait-http PORT HOST PATH [--timeout S] [--method POST --body-bytes N] [--tls]
+                                       wait until a request answers 2xx (--tls: HTTP/1.1 over TLS, SNI = HOST)
+  tls-info PORT HOST --proxy NAME      one TLS handshake (SNI = HOST, ALPN h2,http/1.1, OpenSSL's default
+                                       TLS 1.3 suites as wrk and h2load offer them): a JSON line with the
+                                       version, suite and ALPN protocol the proxy chose; exit 1 unless h2
   verify-upload PORT HOST              prove that the backend reads a whole 1 MiB upload before it answers
   backend-accepts PORT                 connections the backend has accepted so far (stub_status)
   haproxy-wait-pid SOCK PID [--timeout S]
@@ -17,6 +22,8 @@ Subcommands:
                                        the RSS delta of PID and its descendants as a JSON line
   parse-wrk FILE --scenario S --round R --proxy P [--extra JSON]
                                        print one JSON line with the figures of a wrk run
+  parse-h2load FILE --log LOG --scenario S --round R --proxy P [--extra JSON]
+                                       the same for an h2load run (percentiles from its --log-file)
   parse-table FILE                     pier-table-bench output → JSON lines
   report RESULTS.jsonl [--meta META.json] --out FILE [--check]
                                        write the Markdown report; --check exits 1 when a figure is missing
@@ -30,7 +37,9 @@ import re
 import resource
 import select
 import socket
+import ssl
 import statistics
+import subprocess
 import struct
 import sys
 import time
@@ -39,6 +48,11 @@ HOST_FMT = "host{}.bench.test"
 EXTRA_HOST = "extra.bench.test"
 PROXIES = ["pier", "nginx", "haproxy"]
 PROXY_TITLE = {"pier": "Pier", "nginx": "nginx", "haproxy": "HAProxy"}
+# Scenarios (h) and (i): every proxy gets the same certificate, protocols and TLS 1.2 cipher list (Mozilla
+# intermediate, Pier's default); TLS 1.3 suites are each TLS library's defaults (all AEAD).
+TLS_PROTOCOLS = "TLSv1.2 TLSv1.3"
+TLS_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+               "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
 # --------------------------------------------------------------------------------------------- ports
@@ -156,8 +170,34 @@ http {{
 """
 
 
-def nginx_routes(port, backend, n, extra):
+def nginx_version():
+    try:
+        text = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+    except OSError:
+        return (0, 0, 0)
+    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def nginx_routes(port, backend, n, extra, tls=None):
+    """The route table; with tls (port, cert, key), every server also listens with TLS and HTTP/2 there."""
     out = []
+    listen_tls = ""
+    if tls:
+        tls_port, cert, key = tls
+        # HTTP/2: `listen … http2` before nginx 1.25.1 (Debian 12 has 1.22), the `http2` directive after.
+        new_h2 = nginx_version() >= (1, 25, 1)
+        h2 = "" if new_h2 else " http2"
+        listen_tls = f" listen 127.0.0.1:{tls_port} ssl{h2};"
+        out.append(f"""\
+# TLS (scenarios h and i): the same certificate, protocols and cipher list as Pier and HAProxy.
+ssl_certificate {cert};
+ssl_certificate_key {key};
+ssl_protocols {TLS_PROTOCOLS};
+ssl_ciphers {TLS_CIPHERS};
+{"http2 on;" if new_h2 else ""}
+server {{ listen 127.0.0.1:{tls_port} ssl{h2} default_server backlog=4096; server_name _; return 503; }}
+""")
     names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
     if extra:
         names.append(("svc-extra", EXTRA_HOST))
@@ -165,11 +205,19 @@ def nginx_routes(port, backend, n, extra):
         out.append(
             f"upstream {name} {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 1000000000; "
             f"keepalive_timeout 60s; }}\n"
-            f"server {{ listen 127.0.0.1:{port}; server_name {host}; location / {{ proxy_pass http://{name}; }} }}\n")
+            f"server {{ listen 127.0.0.1:{port};{listen_tls} server_name {host}; "
+            f"location / {{ proxy_pass http://{name}; }} }}\n")
     return "".join(out)
 
 
-def haproxy_conf(d, port, backend, n, extra, variant):
+def haproxy_conf(d, port, backend, n, extra, variant, tls=None):
+    """With tls (port, pem): a second bind with TLS, ALPN h2 and http/1.1, on the same frontend."""
+    tls_global = tls_bind = tls_proto = ""
+    if tls:
+        tls_global = (f"    ssl-default-bind-ciphers {TLS_CIPHERS}\n"
+                      "    ssl-default-bind-options ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3\n")
+        tls_bind = f"    bind 127.0.0.1:{tls[0]} ssl crt {tls[1]} alpn h2,http/1.1\n"
+        tls_proto = "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
     names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
     if extra:
         names.append(("svc-extra", EXTRA_HOST))
@@ -187,7 +235,7 @@ global
     # connections hold no server-side fd, so run with the limit there is instead of refusing to start.
     no strict-limits
     stats socket {d}/haproxy/admin.sock mode 600 level admin expose-fd listeners
-defaults
+{tls_global}defaults
     mode http
     maxconn 10100
     timeout connect 5s
@@ -199,11 +247,11 @@ defaults
     option forwardfor
 frontend fe
     bind 127.0.0.1:{port}
-    unique-id-format %[uuid]
+{tls_bind}    unique-id-format %[uuid]
     unique-id-header X-Request-Id
     http-request set-header X-Real-IP %[src]
     http-request set-header X-Forwarded-Proto http
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+{tls_proto}    http-request set-header X-Forwarded-Host %[req.hdr(host)]
     http-response set-header x-request-id %[unique-id]
     http-response set-header x-proxy-id haproxy
     http-response set-header x-server-info haproxy
@@ -216,16 +264,22 @@ backend no-route
 {backends}"""
 
 
-def pier_conf(port, backend, n, extra):
+def pier_conf(port, backend, n, extra, tls=None):
+    """With tls (port, cert, key): the HTTPS entrypoint, and every service gets the certificate. Without: no
+    HTTPS entrypoint (Pier's default would be 0.0.0.0:8443)."""
+    https = f"127.0.0.1:{tls[0]}" if tls else ""
+    tls_config = f'SSLProtocols = "{TLS_PROTOCOLS}"\nSSLCiphers = "{TLS_CIPHERS}"\n' if tls else ""
     out = [f"""\
-# Pier as the proxy (bench/run): {n} services{" + svc-extra" if extra else ""}.
+# Pier as the proxy (bench/run): {n} services{" + svc-extra" if extra else ""}{", TLS" if tls else ""}.
 [Entrypoints]
 HTTP = "127.0.0.1:{port}"
+HTTPS = "{https}"
 
 [Config]
 AccessLog = false
 ClientMaxBodySize = "0"
-"""]
+{tls_config}"""]
+    tls_labels = f'"com.docker.lb.ssl_cert" = "{tls[1]}"\n"com.docker.lb.ssl_key" = "{tls[2]}"\n' if tls else ""
     names = [(f"svc-{i}", HOST_FMT.format(i)) for i in range(n)]
     if extra:
         names.append(("svc-extra", EXTRA_HOST))
@@ -236,7 +290,7 @@ Name = "{name}"
 Endpoints = ["127.0.0.1:{backend}"]
 [Services.Labels]
 "com.docker.lb.hosts" = "{host}"
-""")
+{tls_labels}""")
     return "".join(out)
 
 
@@ -264,6 +318,17 @@ def cmd_gen(args):
         write(f"{d}/pier/pier-{variant}.toml", pier_conf(args.pier_port, args.backend_port, args.services, extra))
     write(f"{d}/nginx/routes.conf", nginx_routes(args.nginx_port, args.backend_port, args.services, False))
     write(f"{d}/pier/pier.toml", pier_conf(args.pier_port, args.backend_port, args.services, False))
+    # TLS variant of each proxy (scenarios h and i): the table without the extra service, plus TLS listeners.
+    cert, key = os.path.abspath(args.cert), os.path.abspath(args.key)
+    pem = f"{d}/haproxy/cert-and-key.pem"  # HAProxy wants both in one file
+    with open(pem, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    write(f"{d}/nginx/routes-tls.conf", nginx_routes(args.nginx_port, args.backend_port, args.services, False,
+                                                     tls=(args.nginx_tls_port, cert, key)))
+    write(f"{d}/haproxy/haproxy-tls.cfg", haproxy_conf(d, args.haproxy_port, args.backend_port, args.services,
+                                                       False, "tls", tls=(args.haproxy_tls_port, pem)))
+    write(f"{d}/pier/pier-tls.toml", pier_conf(args.pier_port, args.backend_port, args.services, False,
+                                               tls=(args.pier_tls_port, cert, key)))
 
 
 # ------------------------------------------------------------------------------------------ http bits
@@ -304,11 +369,31 @@ def read_response(sock, deadline):
     return status, headers, rest
 
 
-def request(port, host, path, method="GET", body=b"", timeout=5.0, sock=None):
+def client_tls_context(alpn=None):
+    """No verification (the certificate is self-signed); the library's default protocols and suites."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def tls_connect(port, host, timeout, alpn=None):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        return client_tls_context(alpn).wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def request(port, host, path, method="GET", body=b"", timeout=5.0, sock=None, tls=False):
     deadline = time.monotonic() + timeout
     own = sock is None
     if own:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock = tls_connect(port, host, timeout) if tls else \
+            socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
         if body or method == "POST":
@@ -337,16 +422,34 @@ def cmd_wait_http(args):
             print(f"wait-http: process {args.pid} exited", file=sys.stderr)
             return 1
         try:
-            status, _, _ = request(args.port, args.host, args.path, args.method, body, timeout=5)
+            status, _, _ = request(args.port, args.host, args.path, args.method, body, timeout=5, tls=args.tls)
             if 200 <= status < 300:
                 return 0
             last = f"status {status}"
         except OSError as e:
             last = str(e)
         time.sleep(0.05)
-    print(f"wait-http: no 2xx from 127.0.0.1:{args.port} {args.method} {args.path} (Host {args.host}) "
+    print(f"wait-http: no 2xx from {'https' if args.tls else 'http'}://127.0.0.1:{args.port} {args.method} "
+          f"{args.path} (Host {args.host}) "
           f"within {args.timeout}s: {last}", file=sys.stderr)
     return 1
+
+
+def cmd_tls_info(args):
+    try:
+        sock = tls_connect(args.port, args.host, 5, alpn=["h2", "http/1.1"])
+    except (OSError, ssl.SSLError) as e:
+        print(f"tls-info: no TLS handshake with 127.0.0.1:{args.port} (SNI {args.host}): {e}", file=sys.stderr)
+        return 1
+    with sock:
+        cipher = sock.cipher()
+        rec = {"kind": "tls", "proxy": args.proxy, "version": sock.version(), "cipher": cipher[0] if cipher else None,
+               "alpn": sock.selected_alpn_protocol()}
+    print(json.dumps(rec))
+    if rec["alpn"] != "h2":
+        print(f"tls-info: 127.0.0.1:{args.port} chose ALPN {rec['alpn']!r}, not h2", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_verify_upload(args):
@@ -538,6 +641,65 @@ def cmd_parse_wrk(args):
     return 0 if rec["rps"] is not None and rec["requests"] else 1
 
 
+def percentile(sorted_xs, pct):
+    """Nearest rank."""
+    if not sorted_xs:
+        return None
+    k = max(0, min(len(sorted_xs) - 1, int(-(-pct * len(sorted_xs) // 100)) - 1))
+    return sorted_xs[k]
+
+
+def parse_h2load(text, log_lines):
+    """h2load's summary, plus percentiles from its --log-file (start µs, status, µs to the response's end)."""
+    out = {}
+    m = re.search(r"^finished in ([\d.]+)(\w+), ([\d.]+) req/s", text, re.M)
+    out["rps"] = float(m.group(3)) if m else None
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        total, started, done, ok, bad, errored, timeout = map(int, m.groups())
+    else:
+        done = ok = bad = errored = timeout = None
+    out["requests"] = done
+    out["succeeded"] = ok
+    # h2load's "failed" counts both non-successful statuses and errored requests (resets, network errors).
+    out["failed"] = bad
+    out["errored"] = errored
+    out["errors"] = {"connect": 0, "read": 0, "write": 0, "timeout": timeout or 0}
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    out["non2xx"] = int(m.group(3)) + int(m.group(4)) if m else 0
+    m = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text, re.M)
+    out["min_ms"], out["max_ms"], out["mean_ms"], out["sd_ms"] = (to_ms(x) for x in m.groups()) if m else (None,) * 4
+    m = re.search(r"^Application protocol: (\S+)", text, re.M)
+    out["protocol"] = m.group(1) if m else None
+    lat = []
+    for line in log_lines:
+        f = line.split("\t")
+        if len(f) >= 3 and f[1].strip().isdigit():
+            lat.append(int(f[2]) / 1000.0)
+    lat.sort()
+    for pct, key in (("50", "p50_ms"), ("75", "p75_ms"), ("90", "p90_ms"), ("99", "p99_ms")):
+        out[key] = percentile(lat, int(pct))
+    out["logged"] = len(lat)
+    return out
+
+
+def cmd_parse_h2load(args):
+    with open(args.file) as f:
+        text = f.read()
+    try:
+        with open(args.log) as f:
+            log_lines = f.readlines()
+    except OSError:
+        log_lines = []
+    rec = {"kind": "wrk", "client": "h2load", "scenario": args.scenario, "round": args.round, "proxy": args.proxy}
+    rec.update(parse_h2load(text, log_lines))
+    if args.extra:
+        rec.update(json.loads(args.extra))
+    print(json.dumps(rec))
+    return 0 if rec["rps"] is not None and rec["requests"] and rec["protocol"] == "h2" else 1
+
+
 def cmd_parse_table(args):
     """`table-bench services=N compile_ms=… lookup_ns=…` lines → JSON lines."""
     found = 0
@@ -562,7 +724,13 @@ SCENARIOS = [
     ("c", "(c) 1 KiB GET, new connection per request", "GET /1k with `Connection: close`, 64 connections"),
     ("d", "(d) 1 MiB POST upload", "POST /upload with a 1 MiB body, 64 keep-alive connections; "
                                    "1 request/s = 1 MiB/s of upload"),
+    ("h", "(h) HTTPS/1.1: 1 KiB GET, keep-alive over TLS", "GET /1k over TLS, HTTP/1.1, 64 keep-alive connections "
+                                                          "(wrk), through each proxy's TLS listener"),
+    ("i", "(i) HTTP/2 over TLS: 1 KiB GET", "GET /1k over TLS with HTTP/2 (h2load): {h2_clients} connections × "
+                                           "{h2_streams} concurrent streams"),
 ]
+# Scenarios whose issue sets no ratio target: the summary reports them without a verdict.
+NO_TARGET = {"h": "none (issue 5 asks for the comparison)", "i": "none (issue 5 asks for the comparison)"}
 
 
 def med(xs):
@@ -589,6 +757,8 @@ def kib(x):
 
 
 def failed(rec):
+    if rec.get("client") == "h2load":
+        return rec["failed"] or 0  # its own count covers errors and non-successful statuses
     e = rec["errors"]
     return e["connect"] + e["read"] + e["write"] + e["timeout"] + rec["non2xx"]
 
@@ -620,7 +790,7 @@ def cmd_report(args):
     w("## Machine and versions\n")
     w("| | |\n|---|---|")
     for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "pier source", "nginx",
-              "haproxy", "wrk", "swift"]:
+              "haproxy", "wrk", "h2load", "openssl", "swift"]:
         if k in meta:
             w(f"| {k} | {meta[k]} |")
     w("")
@@ -640,6 +810,30 @@ def cmd_report(args):
     w(f"- Load: `wrk -t1 -c{meta['connections']} -d{meta['duration']}s --latency`, {meta['rounds']} rounds, "
       f"proxies in turn (Pier, nginx, HAProxy) inside each round; a {meta['warmup']} s warm-up per proxy and "
       "scenario is not counted. wrk, the proxy and the backend share the machine's cores.")
+    tls = {r["proxy"]: r for r in records if r["kind"] == "tls"}
+    if any(r["kind"] == "wrk" and r["scenario"] in ("h", "i") for r in records):
+        w(f"- TLS, scenarios (h) and (i): each proxy is restarted with a TLS listener beside its HTTP one and the same "
+          f"{meta['services']}-host table. One self-signed {meta.get('tls_cert', 'EC P-256')} certificate made at run "
+          f"time for all three (SAN `{meta['host']}`, `*.bench.test`); `{TLS_PROTOCOLS}`; the same TLS 1.2 cipher "
+          "list, Mozilla intermediate (Pier's default): Pier `SSLProtocols`/`SSLCiphers`, nginx "
+          "`ssl_protocols`/`ssl_ciphers`, HAProxy `ssl-default-bind-options`/`ssl-default-bind-ciphers`; TLS 1.3 "
+          "suites are each TLS library's defaults. Pier: HTTPS entrypoint, `ssl_cert`/`ssl_key` labels on every "
+          "service; nginx: every `server` also `listen … ssl http2`; HAProxy: a second `bind … ssl crt … alpn "
+          "h2,http/1.1` on the same frontend. Clients send SNI and Host (HTTP/2: `:authority` with the port) = "
+          f"`{meta['host']}` and connect to 127.0.0.1 (wrk: `lib/resolve-local.lua`; h2load: `--connect-to`). "
+          "Each connection makes one full handshake, then stays open.")
+        if tls:
+            w("- Negotiated with each proxy (one handshake by a Python/OpenSSL client offering OpenSSL's default "
+              "suites, as wrk and h2load do, and ALPN `h2,http/1.1`): " +
+              "; ".join(f"{PROXY_TITLE[p]} {tls[p]['version']} {tls[p]['cipher']} ALPN {tls[p]['alpn']}"
+                        for p in PROXIES if p in tls) + ".")
+        w(f"- (h): `wrk -t1 -c{meta['connections']} --latency -s lib/resolve-local.lua https://{meta['host']}:PORT/1k` "
+          f"(HTTP/1.1; wrk offers no ALPN). (i): `h2load -t1 -c{meta.get('h2_clients', '?')} "
+          f"-m{meta.get('h2_streams', '?')} -D {meta['duration']} --log-file … --connect-to 127.0.0.1:PORT "
+          f"https://{meta['host']}:PORT/1k`; its p50 and p99 are computed from the `--log-file` (per request: "
+          "time from the request's start to the end of its response), its req/s is the `finished in …, N req/s` "
+          "line; h2load's own mean and max (`time for request`) are given below the table; failed requests = "
+          "h2load's `failed` (errors and non-successful statuses).")
     w("")
 
     # ----- summary (filled below)
@@ -650,7 +844,7 @@ def cmd_report(args):
         rounds = sorted({r["round"] for r in recs})
         by = {(r["proxy"], r["round"]): r for r in recs}
         w(f"## {title}\n")
-        w(f"{desc}.\n")
+        w(f"{desc.format(h2_clients=meta.get('h2_clients', '?'), h2_streams=meta.get('h2_streams', '?'))}.\n")
         w("| proxy | median req/s | p50 | p99 | failed requests | upstream connections opened | req/s by round |")
         w("|---|---|---|---|---|---|---|")
         stats = {}
@@ -690,6 +884,14 @@ def cmd_report(args):
         if key == "d":
             w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB). The upstream connection "
               "count here also includes connections of the backend's own `/upload` → `/sink` hop.\n")
+        if any(r.get("client") == "h2load" for r in recs):
+            parts = []
+            for p in PROXIES:
+                rs = [r for r in recs if r["proxy"] == p]
+                if rs:
+                    parts.append(f"{PROXY_TITLE[p]} mean {fmt_ms(med([r.get('mean_ms') for r in rs]))}, max "
+                                 f"{fmt_ms(med([r.get('max_ms') for r in rs]))}")
+            w("h2load's own `time for request` (median over the rounds): " + "; ".join(parts) + ".\n")
         summary.append((key, title, stats))
 
     # ----- (e)
@@ -763,7 +965,7 @@ def cmd_report(args):
     w("")
 
     # ----- summary against the issue's targets
-    S = ["## Summary against the targets of issue 3\n",
+    S = ["## Summary against the targets of issue 3 (and the TLS comparison of issue 5)\n",
          "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met |",
          "|---|---|---|---|---|---|---|"]
     for key, title, st in summary:
@@ -772,11 +974,13 @@ def cmd_report(args):
         if key == "d":
             target = "upload throughput ≥ nginx"
             met = rn is not None and rn >= 1.0
+        elif key in NO_TARGET:
+            target, met = NO_TARGET[key], None
         else:
             target = "≥ 1.0× both, p99 no worse"
             met = None not in (rn, rh, ln, lh) and rn >= 1.0 and rh >= 1.0 and ln <= 1.0 and lh <= 1.0
         S.append(f"| {title} | {fmt(rn, 2, '×')} | {fmt(rh, 2, '×')} | {fmt(ln, 2, '×')} | {fmt(lh, 2, '×')} | "
-                 f"{target} | {'yes' if met else 'no'} |")
+                 f"{target} | {'—' if key in NO_TARGET else 'yes' if met else 'no'} |")
     pe = idle.get("pier", {}).get("bytes_per_conn")
     others = ", ".join(f"{PROXY_TITLE[p]} {kib(idle.get(p, {}).get('bytes_per_conn'))}" for p in ("nginx", "haproxy"))
     S.append(f"| (e) idle connection memory | {kib(pe)} per connection ({others}) | | | | ≤ 2 KiB | "
@@ -826,8 +1030,10 @@ def main():
     p = sub.add_parser("gen")
     p.add_argument("dir")
     p.add_argument("--services", type=int, required=True)
-    for k in ["backend", "pier", "nginx", "haproxy"]:
+    for k in ["backend", "pier", "nginx", "haproxy", "pier-tls", "nginx-tls", "haproxy-tls"]:
         p.add_argument(f"--{k}-port", type=int, required=True)
+    p.add_argument("--cert", required=True, help="PEM certificate for every proxy's TLS listener")
+    p.add_argument("--key", required=True, help="its PEM private key")
     p.set_defaults(fn=cmd_gen)
 
     p = sub.add_parser("wait-http")
@@ -838,7 +1044,14 @@ def main():
     p.add_argument("--method", default="GET")
     p.add_argument("--body-bytes", type=int, default=0)
     p.add_argument("--pid", type=int, default=0, help="fail at once when this process has exited")
+    p.add_argument("--tls", action="store_true", help="HTTP/1.1 over TLS, SNI = HOST, no verification")
     p.set_defaults(fn=cmd_wait_http)
+
+    p = sub.add_parser("tls-info")
+    p.add_argument("port", type=int)
+    p.add_argument("host")
+    p.add_argument("--proxy", required=True)
+    p.set_defaults(fn=cmd_tls_info)
 
     p = sub.add_parser("verify-upload")
     p.add_argument("port", type=int)
@@ -872,6 +1085,15 @@ def main():
     p.add_argument("--proxy", required=True)
     p.add_argument("--extra")
     p.set_defaults(fn=cmd_parse_wrk)
+
+    p = sub.add_parser("parse-h2load")
+    p.add_argument("file")
+    p.add_argument("--log", required=True, help="h2load's --log-file")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--extra")
+    p.set_defaults(fn=cmd_parse_h2load)
 
     p = sub.add_parser("parse-table")
     p.add_argument("file")

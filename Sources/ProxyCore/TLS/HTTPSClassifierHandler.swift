@@ -30,11 +30,26 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     private let accessLogger: Logger
     private let logger: Logger
     private let httpsPort: Int?
+    private let connector: Connector
     private var context: ChannelHandlerContext?
     private var deadline: Scheduled<Void>?
     private var done = false
 
-    init(tables: RouteTableBox, loop: LoopState, contexts: TLSContextStore, accessLogger: Logger, logger: Logger, httpsPort: Int?) {
+    /// Opens a passthrough connection to an endpoint on the given loop, within the timeout. Tests replace it.
+    typealias Connector = (Endpoint, EventLoop, TimeAmount) -> EventLoopFuture<Channel>
+
+    /// TCP to the endpoint, with half-close allowed so that a client's shutdown travels through.
+    static func tcpConnect(_ endpoint: Endpoint, on loop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<Channel> {
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: endpoint.host, port: endpoint.port)
+    }
+
+    init(tables: RouteTableBox, loop: LoopState, contexts: TLSContextStore, accessLogger: Logger, logger: Logger, httpsPort: Int?,
+         connector: @escaping Connector = HTTPSClassifierHandler.tcpConnect) {
+        self.connector = connector
         self.tables = tables
         self.loop = loop
         self.contexts = contexts
@@ -149,12 +164,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             return context.eventLoop.makeSucceededVoidFuture()
         }
         let downstream = context.channel
-        let connect = ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(TimeAmount(table.settings.connectTimeout))
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.autoRead, value: true)
-            .connect(host: endpoint.host, port: endpoint.port)
+        let connect = connector(endpoint, context.eventLoop, TimeAmount(table.settings.connectTimeout))
         return connect.assumeIsolated().flatMap { [self] upstream in
             do {
                 try downstream.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)

@@ -17,6 +17,9 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     private var inputClosed = false
     private var outputClosed = false
+    /// The first bytes can arrive outside a read loop (NIO's SNI handler hands over what it buffered when it
+    /// leaves the pipeline, with no read-complete after it): they are flushed at once.
+    private var firstRead = true
 
     private init() {}
 
@@ -74,6 +77,10 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         partner?.partnerWrite(data)
+        if firstRead {
+            firstRead = false
+            partner?.partnerFlush()
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -17,10 +17,9 @@ enum ProxyProtocolHeader {
 
     static func v1(source: SocketAddress?, destination: SocketAddress?) -> String {
         switch (source, destination) {
-        case (.v4(let s)?, .v4(let d)?):
-            return "PROXY TCP4 \(s.host) \(d.host) \(source!.port!) \(destination!.port!)\r\n"
-        case (.v6(let s)?, .v6(let d)?):
-            return "PROXY TCP6 \(s.host) \(d.host) \(source!.port!) \(destination!.port!)\r\n"
+        case (.v4?, .v4?), (.v6?, .v6?):
+            let family = source!.protocol == .inet ? "TCP4" : "TCP6"
+            return "PROXY \(family) \(source!.ipAddress!) \(destination!.ipAddress!) \(source!.port!) \(destination!.port!)\r\n"
         default:
             return "PROXY UNKNOWN\r\n"
         }

@@ -1,0 +1,74 @@
+import Foundation
+
+/// A private certificate authority made at run time with the `openssl` command, and leaf certificates it
+/// signs, in a temporary folder. Nothing is committed; every run has its own keys.
+final class TestPKI: Sendable {
+    let directory: URL
+    var caPath: String { directory.appendingPathComponent("ca.crt").path }
+
+    init() throws {
+        directory = try temporaryDirectory()
+        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", path("ca.key"), "-out", path("ca.crt"), "-subj", "/CN=Pier Test CA", "-days", "2"])
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// Issues a certificate for `names` (the first is the CN) into `<file>.crt` and `<file>.key`; returns the
+    /// two paths.
+    @discardableResult
+    func issue(_ file: String, names: [String], ips: [String] = []) throws -> (certificate: String, key: String) {
+        let san = (names.map { "DNS:\($0)" } + ips.map { "IP:\($0)" }).joined(separator: ",")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try "subjectAltName=\(san)\n".write(toFile: path(file + ".ext"), atomically: true, encoding: .utf8)
+        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", path(file + ".key"), "-out", path(file + ".csr"), "-subj", "/CN=\(names[0])"])
+        try openssl(["x509", "-req", "-in", path(file + ".csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+                     "-CAcreateserial", "-out", path(file + ".crt"), "-days", "2", "-extfile", path(file + ".ext")])
+        return (path(file + ".crt"), path(file + ".key"))
+    }
+
+    private func openssl(_ arguments: [String]) throws {
+        let result = try run("/usr/bin/openssl", arguments)
+        guard result.status == 0 else { throw TestFailure("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(result.err)") }
+    }
+
+    /// The subject CN and serial of the certificate a server presents for `serverName` (nil: no SNI), or the
+    /// handshake's failure text.
+    func presented(port: Int, serverName: String?, extra: [String] = []) throws -> (cn: String?, serial: String?, output: String) {
+        var arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", caPath, "-verify_return_error"] + extra
+        arguments += serverName.map { ["-servername", $0] } ?? ["-noservername"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        try input.fileHandleForWriting.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: outData, as: UTF8.self) + String(decoding: errData, as: UTF8.self)
+        guard process.terminationStatus == 0, text.contains("Verify return code: 0") else { return (nil, nil, text) }
+        // The leaf's subject line: "subject=CN = a.test" (OpenSSL 3).
+        let cn = text.split(separator: "\n").first { $0.hasPrefix("subject=") }.map { line in
+            String(line.components(separatedBy: "CN = ").last ?? String(line))
+        }
+        let pem = text.components(separatedBy: "-----BEGIN CERTIFICATE-----").dropFirst().first.map {
+            "-----BEGIN CERTIFICATE-----" + $0.components(separatedBy: "-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+        }
+        var serial: String?
+        if let pem {
+            let file = path("presented-\(UUID().uuidString).pem")
+            try pem.write(toFile: file, atomically: true, encoding: .utf8)
+            serial = try run("/usr/bin/openssl", ["x509", "-in", file, "-noout", "-serial"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (cn, serial, text)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
