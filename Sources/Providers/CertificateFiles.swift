@@ -88,7 +88,8 @@ public final class CertificateFiles: CertificateSource, Sendable {
             }
             state.withLockedValue { _ = $0.files.insert(file) }
             guard let text = FileProvider.readFile(file) else {
-                return .failure(Problem(message: "cannot read \(file) (is the secret attached to Pier's service?)"))
+                let hint = name.hasPrefix("/") ? "" : " (is the secret attached to Pier's service?)"
+                return .failure(Problem(message: "cannot read \(file)" + hint))
             }
             texts.append(text)
         }
