@@ -40,7 +40,8 @@ public final class ProxyServer: Service, Sendable {
     private let logger: Logger
     private let accessLogger: Logger
     private let loops: [ObjectIdentifier: LoopState]
-    private let state = NIOLockedValueBox<(channel: Channel?, httpsChannel: Channel?, quiesce: ServerQuiescingHelper?)>((nil, nil, nil))
+    /// The listening channels and their quiescing helpers (NIO's helper serves one server channel each).
+    private let state = NIOLockedValueBox<(channel: Channel?, httpsChannel: Channel?, quiesce: [ServerQuiescingHelper])>((nil, nil, []))
     private let boundPromise: EventLoopPromise<SocketAddress>
     private let tlsContexts = TLSContextStore()
 
@@ -76,13 +77,14 @@ public final class ProxyServer: Service, Sendable {
     public func start() async throws -> SocketAddress {
         if let bound = state.withLockedValue({ $0.channel })?.localAddress { return bound }
         let quiesce = ServerQuiescingHelper(group: group)
+        let httpsQuiesce = ServerQuiescingHelper(group: group)
         let tables = self.tables
         let loops = self.loops
         let accessLogger = self.accessLogger
         var httpsChannel: Channel?
         do {
             if let https = configuration.https {
-                let channel = try await httpsBootstrap(quiesce: quiesce).bind(host: https.host, port: https.port).get()
+                let channel = try await httpsBootstrap(quiesce: httpsQuiesce).bind(host: https.host, port: https.port).get()
                 httpsChannel = channel
                 logger.info("entrypoint listening", metadata: ["address": "\(channel.localAddress!)", "scheme": "https"])
             }
@@ -113,7 +115,7 @@ public final class ProxyServer: Service, Sendable {
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-            state.withLockedValue { $0 = (channel, httpsChannel, quiesce) }
+            state.withLockedValue { $0 = (channel, httpsChannel, httpsChannel == nil ? [quiesce] : [quiesce, httpsQuiesce]) }
             let address = channel.localAddress!
             boundPromise.succeed(address)
             logger.info("entrypoint listening", metadata: ["address": "\(address)", "scheme": "http"])
@@ -182,17 +184,22 @@ public final class ProxyServer: Service, Sendable {
 
     /// Stops accepting; in-flight requests finish (up to the grace period), idle connections close.
     public func drain() async {
-        let (channel, _, quiesce) = state.withLockedValue { $0 }
-        guard let quiesce, let channel else { return }
+        let (channel, _, helpers) = state.withLockedValue { $0 }
+        guard let channel, !helpers.isEmpty else { return }
         logger.info("entrypoint draining", metadata: ["grace": "\(configuration.gracePeriod)"])
         let done = channel.eventLoop.makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: done)
+        let each = helpers.map { helper in
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            helper.initiateShutdown(promise: promise)
+            return promise.futureResult
+        }
+        EventLoopFuture.andAllComplete(each, on: channel.eventLoop).cascade(to: done)
         let timeout = channel.eventLoop.scheduleTask(in: .init(configuration.gracePeriod)) {
             done.succeed()
         }
         try? await done.futureResult.get()
         timeout.cancel()
-        state.withLockedValue { $0 = (nil, nil, nil) }
+        state.withLockedValue { $0 = (nil, nil, []) }
         logger.info("entrypoint stopped")
     }
 }
