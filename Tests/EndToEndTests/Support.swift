@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Testing
 import Foundation
 import LabelConfig
 import Logging
@@ -8,6 +9,10 @@ import NIOPosix
 import Providers
 import ProxyCore
 import RouteModel
+
+/// Every end-to-end suite, one after the other: they start servers, processes and load of their own, and
+/// timing claims (a reload live within 1 s) must not measure another suite's load on two cores.
+@Suite(.serialized) enum EndToEnd {}
 
 /// Pier's data plane in this process on 127.0.0.1:0, with a route table the test controls.
 final class InProcessPier: Sendable {

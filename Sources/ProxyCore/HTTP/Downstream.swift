@@ -19,7 +19,20 @@ struct Downstream: Sendable {
     var httpsPort: Int?
     /// Set on terminated TLS connections.
     var tls: TLS?
+    /// Whether the handler serves one HTTP/2 stream rather than a whole connection.
+    var multiplexed = false
+    /// The client's address, when known before the handler starts (HTTP/2 streams share their connection's).
+    var clientIP: String?
 
     /// A plain HTTP connection.
     static let http = Downstream(scheme: .http, port: nil, httpsPort: nil, tls: nil)
+
+    /// Creates a description.
+    init(scheme: Scheme, port: Int?, httpsPort: Int?, tls: TLS?, multiplexed: Bool = false) {
+        self.scheme = scheme
+        self.port = port
+        self.httpsPort = httpsPort
+        self.tls = tls
+        self.multiplexed = multiplexed
+    }
 }

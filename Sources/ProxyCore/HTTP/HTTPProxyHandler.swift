@@ -76,9 +76,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     }
 
     private func channelBecameActive(_ context: ChannelHandlerContext) {
-        clientIP = context.channel.remoteAddress?.ipAddress
+        clientIP = downstream.clientIP ?? context.channel.remoteAddress?.ipAddress
         if downstream.port == nil { downstream.port = context.channel.localAddress?.port }
-        armKeepAliveTimer(tables.current.settings)
+        if !downstream.multiplexed { armKeepAliveTimer(tables.current.settings) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -387,6 +387,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     // MARK: - Timers
 
     private func armKeepAliveTimer(_ settings: ProxySettings) {
+        // An HTTP/2 stream carries one exchange; the connection's idleness is HTTP2IdleTimer's business.
+        if downstream.multiplexed { return }
         let now = NIODeadline.now()
         idleSince = now
         idleTimeout = TimeAmount(settings.keepaliveTimeout)

@@ -33,13 +33,18 @@ enum HTTP2Downstream {
         stream.streamErrorRateLimit.maximumCount = 200
         stream.streamErrorRateLimit.windowLength = .seconds(30)
         let idle = HTTP2IdleTimer(channel: channel, timeout: TimeAmount(settings.keepaliveTimeout))
+        var perStream = downstream
+        perStream.multiplexed = true
+        perStream.clientIP = channel.remoteAddress?.ipAddress
+        if perStream.port == nil { perStream.port = channel.localAddress?.port }
+        let streamDownstream = perStream
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: idle
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream))
+                    HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream))
             }
         }
         idle.start()
@@ -48,35 +53,39 @@ enum HTTP2Downstream {
 
 /// Closes an HTTP/2 connection that has had no open stream for the keep-alive timeout.
 ///
-/// Called by NIO's HTTP/2 handler on the connection's event loop only, which is what makes the unchecked
-/// Sendable conformance safe.
+/// One timer per connection, re-armed only when it fires: streams opening and closing cost a counter and a
+/// clock read, not a scheduled task each. Called by NIO's HTTP/2 handler on the connection's event loop
+/// only, which is what makes the unchecked Sendable conformance safe.
 final class HTTP2IdleTimer: NIOHTTP2StreamDelegate, @unchecked Sendable {
     private let channel: Channel
     private let timeout: TimeAmount
     private var openStreams = 0
-    private var timer: Scheduled<Void>?
+    private var idleSince = NIODeadline.now()
 
     init(channel: Channel, timeout: TimeAmount) {
         self.channel = channel
         self.timeout = timeout
     }
 
-    func start() { arm() }
+    func start() { schedule(at: idleSince + timeout) }
 
     func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
         openStreams += 1
-        timer?.cancel()
-        timer = nil
     }
 
     func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
         openStreams -= 1
-        if openStreams == 0 { arm() }
+        if openStreams == 0 { idleSince = .now() }
     }
 
-    private func arm() {
-        timer?.cancel()
-        let channel = self.channel
-        timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    private func schedule(at deadline: NIODeadline) {
+        channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard channel.isActive else { return }
+            if openStreams == 0, NIODeadline.now() - idleSince >= timeout {
+                channel.close(promise: nil)
+            } else {
+                schedule(at: (openStreams == 0 ? idleSince : .now()) + timeout)
+            }
+        }
     }
 }

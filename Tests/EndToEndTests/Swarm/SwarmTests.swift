@@ -3,157 +3,159 @@ import Foundation
 import NIOCore
 import Testing
 
-/// The Swarm provider against a real Docker Engine in Swarm mode (`scripts/swarm-env start`, which
-/// `scripts/test` and CI run first). Pier runs on the host; the services publish their port in host mode on
-/// an overlay network, so Pier reaches each task at 127.0.0.1:<published port>.
-/// Skipped (not passed) when no engine is available.
-@Suite(.serialized, .enabled(if: SwarmEngine.available, "needs a Docker Engine in Swarm mode: run scripts/swarm-env start"))
-struct SwarmTests {
-    let engine = SwarmEngine()
+extension EndToEnd {
+    /// The Swarm provider against a real Docker Engine in Swarm mode (`scripts/swarm-env start`, which
+    /// `scripts/test` and CI run first). Pier runs on the host; the services publish their port in host mode on
+    /// an overlay network, so Pier reaches each task at 127.0.0.1:<published port>.
+    /// Skipped (not passed) when no engine is available.
+    @Suite(.serialized, .enabled(if: SwarmEngine.available, "needs a Docker Engine in Swarm mode: run scripts/swarm-env start"))
+    struct SwarmTests {
+        let engine = SwarmEngine()
 
-    @Test func createdServiceRoutesScalesAndFollowsLabels() async throws {
-        let name = "pier-t-\(UInt32.random(in: 0...UInt32.max))"
-        defer { engine.removeService(name) }
-        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
-        let port = try await pier.waitForPort()
+        @Test func createdServiceRoutesScalesAndFollowsLabels() async throws {
+            let name = "pier-t-\(UInt32.random(in: 0...UInt32.max))"
+            defer { engine.removeService(name) }
+            let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+            let port = try await pier.waitForPort()
 
-        // Create → routable: the time from the create call returning to the first 200.
-        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
-                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
-                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
-                           SwarmEngine.image])
-        let created = ContinuousClock.now
-        let first = try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 }
-        let latency = ContinuousClock.now - created
-        #expect(first)
-        print("swarm: create → first 200 in \(latency)")
-        #expect(latency < .seconds(5), "create → first 200 took \(latency)")
-
-        // Scale to 3: requests spread over 3 tasks.
-        try engine.docker(["service", "scale", "--detach", "\(name)=3"])
-        let three = try await waitFor(seconds: 30) {
-            try tasksAnswering(port, host: "\(name).test", requests: 12) == 3
-        }
-        #expect(three, "requests did not spread over 3 tasks")
-
-        // A label update moves the route: the new host routes, the old one is 503.
-        try engine.docker(["service", "update", "--detach", "--label-add", "com.docker.lb.hosts=\(name)-new.test", name])
-        let moved = try await waitFor(seconds: 10) {
-            try fetch(port, host: "\(name)-new.test").status == 200 && fetch(port, host: "\(name).test").status == 503
-        }
-        #expect(moved)
-
-        // Scale to 0: 503.
-        try engine.docker(["service", "scale", "--detach", "\(name)=0"])
-        let gone = try await waitFor(seconds: 30) { try fetch(port, host: "\(name)-new.test").status == 503 }
-        #expect(gone)
-        #expect(pier.terminate() == 0)
-    }
-
-    @Test func unlabelledServicesAreIgnoredAndBadLabelsReported() async throws {
-        let good = "pier-g-\(UInt32.random(in: 0...UInt32.max))", bad = "pier-b-\(UInt32.random(in: 0...UInt32.max))"
-        let plain = "pier-p-\(UInt32.random(in: 0...UInt32.max))"
-        defer { [good, bad, plain].forEach(engine.removeService) }
-        for (name, labels) in [(good, ["com.docker.lb.hosts=\(good).test", "com.docker.lb.port=8080"]),
-                               (bad, ["com.docker.lb.hosts=\(bad).test", "com.docker.lb.port=80x"]),
-                               (plain, [])] {
+            // Create → routable: the time from the create call returning to the first 200.
             try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
-                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080"]
-                              + labels.flatMap { ["--label", $0] } + [SwarmEngine.image])
-        }
-        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
-        let port = try await pier.waitForPort()
-        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(good).test").status == 200 })
-        #expect(try fetch(port, host: "\(bad).test").status == 503)
-        #expect(pier.output.contains("service \"\(bad)\": com.docker.lb.port=\"80x\""))
-        let routes = try run(pierBinary, ["routes", "--docker-host", SwarmEngine.host])
-        #expect(routes.out.contains("\(plain): not routed: no com.docker.lb.* labels"), "\(routes.out)")
-        #expect(routes.out.contains("\(bad): not routed: see its errors"))
-        #expect(routes.out.contains("\(good): routed, 1 endpoint"))
-        #expect(pier.terminate() == 0)
-    }
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                               "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                               SwarmEngine.image])
+            let created = ContinuousClock.now
+            let first = try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 }
+            let latency = ContinuousClock.now - created
+            #expect(first)
+            print("swarm: create → first 200 in \(latency)")
+            #expect(latency < .seconds(5), "create → first 200 took \(latency)")
 
-    @Test func rollingUpdateStartFirstLosesNoRequest() async throws {
-        let name = "pier-r-\(UInt32.random(in: 0...UInt32.max))"
-        defer { engine.removeService(name) }
-        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name, "--replicas", "2",
-                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
-                           "--env", "DRAIN=3", "--stop-grace-period", "10s",
-                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
-                           SwarmEngine.image])
-        let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
-        let port = try await pier.waitForPort()
-        #expect(try await waitFor(seconds: 30) { try tasksAnswering(port, host: "\(name).test", requests: 8) == 2 })
-        let before = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
-
-        let load = Task {
-            var ok = 0, failures: [String] = []
-            while !Task.isCancelled {
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
-                request.headers.add(name: "Host", value: "\(name).test")
-                do {
-                    let response = try await client.execute(request, timeout: .seconds(10))
-                    let body = try await response.body.collect(upTo: 1 << 16)
-                    if response.status == .ok { ok += 1 } else { failures.append("\(response.status.code) \(String(buffer: body))") }
-                } catch {
-                    if Task.isCancelled { break }
-                    failures.append("\(error)")
-                }
+            // Scale to 3: requests spread over 3 tasks.
+            try engine.docker(["service", "scale", "--detach", "\(name)=3"])
+            let three = try await waitFor(seconds: 30) {
+                try tasksAnswering(port, host: "\(name).test", requests: 12) == 3
             }
-            return (ok, failures)
+            #expect(three, "requests did not spread over 3 tasks")
+
+            // A label update moves the route: the new host routes, the old one is 503.
+            try engine.docker(["service", "update", "--detach", "--label-add", "com.docker.lb.hosts=\(name)-new.test", name])
+            let moved = try await waitFor(seconds: 10) {
+                try fetch(port, host: "\(name)-new.test").status == 200 && fetch(port, host: "\(name).test").status == 503
+            }
+            #expect(moved)
+
+            // Scale to 0: 503.
+            try engine.docker(["service", "scale", "--detach", "\(name)=0"])
+            let gone = try await waitFor(seconds: 30) { try fetch(port, host: "\(name)-new.test").status == 503 }
+            #expect(gone)
+            #expect(pier.terminate() == 0)
         }
-        try engine.docker(["service", "update", "--detach", "--update-order", "start-first", "--update-parallelism", "1",
-                           "--env-add", "GENERATION=2", name])
-        let completed = try await waitFor(seconds: 90) {
-            try engine.docker(["service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name])
-                .trimmingCharacters(in: .whitespacesAndNewlines) == "completed"
+
+        @Test func unlabelledServicesAreIgnoredAndBadLabelsReported() async throws {
+            let good = "pier-g-\(UInt32.random(in: 0...UInt32.max))", bad = "pier-b-\(UInt32.random(in: 0...UInt32.max))"
+            let plain = "pier-p-\(UInt32.random(in: 0...UInt32.max))"
+            defer { [good, bad, plain].forEach(engine.removeService) }
+            for (name, labels) in [(good, ["com.docker.lb.hosts=\(good).test", "com.docker.lb.port=8080"]),
+                                   (bad, ["com.docker.lb.hosts=\(bad).test", "com.docker.lb.port=80x"]),
+                                   (plain, [])] {
+                try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                                   "--network", SwarmEngine.network, "--publish", "mode=host,target=8080"]
+                                  + labels.flatMap { ["--label", $0] } + [SwarmEngine.image])
+            }
+            let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+            let port = try await pier.waitForPort()
+            #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(good).test").status == 200 })
+            #expect(try fetch(port, host: "\(bad).test").status == 503)
+            #expect(pier.output.contains("service \"\(bad)\": com.docker.lb.port=\"80x\""))
+            let routes = try run(pierBinary, ["routes", "--docker-host", SwarmEngine.host])
+            #expect(routes.out.contains("\(plain): not routed: no com.docker.lb.* labels"), "\(routes.out)")
+            #expect(routes.out.contains("\(bad): not routed: see its errors"))
+            #expect(routes.out.contains("\(good): routed, 1 endpoint"))
+            #expect(pier.terminate() == 0)
         }
-        // Let the replaced tasks finish draining while the load goes on.
-        try await Task.sleep(for: .seconds(4))
-        load.cancel()
-        let (ok, failures) = await load.value
-        #expect(completed)
-        let after = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
-        #expect(after.isDisjoint(with: before), "the update did not replace the tasks")
-        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))\n\(pier.output)")
-        #expect(ok > 50)
-        print("swarm: rolling update start-first: \(ok) requests, \(failures.count) failed")
-        #expect(pier.terminate() == 0)
-    }
 
-    /// Pier reaches the engine over TCP through a relay that the test cuts and restores: the engine and
-    /// its tasks keep running (stopping dockerd here would take the host-mode port proxies with it), while
-    /// Pier sees exactly what an unreachable engine looks like.
-    @Test func engineOutageKeepsTheLastTableAndRecovers() async throws {
-        let name = "pier-o-\(UInt32.random(in: 0...UInt32.max))"
-        let later = "pier-l-\(UInt32.random(in: 0...UInt32.max))"
-        defer { [name, later].forEach(engine.removeService) }
-        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
-                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
-                           "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
-                           SwarmEngine.image])
-        var relay = try EngineRelay()
-        let pier = try PierProcess(["serve", "--docker-host", "tcp://127.0.0.1:\(relay.port)", "--http", "127.0.0.1:0",
-                                    "--no-access-log", "--poll-interval", "500"])
-        let port = try await pier.waitForPort()
-        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 })
+        @Test func rollingUpdateStartFirstLosesNoRequest() async throws {
+            let name = "pier-r-\(UInt32.random(in: 0...UInt32.max))"
+            defer { engine.removeService(name) }
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name, "--replicas", "2",
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                               "--env", "DRAIN=3", "--stop-grace-period", "10s",
+                               "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                               SwarmEngine.image])
+            let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+            let port = try await pier.waitForPort()
+            #expect(try await waitFor(seconds: 30) { try tasksAnswering(port, host: "\(name).test", requests: 8) == 2 })
+            let before = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
 
-        relay.stop()
-        #expect(try await waitFor(seconds: 5) { pier.output.contains("Docker Engine unreachable") })
-        for _ in 0..<10 { #expect(try fetch(port, host: "\(name).test").status == 200, "the last table must stay live") }
+            let load = Task {
+                var ok = 0, failures: [String] = []
+                while !Task.isCancelled {
+                    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
+                    request.headers.add(name: "Host", value: "\(name).test")
+                    do {
+                        let response = try await client.execute(request, timeout: .seconds(10))
+                        let body = try await response.body.collect(upTo: 1 << 16)
+                        if response.status == .ok { ok += 1 } else { failures.append("\(response.status.code) \(String(buffer: body))") }
+                    } catch {
+                        if Task.isCancelled { break }
+                        failures.append("\(error)")
+                    }
+                }
+                return (ok, failures)
+            }
+            try engine.docker(["service", "update", "--detach", "--update-order", "start-first", "--update-parallelism", "1",
+                               "--env-add", "GENERATION=2", name])
+            let completed = try await waitFor(seconds: 90) {
+                try engine.docker(["service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name])
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "completed"
+            }
+            // Let the replaced tasks finish draining while the load goes on.
+            try await Task.sleep(for: .seconds(4))
+            load.cancel()
+            let (ok, failures) = await load.value
+            #expect(completed)
+            let after = Set(try (0..<8).map { _ in try fetch(port, host: "\(name).test").body })
+            #expect(after.isDisjoint(with: before), "the update did not replace the tasks")
+            #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))\n\(pier.output)")
+            #expect(ok > 50)
+            print("swarm: rolling update start-first: \(ok) requests, \(failures.count) failed")
+            #expect(pier.terminate() == 0)
+        }
 
-        // A change made while Pier cannot see the engine is picked up once it can.
-        try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", later,
-                           "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
-                           "--label", "com.docker.lb.hosts=\(later).test", "--label", "com.docker.lb.port=8080",
-                           SwarmEngine.image])
-        try await Task.sleep(for: .seconds(3))
-        #expect(try fetch(port, host: "\(later).test").status == 503)
-        relay = try EngineRelay(port: relay.port)
-        #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(later).test").status == 200 })
-        #expect(pier.output.contains("Docker Engine reachable"))
-        relay.stop()
-        #expect(pier.terminate() == 0)
+        /// Pier reaches the engine over TCP through a relay that the test cuts and restores: the engine and
+        /// its tasks keep running (stopping dockerd here would take the host-mode port proxies with it), while
+        /// Pier sees exactly what an unreachable engine looks like.
+        @Test func engineOutageKeepsTheLastTableAndRecovers() async throws {
+            let name = "pier-o-\(UInt32.random(in: 0...UInt32.max))"
+            let later = "pier-l-\(UInt32.random(in: 0...UInt32.max))"
+            defer { [name, later].forEach(engine.removeService) }
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                               "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                               SwarmEngine.image])
+            var relay = try EngineRelay()
+            let pier = try PierProcess(["serve", "--docker-host", "tcp://127.0.0.1:\(relay.port)", "--http", "127.0.0.1:0",
+                                        "--no-access-log", "--poll-interval", "500"])
+            let port = try await pier.waitForPort()
+            #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(name).test").status == 200 })
+
+            relay.stop()
+            #expect(try await waitFor(seconds: 5) { pier.output.contains("Docker Engine unreachable") })
+            for _ in 0..<10 { #expect(try fetch(port, host: "\(name).test").status == 200, "the last table must stay live") }
+
+            // A change made while Pier cannot see the engine is picked up once it can.
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", later,
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                               "--label", "com.docker.lb.hosts=\(later).test", "--label", "com.docker.lb.port=8080",
+                               SwarmEngine.image])
+            try await Task.sleep(for: .seconds(3))
+            #expect(try fetch(port, host: "\(later).test").status == 503)
+            relay = try EngineRelay(port: relay.port)
+            #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(later).test").status == 200 })
+            #expect(pier.output.contains("Docker Engine reachable"))
+            relay.stop()
+            #expect(pier.terminate() == 0)
+        }
     }
 }
 
