@@ -51,6 +51,46 @@ extension EndToEnd {
             #expect(pier.terminate() == 0)
         }
 
+        /// Certificates named by labels are read from Pier's secrets folder (where Docker mounts the secrets
+        /// attached to Pier's service; here a folder on the host, since Pier runs outside the swarm).
+        @Test func tlsLabelsTerminateWithSecretsAndRedirectPlainHTTP() async throws {
+            let name = "pier-s-\(UInt32.random(in: 0...UInt32.max))"
+            defer { engine.removeService(name) }
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let issued = try pki.issue("secrets/\(name).crt", names: ["\(name).test"])
+            try FileManager.default.moveItem(atPath: issued.key, toPath: pki.path("secrets/\(name)-key"))
+            let config = pki.path("pier.toml")
+            try """
+                [Entrypoints]
+                HTTP = "127.0.0.1:0"
+                HTTPS = "127.0.0.1:0"
+                [Config]
+                SecretsDirectory = "\(pki.path("secrets"))"
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                               "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                               "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                               "--label", "com.docker.lb.ssl_cert=\(name).crt.crt", "--label", "com.docker.lb.ssl_key=\(name)-key",
+                               "--label", "com.docker.lb.ssl_only=true", SwarmEngine.image])
+            let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "-c", config, "--https", "127.0.0.1:0", "--no-access-log"])
+            let port = try await pier.waitForPort()
+            let httpsPort = pier.httpsPort
+            let served = try await waitFor(seconds: 20) {
+                try curl(["-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki.caPath, "--resolve", "\(name).test:\(httpsPort):127.0.0.1",
+                          "https://\(name).test:\(httpsPort)/"]).out == "200"
+            }
+            #expect(served, "\(pier.output.suffix(2000))")
+            let redirect = try curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", "Host: \(name).test", "http://127.0.0.1:\(port)/x?y=1"])
+            #expect(redirect.out == "301 https://\(name).test:\(httpsPort)/x?y=1")
+            #expect(try pki.presented(port: httpsPort, serverName: "\(name).test").cn == "\(name).test")
+            // A label naming a path instead of a secret is refused: labels must not make Pier read host files.
+            try engine.docker(["service", "update", "--detach", "--label-add", "com.docker.lb.ssl_key=/etc/shadow", name])
+            let refused = try await waitFor(seconds: 10) { pier.output.contains("\"/etc/shadow\" is a path; name a Docker secret instead") }
+            #expect(refused, "\(pier.output.suffix(2000))")
+            #expect(pier.terminate() == 0)
+        }
+
         @Test func unlabelledServicesAreIgnoredAndBadLabelsReported() async throws {
             let good = "pier-g-\(UInt32.random(in: 0...UInt32.max))", bad = "pier-b-\(UInt32.random(in: 0...UInt32.max))"
             let plain = "pier-p-\(UInt32.random(in: 0...UInt32.max))"
