@@ -20,6 +20,8 @@ public enum LabelKey: String, CaseIterable, Sendable {
     case failTimeout = "fail_timeout"
     /// Pier extension: PROXY protocol header toward passthrough endpoints.
     case proxyProtocol = "pier.proxy_protocol"
+    /// Pier extension: HTTP/2 cleartext toward the service's endpoints (gRPC).
+    case upstreamProtocol = "pier.upstream_protocol"
 
     /// The label prefix shared by every key.
     public static let prefix = "com.docker.lb."

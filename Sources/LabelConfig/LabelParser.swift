@@ -142,6 +142,12 @@ struct LabelParser {
             case "", "none", "off", "false": r.proxyProtocol = nil
             default: error(key, value, "unknown PROXY protocol version; use v1 or v2")
             }
+        case .upstreamProtocol:
+            switch value.trimmingWhitespace().lowercased() {
+            case "http1", "http/1.1", "": r.upstreamProtocol = .http1
+            case "h2c": r.upstreamProtocol = .h2c
+            default: error(key, value, "unknown upstream protocol; use http1 or h2c")
+            }
         }
     }
 
@@ -175,6 +181,9 @@ struct LabelParser {
         }
         if r.sslPassthrough, r.sslCert != nil {
             warning(.sslCert, r.sslCert!, "has no effect with com.docker.lb.ssl_passthrough=true: the service terminates TLS itself")
+        }
+        if r.upstreamProtocol == .h2c, r.sslPassthrough {
+            warning(.upstreamProtocol, written[.upstreamProtocol] ?? "", "has no effect with com.docker.lb.ssl_passthrough=true: Pier relays the bytes as they are")
         }
         if r.proxyProtocol != nil, !r.sslPassthrough {
             warning(.proxyProtocol, written[.proxyProtocol] ?? "", "has no effect without com.docker.lb.ssl_passthrough=true")

@@ -41,6 +41,8 @@ public struct Labels: Hashable, Sendable {
     public var failTimeout: Duration?
     /// PROXY protocol version sent ahead of passthrough bytes (`com.docker.lb.pier.proxy_protocol`).
     public var proxyProtocol: ProxyProtocolVersion?
+    /// The protocol toward the endpoints (`com.docker.lb.pier.upstream_protocol`).
+    public var upstreamProtocol: UpstreamProtocol = .http1
 
     /// Whether a label set declares the service for Pier at all (any `com.docker.lb.*` label).
     public static func isRouted(_ labels: [String: String]) -> Bool {

@@ -64,6 +64,7 @@ public struct RouteTableBuilder: Sendable {
         var tlsClaims: [TLSClaim] = []
         var defaultCandidates: [String] = []
         var sslOnlyHosts: [(service: String, host: HostPattern)] = []
+        var protocols: [String: UpstreamProtocol] = [:]
 
         for service in services.sorted(by: { $0.name < $1.name }) {
             guard statuses[service.name] == nil else {
@@ -109,6 +110,7 @@ public struct RouteTableBuilder: Sendable {
             // Providers list tasks in no particular order: sorting keeps equal input equal tables.
             endpoints.sort()
             endpointsByService[service.name] = endpoints
+            protocols[service.name] = labels.upstreamProtocol
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
             for redirect in labels.redirects {
@@ -162,10 +164,21 @@ public struct RouteTableBuilder: Sendable {
 
         var pools: [BackendPool] = []
         var poolIDs: [[String]: Int] = [:]
+        // Kept apart from `issues`, which the compile steps below hold while they create pools.
+        var poolIssues: [RouteIssue] = []
         func pool(for names: [String]) -> Int {
             if let id = poolIDs[names] { return id }
             let id = pools.count
-            pools.append(BackendPool(id: id, services: names, endpoints: names.flatMap { endpointsByService[$0] ?? [] }))
+            // One protocol per pool: h2c only when every service sharing it asks for it.
+            let h2c = names.allSatisfy { protocols[$0] == .h2c }
+            if !h2c {
+                for name in names where protocols[name] == .h2c {
+                    poolIssues.append(RouteIssue(.warning, service: name, key: LabelKey.upstreamProtocol.label, value: "h2c",
+                                             reason: "shares its route with services that speak HTTP/1.1; HTTP/1.1 is used for all of them"))
+                }
+            }
+            pools.append(BackendPool(id: id, services: names, endpoints: names.flatMap { endpointsByService[$0] ?? [] },
+                                     upstreamProtocol: h2c ? .h2c : .http1))
             poolIDs[names] = id
             return id
         }
@@ -182,11 +195,19 @@ public struct RouteTableBuilder: Sendable {
                                          reason: "conflict: service \"\(chosen)\" is already the default backend"))
             }
         }
+        issues += poolIssues
         var tlsTable = TLSTable(entries: tls.entries)
         if let names = defaultCertificate {
             tlsTable.defaultCertificate = loadCertificate(names, service: nil, issues: &issues)
         }
-        for (service, host) in sslOnlyHosts where tlsTable.defaultCertificate == nil && tlsTable.entries[host] == nil {
+        var certificateIndex = HostMap<TLSEntry>()
+        for (pattern, entry) in tlsTable.entries { certificateIndex[pattern] = entry }
+        func covered(_ host: HostPattern) -> Bool {
+            if tlsTable.defaultCertificate != nil || certificateIndex[host] != nil { return true }
+            if case .exact(let name) = host, certificateIndex.lookup(name) != nil { return true }
+            return false
+        }
+        for (service, host) in sslOnlyHosts where !covered(host) {
             issues.append(RouteIssue(.warning, service: service, key: LabelKey.sslOnly.label, value: "true",
                                      reason: "plain HTTP for \(host) redirects to HTTPS, but no certificate covers it there (no ssl_cert/ssl_key and no default certificate)"))
         }

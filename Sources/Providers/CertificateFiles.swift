@@ -42,16 +42,16 @@ public final class CertificateFiles: CertificateSource, Sendable {
     public var watchedFiles: [String] { state.withLockedValue { Array($0.files).sorted() } }
 
     public func load(_ names: CertificateNames) -> CertificateLoad {
-        let previous = state.withLockedValue { $0.good[names] }
+        // The previous certificate is a fallback only while it has not expired itself.
+        let previous = state.withLockedValue { $0.good[names] }.flatMap { remembered in
+            (remembered.certificate.notValidAfter ?? .max) >= now() ? remembered : nil
+        }
         switch read(names) {
         case .failure(let problem):
             return CertificateLoad(certificate: previous?.certificate, problem: problem.message)
         case .success(let (certText, keyText)):
             if let previous, previous.certificateText == certText, previous.keyText == keyText {
-                // Unchanged files: validated before; only expiry can have changed since.
-                if let expiry = previous.certificate.notValidAfter, expiry < now() {
-                    return CertificateLoad(certificate: nil, problem: "certificate expired (\(Self.date(expiry)))")
-                }
+                // Unchanged files, validated before and not expired since.
                 return CertificateLoad(certificate: previous.certificate, problem: nil)
             }
             switch Self.validate(name: names.description, certificatePEM: certText, keyPEM: keyText, now: now()) {

@@ -9,13 +9,25 @@ public struct BackendPool: Hashable, Sendable {
     public var services: [String]
     /// The endpoints, in a stable order (by service, then sorted).
     public var endpoints: [Endpoint]
+    /// How requests travel to the endpoints.
+    public var upstreamProtocol: UpstreamProtocol
 
     /// Creates a pool.
-    public init(id: Int, services: [String], endpoints: [Endpoint]) {
+    public init(id: Int, services: [String], endpoints: [Endpoint], upstreamProtocol: UpstreamProtocol = .http1) {
         self.id = id
         self.services = services
         self.endpoints = endpoints
+        self.upstreamProtocol = upstreamProtocol
     }
+}
+
+/// The protocol Pier speaks to a pool's endpoints (`com.docker.lb.pier.upstream_protocol`).
+public enum UpstreamProtocol: String, Hashable, Sendable {
+    /// HTTP/1.1 with pooled keep-alive connections (the default).
+    case http1
+    /// HTTP/2 over cleartext with prior knowledge (gRPC servers): one connection per endpoint and event loop,
+    /// one stream per request.
+    case h2c
 }
 
 /// What a route does with a matching request.

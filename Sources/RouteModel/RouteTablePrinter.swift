@@ -13,7 +13,8 @@ public enum RouteTablePrinter {
             case .proxy(let id):
                 let pool = table.pools[id]
                 let endpoints = pool.endpoints.isEmpty ? "no endpoints: 503" : pool.endpoints.map(\.description).joined(separator: ", ")
-                return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "") + only(route)
+                return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "")
+                    + (pool.upstreamProtocol == .h2c ? " (h2c)" : "") + only(route)
             }
         }
         func only(_ route: Route) -> String {

@@ -38,6 +38,8 @@ struct LabelValueTests {
     static let validCases: [LabelValueCase] = [
         .init(.hosts, "app.example.org", .parsed("app.example.org")),
         .init(.proxyProtocol, "v1", .parsed("v1")),
+        .init(.upstreamProtocol, "H2C", .parsed("h2c")),
+        .init(.upstreamProtocol, "http1", .parsed("http1")),
         .init(.proxyProtocol, "2", .parsed("v2")),
         .init(.sslCert, "/etc/pier/cert.pem", .parsed("/etc/pier/cert.pem")),
         .init(.hosts, "App.Example.ORG.", .parsed("app.example.org")),
@@ -159,6 +161,7 @@ struct LabelValueTests {
         .init(.failTimeout, "-1s", .error("not a duration")),
         .init(.failTimeout, "10 s", .error("not a duration")),
         .init(.proxyProtocol, "v3", .error("unknown PROXY protocol version")),
+        .init(.upstreamProtocol, "grpc", .error("unknown upstream protocol; use http1 or h2c")),
         .init(.sslCert, "certs/a.pem", .error("not a Docker secret name")),
     ]
 
@@ -179,6 +182,7 @@ struct LabelValueTests {
         case .stickySessionCookie: return l.stickySessionCookie ?? "-"
         case .ipHash: return "\(l.ipHash)"
         case .proxyProtocol: return l.proxyProtocol?.rawValue ?? "-"
+        case .upstreamProtocol: return l.upstreamProtocol.rawValue
         case .redirects:
             return l.redirects.map { "\($0.sourceScheme)://\($0.sourceHost) → \($0.target)" }.joined(separator: "; ")
         case .backendMode: return l.backendMode.rawValue

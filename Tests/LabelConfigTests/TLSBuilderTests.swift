@@ -161,6 +161,26 @@ struct TLSBuilderTests {
         #expect(pool.endpoints.map(\.description) == ["10.0.0.1:443", "10.0.0.2:443", "10.0.0.3:443"])
     }
 
+    @Test("upstream protocol: h2c when every service of the pool asks for it; a mixed pool speaks HTTP/1.1 and says so")
+    func upstreamProtocol() {
+        let result = Self.build([
+            S.service("grpc", S.lb(["hosts": "grpc.local", "port": "50051", "pier.upstream_protocol": "h2c"])),
+            S.service("mixed-a", S.lb(["hosts": "mixed.local", "port": "80", "pier.upstream_protocol": "h2c"])),
+            S.service("mixed-b", S.lb(["hosts": "mixed.local", "port": "80"])),
+        ])
+        guard case .forward(_, let grpc, _) = result.table.decide(host: "grpc.local", target: "/"),
+              case .forward(_, let mixed, _) = result.table.decide(host: "mixed.local", target: "/") else {
+            Issue.record("expected forwards")
+            return
+        }
+        #expect(grpc.upstreamProtocol == .h2c)
+        #expect(mixed.upstreamProtocol == .http1)
+        #expect(result.issues.map(\.description) == [
+            #"warning: service "mixed-a": com.docker.lb.pier.upstream_protocol="h2c": shares its route with services that speak HTTP/1.1; HTTP/1.1 is used for all of them"#,
+        ])
+        #expect(RouteTablePrinter.render(result.table).contains("grpc [10.0.0.1:50051] (h2c)"))
+    }
+
     @Test("pier routes names certificates and never prints a private key")
     func printerHidesKeys() {
         let result = Self.build([

@@ -16,7 +16,7 @@ struct HTTPProxyStateMachineTests {
     }
 
     func forward(_ h: HTTPRequestHead) -> RequestPlan {
-        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint)
+        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint, upstreamProtocol: .http1)
     }
 
     /// A short name for an action, enough to compare sequences.

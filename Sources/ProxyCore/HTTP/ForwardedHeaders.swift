@@ -60,9 +60,12 @@ enum ForwardedHeaders {
         clientIP: String?,
         requestID: String,
         proto: String,
-        port: Int? = nil
+        port: Int? = nil,
+        http2Upstream: Bool = false
     ) -> HTTPRequestHead {
         var headers = head.headers
+        // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
+        let trailers = http2Upstream && headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
         if let authority {
             // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
             headers.replaceOrAdd(name: "host", value: authority)
@@ -92,6 +95,7 @@ enum ForwardedHeaders {
             headers.remove(name: "x-forwarded-host")
         }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        if trailers { headers.add(name: "te", value: "trailers") }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
     }
 

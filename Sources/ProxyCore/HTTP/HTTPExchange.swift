@@ -25,6 +25,7 @@ final class HTTPExchange {
     var keepAlive: Bool
     var upstreamHead: HTTPRequestHead?
     var endpoint: Endpoint?
+    var upstreamProtocol: UpstreamProtocol = .http1
     var reusedUpstream = false
     var buffered: [HTTPClientRequestPart] = []
     var requestEnded = false

@@ -253,7 +253,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
             if sendContinue {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
-            if let idle = loop.pool.takeIdle(endpoint) {
+            if machine.exchange?.upstreamProtocol != .h2c, let idle = loop.pool.takeIdle(endpoint) {
                 attach(idle, reused: true)
             } else {
                 connect(endpoint)
@@ -310,7 +310,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         readsPaused = true
         let exchange = machine.exchange
         let settings = exchange?.table.settings ?? tables.current.settings
-        loop.pool.connect(endpoint, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
+        let upstreamProtocol = exchange?.upstreamProtocol ?? .http1
+        loop.pool.connect(endpoint, protocol: upstreamProtocol, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
             guard let exchange, machine.exchange === exchange, exchange.phase == .connecting else {
                 // The exchange ended meanwhile (client gone, local answer): keep the connection for others.
                 if case .success(let connection) = result {

@@ -69,9 +69,10 @@ struct HTTPProxyStateMachine {
         switch plan {
         case .answer(let response, let close):
             return answer(exchange, response, close: close)
-        case .forward(let upstreamHead, let endpoint):
+        case .forward(let upstreamHead, let endpoint, let upstreamProtocol):
             exchange.upstreamHead = upstreamHead
             exchange.endpoint = endpoint
+            exchange.upstreamProtocol = upstreamProtocol
             exchange.attempts = 1
             return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)
         }

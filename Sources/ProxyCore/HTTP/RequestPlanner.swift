@@ -5,8 +5,8 @@ import RouteModel
 enum RequestPlan {
     /// Pier answers itself; `close` ends the connection afterwards.
     case answer(LocalResponse, close: Bool)
-    /// Proxy to `endpoint` with `upstreamHead`.
-    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint)
+    /// Proxy to `endpoint` with `upstreamHead`, over `upstreamProtocol`.
+    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint, upstreamProtocol: UpstreamProtocol)
 }
 
 /// Turns a request head into a plan: validation, limits, routing, forwarding headers. Pure: the only input
@@ -68,8 +68,11 @@ enum RequestPlanner {
             }
             let upstreamHead = ForwardedHeaders.upstreamHead(
                 from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
-                proto: downstream.scheme.rawValue, port: downstream.port)
-            return .forward(upstreamHead: upstreamHead, endpoint: endpoint)
+                proto: downstream.scheme.rawValue,
+                // The port the client connected to: behind a port mapping (443 → 8443) the published one.
+                port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
+                http2Upstream: pool.upstreamProtocol == .h2c)
+            return .forward(upstreamHead: upstreamHead, endpoint: endpoint, upstreamProtocol: pool.upstreamProtocol)
         }
     }
 

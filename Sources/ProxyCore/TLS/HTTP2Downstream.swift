@@ -32,14 +32,18 @@ enum HTTP2Downstream {
         stream.streamResetFrameRateLimit.windowLength = .seconds(30)
         stream.streamErrorRateLimit.maximumCount = 200
         stream.streamErrorRateLimit.windowLength = .seconds(30)
-        let idle = HTTP2IdleTimer(channel: channel, timeout: TimeAmount(settings.keepaliveTimeout))
+        // NIO's connection manager: closes a connection idle (no open stream) for the keep-alive timeout, and
+        // on graceful shutdown sends GOAWAY and closes once the open streams are done.
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: TimeAmount(settings.keepaliveTimeout), maxAge: nil, maxGraceTime: nil, keepalive: nil))
         var perStream = downstream
         perStream.multiplexed = true
         perStream.clientIP = channel.remoteAddress?.ipAddress
         if perStream.port == nil { perStream.port = channel.localAddress?.port }
         let streamDownstream = perStream
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: idle
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
@@ -47,45 +51,6 @@ enum HTTP2Downstream {
                     HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream))
             }
         }
-        idle.start()
-    }
-}
-
-/// Closes an HTTP/2 connection that has had no open stream for the keep-alive timeout.
-///
-/// One timer per connection, re-armed only when it fires: streams opening and closing cost a counter and a
-/// clock read, not a scheduled task each. Called by NIO's HTTP/2 handler on the connection's event loop
-/// only, which is what makes the unchecked Sendable conformance safe.
-final class HTTP2IdleTimer: NIOHTTP2StreamDelegate, @unchecked Sendable {
-    private let channel: Channel
-    private let timeout: TimeAmount
-    private var openStreams = 0
-    private var idleSince = NIODeadline.now()
-
-    init(channel: Channel, timeout: TimeAmount) {
-        self.channel = channel
-        self.timeout = timeout
-    }
-
-    func start() { schedule(at: idleSince + timeout) }
-
-    func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
-        openStreams += 1
-    }
-
-    func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
-        openStreams -= 1
-        if openStreams == 0 { idleSince = .now() }
-    }
-
-    private func schedule(at deadline: NIODeadline) {
-        channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            guard channel.isActive else { return }
-            if openStreams == 0, NIODeadline.now() - idleSince >= timeout {
-                channel.close(promise: nil)
-            } else {
-                schedule(at: (openStreams == 0 ? idleSince : .now()) + timeout)
-            }
-        }
+        try channel.pipeline.syncOperations.addHandler(manager)
     }
 }

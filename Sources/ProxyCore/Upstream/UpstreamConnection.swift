@@ -15,12 +15,15 @@ protocol UpstreamConnectionDelegate: AnyObject {
     func upstreamReadComplete()
 }
 
-/// One HTTP/1.1 connection to an endpoint, used by one request at a time and pooled between requests.
+/// One HTTP/1.1 connection to an endpoint, used by one request at a time and pooled between requests; or
+/// one HTTP/2 stream (h2c upstreams), used by one request and closed after it.
 ///
 /// Lives on one event loop (the one that connected it) and is only touched there.
 final class UpstreamConnection {
     let channel: Channel
     let endpoint: Endpoint
+    /// An HTTP/2 stream rather than a connection of its own: never pooled.
+    let isStream: Bool
     /// Set while a request uses the connection; nil while pooled. Strong on purpose (a weak reference
     /// would put every retain of the handler on the slow path): whoever attaches a delegate clears it when
     /// the exchange ends, and the upstream handler clears it when the channel closes.
@@ -42,9 +45,10 @@ final class UpstreamConnection {
     fileprivate var pendingRead = false
     fileprivate var onClose: ((UpstreamConnection) -> Void)?
 
-    init(channel: Channel, endpoint: Endpoint) {
+    init(channel: Channel, endpoint: Endpoint, isStream: Bool = false) {
         self.channel = channel
         self.endpoint = endpoint
+        self.isStream = isStream
         self.address = endpoint.description
     }
 

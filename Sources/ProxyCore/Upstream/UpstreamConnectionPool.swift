@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import RouteModel
 
@@ -28,10 +29,15 @@ final class UpstreamConnectionPool {
     }
 
     /// Puts `connection` back for reuse, or closes it when the endpoint already has `maxIdle` idle ones.
+    /// An HTTP/2 stream is never reused: it is closed (its connection stays for the next stream).
     func release(_ connection: UpstreamConnection, maxIdle: Int, idleTimeout: Duration) {
         connection.delegate = nil
         connection.readsPaused = false
         guard !connection.isClosed, connection.channel.isActive else { return }
+        if connection.isStream {
+            connection.close()
+            return
+        }
         var list = idle[connection.endpoint] ?? []
         guard list.count < maxIdle else {
             connection.close()
@@ -76,7 +82,56 @@ final class UpstreamConnectionPool {
         idle[connection.endpoint] = list.isEmpty ? nil : list
     }
 
-    /// Opens a new connection to `endpoint` on this loop.
+    /// A new exchange's upstream: a new HTTP/1.1 connection, or a new stream on this loop's HTTP/2 connection
+    /// to the endpoint (opened first if there is none).
+    func connect(_ endpoint: Endpoint, protocol upstreamProtocol: UpstreamProtocol, timeout: Duration) -> EventLoopFuture<UpstreamConnection> {
+        switch upstreamProtocol {
+        case .http1: return connect(endpoint, timeout: timeout)
+        case .h2c: return openStream(endpoint, timeout: timeout)
+        }
+    }
+
+    /// HTTP/2 connections by endpoint: each carries the streams of every exchange of this loop.
+    private var sessions: [Endpoint: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>] = [:]
+
+    private func openStream(_ endpoint: Endpoint, timeout: Duration) -> EventLoopFuture<UpstreamConnection> {
+        let session: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+        if let existing = sessions[endpoint] {
+            session = existing
+        } else {
+            connectionsOpened += 1
+            session = ClientBootstrap(group: eventLoop)
+                .connectTimeout(.init(timeout))
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: endpoint.host, port: endpoint.port)
+                .assumeIsolated().flatMapThrowing { [self] channel in
+                    // Prior knowledge (h2c): the client preface goes out at once; no upgrade dance.
+                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
+                    ) { stream in stream.eventLoop.makeSucceededVoidFuture() }
+                    channel.closeFuture.assumeIsolated().whenComplete { [self] _ in sessions[endpoint] = nil }
+                    return multiplexer
+                }.nonisolated()
+            sessions[endpoint] = session
+            session.assumeIsolated().whenFailure { [self] _ in sessions[endpoint] = nil }
+        }
+        return session.assumeIsolated().flatMap { multiplexer in
+            let promise = self.eventLoop.makePromise(of: Channel.self)
+            multiplexer.createStreamChannel(promise: promise) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
+                    try stream.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            return promise.futureResult
+        }.flatMapThrowing { stream in
+            let connection = UpstreamConnection(channel: stream, endpoint: endpoint, isStream: true)
+            try stream.pipeline.syncOperations.handler(type: UpstreamHandler.self).connection = connection
+            return connection
+        }.nonisolated()
+    }
+
+    /// Opens a new HTTP/1.1 connection to `endpoint` on this loop.
     func connect(_ endpoint: Endpoint, timeout: Duration) -> EventLoopFuture<UpstreamConnection> {
         connectionsOpened += 1
         let bootstrap = ClientBootstrap(group: eventLoop)

@@ -225,3 +225,39 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd.TLSTests {
+    @Test("h2c upstream (pier.upstream_protocol=h2c): HTTP/2 and HTTP/1.1 clients reach an HTTP/2 cleartext backend, trailers and TE kept, streams share a connection")
+    func h2cUpstream() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let backend = try await H2CBackend.start()
+        let a = try pki.issue("grpc", names: ["grpc.test"])
+        let pier = try await InProcessPier.start([
+            ServiceDescription(name: "grpc", labels: ["com.docker.lb.hosts": "grpc.test", "com.docker.lb.ssl_cert": a.certificate,
+                                                      "com.docker.lb.ssl_key": a.key, "com.docker.lb.pier.upstream_protocol": "h2c"],
+                               endpoints: [.init(host: "127.0.0.1", port: backend.port)]),
+        ], https: true)
+        let r = try Self.curlTLS(pier, pki, host: "grpc.test", "/pkg.Service/Method", ["--http2", "-v", "-H", "te: trailers", "-d", "hello"])
+        let fields = echoFields(r.out)
+        #expect(fields["version"] == "2", "\(r.out) \(r.err.suffix(800))")
+        #expect(fields["te"] == "trailers")
+        #expect(fields["received"] == "5")
+        #expect(fields["uri"] == "/pkg.Service/Method")
+        #expect(fields["forwarded-proto"] == "https")
+        #expect(r.err.contains("grpc-status: 0"), "trailers did not reach the client: \(r.err.suffix(800))")
+        // HTTP/1.1 clients over plain HTTP reach it too (trailers in the chunked body).
+        let plain = try curl(["-H", "Host: grpc.test", "--raw", "http://127.0.0.1:\(pier.port)/x"])
+        #expect(plain.out.contains("backend=h2c"))
+        #expect(plain.out.contains("grpc-status: 0"), "\(plain.out)")
+        for i in 0..<20 {
+            let each = try Self.curlTLS(pier, pki, host: "grpc.test", "/n\(i)", ["--http2"])
+            #expect(echoFields(each.out)["uri"] == "/n\(i)")
+        }
+        // One HTTP/2 connection per event loop (the test Pier has two), every request a stream of its own.
+        #expect(backend.connections <= 2)
+        #expect(backend.streams == 22)
+        await pier.stop()
+        await backend.stop()
+    }
+}
