@@ -16,7 +16,7 @@ public enum ConfigFileParser {
         "ConnectTimeout", "ReadTimeout", "SendTimeout", "KeepaliveTimeout", "ClientMaxBodySize",
         "LargeClientHeaderBuffers", "HideInfoHeaders", "AccessLog", "ProxyID", "UpstreamKeepaliveTimeout",
         "UpstreamMaxIdleConnections", "ClientBodyTimeout", "SSLProtocols", "SSLCiphers", "PublishedSSLPort",
-        "SecretsDirectory", "DefaultCertificate", "DefaultCertificateKey", "TLSHandshakeTimeout",
+        "SecretsDirectory", "DefaultCertificate", "DefaultCertificateKey", "TLSHandshakeTimeout", "ClientHeaderTimeout",
     ]
     /// Interlock NGINX keys that have no meaning for Pier; accepted with a warning so that an Interlock
     /// configuration can be reused as it is.
@@ -148,6 +148,7 @@ public enum ConfigFileParser {
         if let d = duration("SendTimeout") { s.sendTimeout = d }
         if let d = duration("ClientBodyTimeout") { s.clientBodyTimeout = d }
         if let d = duration("KeepaliveTimeout") { s.keepaliveTimeout = d }
+        if let d = duration("ClientHeaderTimeout") { s.clientHeaderTimeout = d }
         if let d = duration("UpstreamKeepaliveTimeout") { s.upstreamIdleTimeout = d }
         if let value = table["ClientMaxBodySize"] {
             if let n = value.int, n >= 0 { s.clientMaxBodySize = Int64(n) }
@@ -181,10 +182,12 @@ public enum ConfigFileParser {
             }
         }
         if let value = table["SSLCiphers"] {
-            if let text = value.string, !text.isEmpty, CertificateFiles.cipherProblem(text) == nil {
-                s.tlsPolicy.ciphers = text
+            if let text = value.string, let problem = CertificateFiles.cipherProblem(text) {
+                issues.append(RouteIssue(.error, service: nil, key: "Config.SSLCiphers", value: text, reason: problem + "; default kept"))
+            } else if let text = value.string {
+                s.tlsPolicy.ciphers = String(text.filter { !$0.isWhitespace })
             } else {
-                issues.append(RouteIssue(.error, service: nil, key: "Config.SSLCiphers", value: value.string ?? "\(value)", reason: "must be an OpenSSL cipher list such as \"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384\"; default kept"))
+                issues.append(typeIssue("Config.SSLCiphers", "a string of cipher names separated by colons"))
             }
         }
         if let value = table["PublishedSSLPort"] {

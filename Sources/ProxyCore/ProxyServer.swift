@@ -160,6 +160,8 @@ public final class ProxyServer: Service, Sendable {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = maxHeaderSize
         limits.maxHeaderFieldSize = maxHeaderSize
+        let watcher = RequestHeadWatcher()
+        try channel.pipeline.syncOperations.addHandler(watcher)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             // Pipelining is handled by HTTPProxyHandler's queue: NIO's assistant stops reading after every
             // request, which costs two epoll_ctl calls per request on every keep-alive connection.
@@ -172,7 +174,7 @@ public final class ProxyServer: Service, Sendable {
             withDecoderLimitConfiguration: limits
         )
         try channel.pipeline.syncOperations.addHandler(
-            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream))
+            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: watcher))
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains.

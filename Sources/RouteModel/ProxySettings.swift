@@ -13,6 +13,9 @@ public struct ProxySettings: Hashable, Sendable {
     public var clientBodyTimeout: Duration
     /// How long an idle downstream keep-alive connection stays open (`KeepaliveTimeout`).
     public var keepaliveTimeout: Duration
+    /// Time a client has to send a whole request head once its first byte arrived (`ClientHeaderTimeout`);
+    /// past it 408 and the connection closes (slowloris).
+    public var clientHeaderTimeout: Duration
     /// How long an idle pooled upstream connection is kept.
     public var upstreamIdleTimeout: Duration
     /// Largest request body accepted, in bytes (`ClientMaxBodySize`); nil or 0 means no limit.
@@ -42,6 +45,7 @@ public struct ProxySettings: Hashable, Sendable {
         sendTimeout: Duration = .seconds(600),
         clientBodyTimeout: Duration = .seconds(60),
         keepaliveTimeout: Duration = .seconds(75),
+        clientHeaderTimeout: Duration = .seconds(60),
         upstreamIdleTimeout: Duration = .seconds(60),
         clientMaxBodySize: Int64? = 32 * 1024 * 1024,
         maxHeaderSize: Int = 32 * 1024,
@@ -58,6 +62,7 @@ public struct ProxySettings: Hashable, Sendable {
         self.sendTimeout = sendTimeout
         self.clientBodyTimeout = clientBodyTimeout
         self.keepaliveTimeout = keepaliveTimeout
+        self.clientHeaderTimeout = clientHeaderTimeout
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.clientMaxBodySize = clientMaxBodySize
         self.maxHeaderSize = maxHeaderSize

@@ -146,6 +146,33 @@ extension EndToEnd {
             await app.stop()
         }
 
+        @Test("a client sending its headers one byte at a time is cut off after the header timeout (408) while others are served; an idle connection is not")
+        func slowlorisIsCutOffAfterTheHeaderTimeout() async throws {
+            let app = try await TestBackend.start("app")
+            var settings = ProxySettings(accessLog: false)
+            settings.clientHeaderTimeout = .seconds(1)
+            let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])], settings: settings)
+            let slow = SlowClient(port: pier.port)
+            let start = ContinuousClock.now
+            let sender = Task.detached { slow.drip("GET / HTTP/1.1\r\nHost: app.test\r\nX-Padding: " + String(repeating: "p", count: 200) + "\r\n\r\n", every: .milliseconds(100)) }
+            // Others are served meanwhile, on new and on idle-then-used connections.
+            let idle = SlowClient(port: pier.port)
+            for _ in 0..<5 {
+                #expect(try curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: app.test", "http://127.0.0.1:\(pier.port)/"]).out == "200")
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            let (reply, closedAfter) = await sender.value
+            #expect(reply.hasPrefix("HTTP/1.1 408 "), "\(reply)")
+            #expect(reply.contains("the request head did not arrive within 1.0 s"))
+            #expect(closedAfter >= .milliseconds(900) && closedAfter < .seconds(3), "cut off after \(closedAfter)")
+            #expect(ContinuousClock.now - start < .seconds(5))
+            // The connection that sent nothing for 1.5 s (past the header timeout, within keep-alive) still serves.
+            let late = idle.drip("GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n", every: .zero)
+            #expect(late.reply.hasPrefix("HTTP/1.1 200 "), "\(late.reply)")
+            await pier.stop()
+            await app.stop()
+        }
+
         @Test func connectionHeaderCannotStripFraming() async throws {
             let app = try await TestBackend.start("app")
             let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])

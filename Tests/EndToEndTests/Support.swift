@@ -253,3 +253,50 @@ func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+/// A raw TCP client that connects at once and sends its bytes later, a few at a time (slowloris).
+final class SlowClient: Sendable {
+    let fd: Int32
+    let connectedAt = ContinuousClock.now
+
+    init(port: Int) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sends `text` one byte every `interval` (all at once for zero) until done or the server stops taking
+    /// bytes, then reads the reply until the server closes. Returns the reply and the time from the first
+    /// byte sent to the close.
+    func drip(_ text: String, every interval: Duration) -> (reply: String, closedAfter: Duration) {
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let first = ContinuousClock.now
+        if interval == .zero {
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        } else {
+            for byte in bytes {
+                var b = byte
+                if send(fd, &b, 1, Int32(MSG_NOSIGNAL)) <= 0 { break }
+                // Stop dripping once the server has answered (a readable socket).
+                var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&probe, 1, Int32(interval.components.attoseconds / 1_000_000_000_000_000 + interval.components.seconds * 1000)) > 0 { break }
+            }
+        }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return (String(decoding: out, as: UTF8.self), ContinuousClock.now - first)
+    }
+}

@@ -30,6 +30,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private var timerDeadline: NIODeadline?
     private var idleSince: NIODeadline?
     private var idleTimeout: TimeAmount = .seconds(75)
+    private var headerTimeout: TimeAmount = .seconds(60)
+    /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
+    private let headWatcher: RequestHeadWatcher?
     private var readDeadline: NIODeadline?
     private var bodyDeadline: NIODeadline?
     private var readsPaused = false {
@@ -56,7 +59,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private static let maxQueuedParts = 64
     private static let maxQueuedBytes = 64 * 1024
 
-    init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http) {
+    init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http,
+         headWatcher: RequestHeadWatcher? = nil) {
+        self.headWatcher = headWatcher
         self.tables = tables
         self.loop = loop
         self.accessLogger = accessLogger
@@ -95,6 +100,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         switch part {
         case .head(let head):
             idleSince = nil
+            headWatcher?.headReceived()
             let table = tables.current
             let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
@@ -393,7 +399,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         let now = NIODeadline.now()
         idleSince = now
         idleTimeout = TimeAmount(settings.keepaliveTimeout)
-        ensureTimer(now + idleTimeout)
+        headerTimeout = TimeAmount(settings.clientHeaderTimeout)
+        headWatcher?.awaitHead()
+        // A head that starts now is due by now + headerTimeout at the earliest: checking then catches it in
+        // time without a timer per request (the check re-arms for the real deadline).
+        ensureTimer(now + min(idleTimeout, headerTimeout))
     }
 
     private func armReadTimer() {
@@ -422,11 +432,21 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
     private func timerFired() {
         let now = NIODeadline.now()
         if let idleSince, machine.isIdle {
-            if now - idleSince >= idleTimeout {
-                context.close(promise: nil)
-                return
+            if let start = headWatcher?.headStart {
+                // A head is on its way: only the header timeout counts now.
+                if now - start >= headerTimeout {
+                    self.idleSince = nil
+                    run(machine.clientHeaderTimedOut(settings: tables.current.settings))
+                    return
+                }
+                ensureTimer(start + headerTimeout)
+            } else {
+                if now - idleSince >= idleTimeout {
+                    context.close(promise: nil)
+                    return
+                }
+                ensureTimer(min(idleSince + idleTimeout, now + headerTimeout))
             }
-            ensureTimer(idleSince + idleTimeout)
         }
         if let deadline = readDeadline, let exchange = machine.exchange {
             if now >= deadline {

@@ -150,6 +150,17 @@ struct HTTPProxyStateMachine {
         exchange?.lastClientActivity = now
     }
 
+    /// The client started a request head and did not finish it within the header timeout (slowloris): 408,
+    /// then the connection closes. Only called between exchanges.
+    mutating func clientHeaderTimedOut(settings: ProxySettings) -> Action {
+        guard exchange == nil, !closing else { return .none }
+        closing = true
+        let seconds = Double(settings.clientHeaderTimeout.components.seconds)
+        let response = LocalResponse.error(.requestTimeout, "the request head did not arrive within \(seconds) s")
+        return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: nil,
+                              settings: settings, dropUpstream: false, finished: nil))
+    }
+
     mutating func clientBodyTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
         guard let exchange, !exchange.requestEnded else { return .none }
         let idle = now - exchange.lastClientActivity

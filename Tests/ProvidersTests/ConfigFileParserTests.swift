@@ -1,0 +1,68 @@
+import LabelConfig
+import Providers
+import RouteModel
+import Testing
+
+@Suite("Configuration file: HTTPS and timeout keys")
+struct ConfigFileParserTests {
+    @Test("HTTPS entrypoint, TLS policy, secrets, default certificate and timeouts are read")
+    func tlsKeys() throws {
+        let (parsed, issues) = ConfigFileParser.parse("""
+            [Entrypoints]
+            HTTP = "127.0.0.1:8080"
+            HTTPS = "127.0.0.1:9443"
+            [Config]
+            SSLProtocols = "TLSv1.3"
+            SSLCiphers = "ECDHE-RSA-AES128-GCM-SHA256"
+            PublishedSSLPort = 443
+            SecretsDirectory = "/srv/secrets"
+            DefaultCertificate = "default.crt"
+            DefaultCertificateKey = "default.key"
+            ClientHeaderTimeout = "5s"
+            TLSHandshakeTimeout = 3
+            """)
+        #expect(issues.isEmpty, "\(issues)")
+        let config = try #require(parsed)
+        #expect(config.httpsHost == "127.0.0.1" && config.httpsPort == 9443)
+        #expect(config.settings.tlsPolicy.minimumVersion == .v1_3 && config.settings.tlsPolicy.maximumVersion == .v1_3)
+        #expect(config.settings.tlsPolicy.ciphers == "ECDHE-RSA-AES128-GCM-SHA256")
+        #expect(config.settings.publishedHTTPSPort == 443)
+        #expect(config.secretsDirectory == "/srv/secrets")
+        #expect(config.defaultCertificate == CertificateNames(certificate: "default.crt", key: "default.key"))
+        #expect(config.settings.clientHeaderTimeout == .seconds(5))
+        #expect(config.settings.tlsHandshakeTimeout == .seconds(3))
+    }
+
+    @Test("defaults: HTTPS on 0.0.0.0:8443, TLS 1.2–1.3, /run/secrets; an empty HTTPS entrypoint turns it off")
+    func defaults() throws {
+        let config = try #require(ConfigFileParser.parse("").0)
+        #expect(config.httpsHost == "0.0.0.0" && config.httpsPort == 8443)
+        #expect(config.settings.tlsPolicy == TLSPolicy())
+        #expect(config.secretsDirectory == "/run/secrets")
+        #expect(config.settings.clientHeaderTimeout == .seconds(60))
+        let off = try #require(ConfigFileParser.parse("[Entrypoints]\nHTTPS = \"\"\n").0)
+        #expect(off.httpsHost == nil)
+    }
+
+    @Test("bad values are reported with key, value and reason; the defaults stay", arguments: [
+        ("[Config]\nSSLProtocols = \"SSLv3\"", "Config.SSLProtocols", "must list TLS versions"),
+        ("[Config]\nSSLCiphers = \"NOT-A-CIPHER\"", "Config.SSLCiphers", "unknown cipher \"NOT-A-CIPHER\""),
+        ("[Config]\nSSLCiphers = \"HIGH:!aNULL\"", "Config.SSLCiphers", "unknown cipher \"HIGH\", \"!aNULL\""),
+        ("[Config]\nPublishedSSLPort = 70000", "Config.PublishedSSLPort", "must be a port number"),
+        ("[Config]\nDefaultCertificate = \"a.crt\"", "Config.DefaultCertificate", "must be given together"),
+        ("[Entrypoints]\nHTTPS = \"nowhere\"", "Entrypoints.HTTPS", "must be \"address:port\""),
+        ("[Config]\nClientHeaderTimeout = \"soon\"", "Config.ClientHeaderTimeout", "must be seconds or a duration"),
+    ])
+    func badValues(text: String, key: String, reason: String) throws {
+        let (parsed, issues) = ConfigFileParser.parse(text)
+        let config = try #require(parsed)
+        let issue = try #require(issues.first)
+        #expect(issues.count == 1, "\(issues)")
+        #expect(issue.severity == .error)
+        #expect(issue.key == key)
+        #expect(issue.reason.contains(reason), "\(issue)")
+        #expect(config.settings.tlsPolicy == TLSPolicy())
+        #expect(config.settings.clientHeaderTimeout == .seconds(60))
+        #expect(config.defaultCertificate == nil)
+    }
+}
