@@ -152,11 +152,11 @@ extension EndToEnd {
             var settings = ProxySettings(accessLog: false)
             settings.clientHeaderTimeout = .seconds(1)
             let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])], settings: settings)
-            let slow = SlowClient(port: pier.port)
+            let slow = try SlowClient(port: pier.port)
             let start = ContinuousClock.now
             let sender = Task.detached { slow.drip("GET / HTTP/1.1\r\nHost: app.test\r\nX-Padding: " + String(repeating: "p", count: 200) + "\r\n\r\n", every: .milliseconds(100)) }
             // Others are served meanwhile, on new and on idle-then-used connections.
-            let idle = SlowClient(port: pier.port)
+            let idle = try SlowClient(port: pier.port)
             for _ in 0..<5 {
                 #expect(try curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: app.test", "http://127.0.0.1:\(pier.port)/"]).out == "200")
                 try await Task.sleep(for: .milliseconds(300))

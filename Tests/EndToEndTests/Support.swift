@@ -228,10 +228,10 @@ func temporaryDirectory() throws -> URL {
 }
 
 /// Raw bytes to a port and everything it answers until it closes or `timeout` passes.
-func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -> String {
+/// A blocking TCP socket connected to 127.0.0.1:`port`, whose reads give up after `timeout` seconds.
+func loopbackSocket(port: Int, timeout: Int = 5) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -239,9 +239,18 @@ func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -
     let connected = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw TestFailure("connect failed") }
-    var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+    guard connected == 0 else {
+        close(fd)
+        throw TestFailure("connect failed")
+    }
+    var tv = timeval(tv_sec: timeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    return fd
+}
+
+func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -> String {
+    let fd = try loopbackSocket(port: port, timeout: Int(timeout))
+    defer { close(fd) }
     let data = Array(bytes.utf8)
     _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
     var out: [UInt8] = []
@@ -259,17 +268,8 @@ final class SlowClient: Sendable {
     let fd: Int32
     let connectedAt = ContinuousClock.now
 
-    init(port: Int) {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    init(port: Int) throws {
+        fd = try loopbackSocket(port: port)
     }
 
     /// Sends `text` one byte every `interval` (all at once for zero) until done or the server stops taking
