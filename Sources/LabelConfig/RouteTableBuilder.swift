@@ -64,6 +64,7 @@ public struct RouteTableBuilder: Sendable {
         var tlsClaims: [TLSClaim] = []
         var defaultCandidates: [String] = []
         var sslOnlyHosts: [(service: String, host: HostPattern)] = []
+        var httpsRedirectSources: [(service: String, host: String)] = []
         var protocols: [String: UpstreamProtocol] = [:]
 
         for service in services.sorted(by: { $0.name < $1.name }) {
@@ -104,6 +105,7 @@ public struct RouteTableBuilder: Sendable {
                 continue
             }
             let httpRedirectSources = Set(labels.redirects.filter { $0.sourceScheme == "http" }.map(\.sourceHost))
+            httpsRedirectSources += labels.redirects.filter { $0.sourceScheme == "https" }.map { (service.name, $0.sourceHost) }
             if endpoints.isEmpty, !labels.hosts.isEmpty || labels.defaultBackend {
                 issues.append(RouteIssue(.warning, service: service.name, reason: "no running endpoints; its requests get 503 until one runs"))
             }
@@ -210,6 +212,10 @@ public struct RouteTableBuilder: Sendable {
         for (service, host) in sslOnlyHosts where !covered(host) {
             issues.append(RouteIssue(.warning, service: service, key: LabelKey.sslOnly.label, value: "true",
                                      reason: "plain HTTP for \(host) redirects to HTTPS, but no certificate covers it there (no ssl_cert/ssl_key and no default certificate)"))
+        }
+        for (service, host) in httpsRedirectSources where !covered(.exact(host)) {
+            issues.append(RouteIssue(.warning, service: service, key: LabelKey.redirects.label, value: "https://" + host,
+                                     reason: "the redirect applies on the HTTPS entrypoint, but no certificate covers \(host) there (no ssl_cert/ssl_key on the service and no default certificate)"))
         }
 
         // A service whose every claim lost a conflict routes nothing: it is not "routed".

@@ -120,6 +120,14 @@ struct TLSBuilderTests {
         ])
     }
 
+    @Test("a redirect from https without any certificate for its source warns")
+    func httpsRedirectWithoutCertificate() {
+        let result = Self.build([S.service("web", S.lb(["hosts": "new.local", "port": "80", "redirects": "https://old.local,https://new.local"]))])
+        #expect(result.issues.map(\.description) == [
+            #"warning: service "web": com.docker.lb.redirects="https://old.local": the redirect applies on the HTTPS entrypoint, but no certificate covers old.local there (no ssl_cert/ssl_key on the service and no default certificate)"#,
+        ])
+    }
+
     @Test("redirects from https apply on the HTTPS entrypoint, with the service's certificate for the source host")
     func httpsRedirects() {
         let result = Self.build([

@@ -86,6 +86,28 @@ struct HTTPSClassifierHandlerTests {
         #expect((try? harness.channel.pipeline.syncOperations.handler(type: HTTPSClassifierHandler.self)) == nil)
     }
 
+    @Test("a client that leaves while Pier connects to the passthrough endpoint leaves no upstream connection behind")
+    func clientLeavesDuringConnect() throws {
+        let channel = EmbeddedChannel()
+        let upstream = EmbeddedChannel(loop: channel.embeddedEventLoop)
+        let pending = channel.eventLoop.makePromise(of: Channel.self)
+        let pool = BackendPool(id: 0, services: ["vault"], endpoints: [Endpoint(host: "10.0.0.9", port: 443)])
+        let table = Self.table(TLSTable(entries: [.exact("vault.test"): .passthrough(pool: 0, proxyProtocol: nil)]), pools: [pool])
+        let handler = HTTPSClassifierHandler(
+            tables: RouteTableBox(table), loop: LoopState(eventLoop: channel.eventLoop), contexts: TLSContextStore(),
+            accessLogger: Logger(label: "test"), logger: Logger(label: "test"), httpsPort: 8443
+        ) { _, _, _ in pending.futureResult }
+        try channel.connect(to: SocketAddress(ipAddress: "192.0.2.7", port: 50000)).wait()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.writeInbound(channel.allocator.buffer(bytes: try Self.clientHello(serverName: "vault.test")))
+        channel.embeddedEventLoop.run()
+        _ = try? channel.close().wait()
+        try upstream.connect(to: SocketAddress(ipAddress: "10.0.0.9", port: 443)).wait()
+        pending.succeed(upstream)
+        channel.embeddedEventLoop.run()
+        #expect(!upstream.isActive)
+    }
+
     @Test("an unknown name without a default certificate gets a fatal unrecognized_name alert and the connection closes")
     func unknownNameAlert() throws {
         let harness = try Harness(table: Self.table(TLSTable()))

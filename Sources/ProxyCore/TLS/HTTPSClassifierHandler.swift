@@ -166,6 +166,11 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         let downstream = context.channel
         let connect = connector(endpoint, context.eventLoop, TimeAmount(table.settings.connectTimeout))
         return connect.assumeIsolated().flatMap { [self] upstream in
+            // The client may have left while Pier was connecting: nothing to relay, no connection to keep.
+            guard let context = self.context, downstream.isActive else {
+                upstream.close(promise: nil)
+                return upstream.eventLoop.makeSucceededVoidFuture()
+            }
             do {
                 try downstream.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
                 if let proxyProtocol {
@@ -174,9 +179,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
                 let (client, server) = GlueHandler.pair()
                 try upstream.pipeline.syncOperations.addHandler(server)
-                if let context = self.context {
-                    try context.pipeline.syncOperations.addHandler(client, position: .before(self))
-                }
+                try context.pipeline.syncOperations.addHandler(client, position: .before(self))
                 done = true
                 removeSelf()
                 return upstream.eventLoop.makeSucceededVoidFuture()
