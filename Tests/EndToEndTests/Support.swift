@@ -248,11 +248,8 @@ func loopbackSocket(port: Int, timeout: Int = 5) throws -> Int32 {
     return fd
 }
 
-func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -> String {
-    let fd = try loopbackSocket(port: port, timeout: Int(timeout))
-    defer { close(fd) }
-    let data = Array(bytes.utf8)
-    _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+/// Everything `fd` receives until the peer closes (or the socket's read timeout passes).
+func readUntilClosed(_ fd: Int32) -> [UInt8] {
     var out: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
@@ -260,7 +257,15 @@ func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -
         if n <= 0 { break }
         out += buffer[0..<n]
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
+}
+
+func rawExchange(port: Int, _ bytes: String, timeout: TimeInterval = 5) throws -> String {
+    let fd = try loopbackSocket(port: port, timeout: Int(timeout))
+    defer { close(fd) }
+    let data = Array(bytes.utf8)
+    _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    return String(decoding: readUntilClosed(fd), as: UTF8.self)
 }
 
 /// A raw TCP client that connects at once and sends its bytes later, a few at a time (slowloris).
@@ -290,13 +295,7 @@ final class SlowClient: Sendable {
                 if poll(&probe, 1, Int32(interval.components.attoseconds / 1_000_000_000_000_000 + interval.components.seconds * 1000)) > 0 { break }
             }
         }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            out += buffer[0..<n]
-        }
+        let out = readUntilClosed(fd)
         return (String(decoding: out, as: UTF8.self), ContinuousClock.now - first)
     }
 }

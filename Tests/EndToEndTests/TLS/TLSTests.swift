@@ -1,4 +1,7 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOSSL
 import LabelConfig
 import RouteModel
 import Testing
@@ -260,4 +263,51 @@ extension EndToEnd.TLSTests {
         await pier.stop()
         await backend.stop()
     }
+}
+
+extension EndToEnd.TLSTests {
+    @Test("passthrough half-close: the client's shutdown reaches the backend, whose answer still comes back")
+    func passthroughHalfClose() async throws {
+        let backend = try await HalfCloseBackend.start()
+        let pier = try await InProcessPier.start([
+            ServiceDescription(name: "raw", labels: ["com.docker.lb.hosts": "raw.test", "com.docker.lb.ssl_passthrough": "true"],
+                               endpoints: [.init(host: "127.0.0.1", port: backend.port)]),
+        ], https: true)
+        // A real ClientHello names the host; what follows it is opaque to Pier.
+        let hello = try clientHelloBytes(serverName: "raw.test")
+        let fd = try loopbackSocket(port: pier.httpsPort!)
+        defer { close(fd) }
+        // The ClientHello first; once the backend's greeting comes back the relay stands (as a TLS client
+        // waits for the server's answer before it sends more).
+        _ = hello.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var greeting = [UInt8](repeating: 0, count: 6)
+        #expect(recv(fd, &greeting, 6, Int32(MSG_WAITALL)) == 6)
+        #expect(String(decoding: greeting, as: UTF8.self) == "ready\n")
+        let payload = [UInt8](repeating: 0x42, count: 100_000)
+        var sent = 0
+        while sent < payload.count {
+            let n = payload[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { break }
+            sent += n
+        }
+        #expect(sent == payload.count)
+        shutdown(fd, Int32(SHUT_WR))
+        let reply = readUntilClosed(fd)
+        #expect(String(decoding: reply, as: UTF8.self) == "received=\(hello.count + payload.count)")
+        await pier.stop()
+        await backend.stop()
+    }
+}
+
+/// A real ClientHello from swift-nio-ssl's client, as raw bytes.
+func clientHelloBytes(serverName: String) throws -> [UInt8] {
+    var configuration = TLSConfiguration.makeClientConfiguration()
+    configuration.certificateVerification = .none
+    let client = EmbeddedChannel()
+    try client.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: serverName))
+    try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
+    var bytes: [UInt8] = []
+    while let buffer = try client.readOutbound(as: ByteBuffer.self) { bytes += buffer.readableBytesView }
+    _ = try? client.finish()
+    return bytes
 }
