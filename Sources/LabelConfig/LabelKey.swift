@@ -29,9 +29,6 @@ public enum LabelKey: String, CaseIterable, Sendable {
     /// The full label name, e.g. `com.docker.lb.hosts`.
     public var label: String { Self.prefix + rawValue }
 
-    /// Whether the key is a Pier extension (not one of Interlock's).
-    public var isExtension: Bool { rawValue.hasPrefix("pier.") }
-
     /// Interlock documented these and never implemented them; Pier says so when it sees them.
     static let unsupportedInterlockKeys: [String: String] = [
         "ssl_backend": "upstream TLS is not supported (Interlock documented it but never implemented it)",

@@ -202,12 +202,20 @@ public struct RouteTableBuilder: Sendable {
         if let names = defaultCertificate {
             tlsTable.defaultCertificate = loadCertificate(names, service: nil, issues: &issues)
         }
-        var certificateIndex = HostMap<TLSEntry>()
-        for (pattern, entry) in tlsTable.entries { certificateIndex[pattern] = entry }
+        // A service whose every claim lost a conflict routes nothing: it is not "routed".
+        let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []) + tls.services)
+        for (name, state) in statuses {
+            if case .routed = state, !served.contains(name) { statuses[name] = .rejected }
+        }
+
+        let table = RouteTable(generation: generation,
+                               content: .init(routes: routes, pools: pools, defaultRoute: defaultRoute, settings: settings, tls: tlsTable))
+        // Certificate coverage is the table's own SNI lookup (exact names, then wildcards, then the default).
         func covered(_ host: HostPattern) -> Bool {
-            if tlsTable.defaultCertificate != nil || certificateIndex[host] != nil { return true }
-            if case .exact(let name) = host, certificateIndex.lookup(name) != nil { return true }
-            return false
+            switch host {
+            case .exact(let name): return table.certificateName(forHost: name) != nil
+            case .wildcard: return tlsTable.defaultCertificate != nil || tlsTable.entries[host] != nil
+            }
         }
         for (service, host) in sslOnlyHosts where !covered(host) {
             issues.append(RouteIssue(.warning, service: service, key: LabelKey.sslOnly.label, value: "true",
@@ -217,15 +225,6 @@ public struct RouteTableBuilder: Sendable {
             issues.append(RouteIssue(.warning, service: service, key: LabelKey.redirects.label, value: "https://" + host,
                                      reason: "the redirect applies on the HTTPS entrypoint, but no certificate covers \(host) there (no ssl_cert/ssl_key on the service and no default certificate)"))
         }
-
-        // A service whose every claim lost a conflict routes nothing: it is not "routed".
-        let served = Set(routes.flatMap(\.services) + (defaultRoute?.services ?? []) + tls.services)
-        for (name, state) in statuses {
-            if case .routed = state, !served.contains(name) { statuses[name] = .rejected }
-        }
-
-        let table = RouteTable(generation: generation,
-                               content: .init(routes: routes, pools: pools, defaultRoute: defaultRoute, settings: settings, tls: tlsTable))
         let sortedIssues = issues.sorted { ($0.severity, $0.service ?? "", $0.key ?? "") < ($1.severity, $1.service ?? "", $1.key ?? "") }
         let statusList = statuses.map { ServiceStatus(service: $0.key, state: $0.value) }.sorted { $0.service < $1.service }
         return Result(table: table, issues: sortedIssues, statuses: statusList)

@@ -93,17 +93,7 @@ public final class ProxyServer: Service, Sendable {
             throw error
         }
         let httpsPort = httpsChannel?.localAddress?.port
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+        let bootstrap = listenerBootstrap(quiesce: quiesce)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -127,11 +117,10 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    private func httpsBootstrap(quiesce: ServerQuiescingHelper) -> ServerBootstrap {
-        let tables = self.tables, loops = self.loops, accessLogger = self.accessLogger, logger = self.logger
-        let contexts = tlsContexts
-        let httpsPort = configuration.https?.port
-        return ServerBootstrap(group: group)
+    /// What both entrypoints share: the listening socket's options, graceful-shutdown tracking by `quiesce`
+    /// (one helper per listening socket), and the client sockets' options.
+    private func listenerBootstrap(quiesce: ServerQuiescingHelper) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -142,6 +131,13 @@ public final class ProxyServer: Service, Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+    }
+
+    private func httpsBootstrap(quiesce: ServerQuiescingHelper) -> ServerBootstrap {
+        let tables = self.tables, loops = self.loops, accessLogger = self.accessLogger, logger = self.logger
+        let contexts = tlsContexts
+        let httpsPort = configuration.https?.port
+        return listenerBootstrap(quiesce: quiesce)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Redirects to HTTPS name the port the HTTPS entrypoint really listens on (port 0 in tests).

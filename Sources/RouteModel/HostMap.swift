@@ -7,9 +7,6 @@ public struct HostMap<Value: Sendable>: Sendable {
     /// An empty map.
     public init() {}
 
-    /// Whether the map holds nothing.
-    public var isEmpty: Bool { exact.isEmpty && wildcard.isEmpty }
-
     /// The value stored for exactly this pattern.
     public subscript(pattern: HostPattern) -> Value? {
         get {
