@@ -76,9 +76,7 @@ struct LabelParser {
             if let reason = Self.pathProblem(root) {
                 error(key, value, reason)
             } else {
-                var normalized = String(RequestPath.removingDotSegments(Substring(root)))
-                while normalized.count > 1, normalized.hasSuffix("/") { normalized.removeLast() }
-                r.contextRoot = normalized
+                r.contextRoot = Self.normalizedPath(root)
             }
         case .contextRootRewrite:
             r.contextRootRewrite = bool(key, value)
@@ -98,9 +96,15 @@ struct LabelParser {
         case .sslOnly:
             r.sslOnly = bool(key, value)
         case .websocketEndpoints:
-            for item in ValueSyntax.list(value) {
-                if let reason = Self.pathProblem(item) { error(key, value, "\"\(item)\": \(reason)") }
-                else { r.websocketEndpoints.append(item) }
+            let items = ValueSyntax.list(value)
+            if items.isEmpty { error(key, value, "no path; give a comma-separated list such as /ws,/chat") }
+            for item in items {
+                if let reason = Self.pathProblem(item) {
+                    error(key, value, "\"\(item)\": \(reason)")
+                } else {
+                    let normalized = Self.normalizedPath(item)
+                    if !r.websocketEndpoints.contains(normalized) { r.websocketEndpoints.append(normalized) }
+                }
             }
         case .serviceCluster:
             r.serviceCluster = value.trimmingWhitespace()
@@ -188,8 +192,10 @@ struct LabelParser {
         if r.proxyProtocol != nil, !r.sslPassthrough {
             warning(.proxyProtocol, written[.proxyProtocol] ?? "", "has no effect without com.docker.lb.ssl_passthrough=true")
         }
-        if !r.websocketEndpoints.isEmpty {
-            warning(.websocketEndpoints, r.websocketEndpoints.joined(separator: ","), "WebSocket upgrades are not forwarded yet in this Pier version")
+        if !r.websocketEndpoints.isEmpty, r.sslPassthrough {
+            warning(.websocketEndpoints, written[.websocketEndpoints] ?? "", "has no effect with com.docker.lb.ssl_passthrough=true: Pier relays the bytes as they are")
+        } else if !r.websocketEndpoints.isEmpty, r.upstreamProtocol == .h2c {
+            warning(.websocketEndpoints, written[.websocketEndpoints] ?? "", "WebSocket upgrades cannot be forwarded to an h2c upstream; they are refused")
         }
         if let cookie = r.stickySessionCookie {
             warning(.stickySessionCookie, cookie, "sticky sessions are not active yet in this Pier version; round robin is used")
@@ -223,6 +229,13 @@ struct LabelParser {
             else { return "is not a host name (letters, digits and - in dot-separated labels)" }
         }
         return nil
+    }
+
+    /// A valid path prefix as routes hold it: dot segments resolved, no trailing `/` (except `/` itself).
+    static func normalizedPath(_ path: String) -> String {
+        var normalized = String(RequestPath.removingDotSegments(Substring(path)))
+        while normalized.count > 1, normalized.hasSuffix("/") { normalized.removeLast() }
+        return normalized
     }
 
     /// Why `path` is not an absolute URL path, or nil when it is.

@@ -46,6 +46,7 @@ public struct RouteTableBuilder: Sendable {
         var service: String
         var kind: Kind
         var schemes: RouteSchemes
+        var webSocketPaths: [String] = []
     }
 
     private struct TLSClaim {
@@ -149,7 +150,7 @@ public struct RouteTableBuilder: Sendable {
                 if httpsRedirectSources.contains(host.description) { schemes.remove(.https) }
                 if !schemes.isEmpty {
                     claims.append(Claim(host: host, contextRoot: labels.contextRoot, rewrite: rewrite, service: service.name,
-                                        kind: .proxy, schemes: schemes))
+                                        kind: .proxy, schemes: schemes, webSocketPaths: labels.websocketEndpoints))
                 }
             }
             if let cert = labels.sslCert, let key = labels.sslKey {
@@ -267,6 +268,7 @@ public struct RouteTableBuilder: Sendable {
                 let first = claims[firstIndex]
                 var services = [first.service]
                 var losers: [Int] = []
+                var webSocketPaths = Set(first.webSocketPaths)
                 let action: RouteAction
                 switch first.kind {
                 case .redirect(let redirect):
@@ -281,6 +283,8 @@ public struct RouteTableBuilder: Sendable {
                         let claim = claims[other]
                         if claim.kind == .proxy, first.contextRoot == "/", claim.contextRoot == "/" {
                             if !services.contains(claim.service) { services.append(claim.service) }
+                            // Services sharing a host share its WebSocket paths: an upgrade may reach any of them.
+                            webSocketPaths.formUnion(claim.webSocketPaths)
                         } else {
                             losers.append(other)
                         }
@@ -293,9 +297,10 @@ public struct RouteTableBuilder: Sendable {
                 }
                 let route = Route(host: first.host, contextRoot: first.contextRoot,
                                   stripContextRoot: first.kind == .proxy && first.rewrite,
-                                  action: action, services: services, schemes: scheme == .http ? .http : .https)
+                                  action: action, services: services, schemes: scheme == .http ? .http : .https,
+                                  webSocketPaths: first.kind == .proxy ? webSocketPaths.sorted() : [])
                 if let last = perScheme.last, last.0.action == route.action, last.0.services == route.services,
-                    last.0.stripContextRoot == route.stripContextRoot
+                    last.0.stripContextRoot == route.stripContextRoot, last.0.webSocketPaths == route.webSocketPaths
                 {
                     perScheme[perScheme.count - 1].0.schemes = .both
                 } else {

@@ -79,16 +79,29 @@ public struct Route: Hashable, Sendable, Comparable {
     public var services: [String]
     /// The entrypoints the route applies on.
     public var schemes: RouteSchemes
+    /// Path prefixes on which WebSocket upgrades are forwarded (`com.docker.lb.websocket_endpoints`), sorted;
+    /// each starts with `/` and has no trailing `/` (except `/` itself).
+    public var webSocketPaths: [String]
 
     /// Creates a route.
     public init(host: HostPattern, contextRoot: String, stripContextRoot: Bool, action: RouteAction, services: [String],
-                schemes: RouteSchemes = .both) {
+                schemes: RouteSchemes = .both, webSocketPaths: [String] = []) {
         self.host = host
         self.contextRoot = contextRoot
         self.stripContextRoot = stripContextRoot
         self.action = action
         self.services = services
         self.schemes = schemes
+        self.webSocketPaths = webSocketPaths
+    }
+
+    /// Whether a WebSocket upgrade for `path` (the request's path as the client sent it, dot segments
+    /// removed, no query) may be forwarded: it is one of `webSocketPaths` or below one, segment by segment
+    /// (`/ws` accepts `/ws` and `/ws/room`, not `/wsx`).
+    public func acceptsWebSocket(path: Substring) -> Bool {
+        webSocketPaths.contains { prefix in
+            prefix == "/" || path == prefix || (path.hasPrefix(prefix) && path.dropFirst(prefix.count).first == "/")
+        }
     }
 
     public static func < (lhs: Route, rhs: Route) -> Bool {

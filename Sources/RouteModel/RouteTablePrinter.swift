@@ -14,7 +14,8 @@ public enum RouteTablePrinter {
                 let pool = table.pools[id]
                 let endpoints = pool.endpoints.isEmpty ? "no endpoints: 503" : pool.endpoints.map(\.description).joined(separator: ", ")
                 return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "")
-                    + (pool.upstreamProtocol == .h2c ? " (h2c)" : "") + only(route)
+                    + (pool.upstreamProtocol == .h2c ? " (h2c)" : "")
+                    + (route.webSocketPaths.isEmpty ? "" : " (websocket \(route.webSocketPaths.joined(separator: ",")))") + only(route)
             }
         }
         func only(_ route: Route) -> String {

@@ -281,7 +281,8 @@ struct LabelValueTests {
         arguments: [
             (["ssl_cert": "a.cert", "ssl_key": "a.key", "ssl_passthrough": "true"], "ssl_cert", "a.cert", "has no effect with com.docker.lb.ssl_passthrough"),
             (["pier.proxy_protocol": "v2"], "pier.proxy_protocol", "v2", "has no effect without com.docker.lb.ssl_passthrough"),
-            (["websocket_endpoints": "/ws,/chat"], "websocket_endpoints", "/ws,/chat", "WebSocket upgrades"),
+            (["websocket_endpoints": "/ws,/chat", "ssl_passthrough": "true"], "websocket_endpoints", "/ws,/chat", "has no effect with com.docker.lb.ssl_passthrough"),
+            (["websocket_endpoints": "/ws", "pier.upstream_protocol": "h2c"], "websocket_endpoints", "/ws", "cannot be forwarded to an h2c upstream"),
             (["sticky_session_cookie": "session"], "sticky_session_cookie", "session", "round robin is used"),
             (["ip_hash": "true"], "ip_hash", "true", "round robin is used"),
             (["max_fails": "3"], "max_fails", "3", "passive health checks"),

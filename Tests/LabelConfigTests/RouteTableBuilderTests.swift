@@ -344,3 +344,21 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension RouteTableBuilderTests {
+    @Test("websocket_endpoints: paths are normalised onto the service's routes; services sharing a host share them")
+    func webSocketPaths() throws {
+        let result = Self.build([
+            S.service("chat-v1", S.lb(["hosts": "chat.local", "port": "80", "websocket_endpoints": "/ws/, /a/../live"]), ["10.0.1.1"]),
+            S.service("chat-v2", S.lb(["hosts": "chat.local", "port": "80", "websocket_endpoints": "/ws"]), ["10.0.2.1"]),
+            S.service("api", S.lb(["hosts": "api.local", "port": "80"]), ["10.0.3.1"]),
+        ])
+        #expect(result.issues.isEmpty, "\(result.issues)")
+        let chat = try #require(result.table.routes.first { $0.host == .exact("chat.local") })
+        #expect(chat.webSocketPaths == ["/live", "/ws"])
+        let api = try #require(result.table.routes.first { $0.host == .exact("api.local") })
+        #expect(api.webSocketPaths.isEmpty)
+        let (_, issues) = Labels.parse(service: "x", labels: S.lb(["hosts": "a.local", "websocket_endpoints": " , "]))
+        #expect(issues.map(\.reason) == ["no path; give a comma-separated list such as /ws,/chat"])
+    }
+}

@@ -15,8 +15,9 @@ struct HTTPProxyStateMachineTests {
         HTTPRequestHead(version: version, method: method, uri: "/", headers: headers)
     }
 
-    func forward(_ h: HTTPRequestHead) -> RequestPlan {
-        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint, upstreamProtocol: .http1)
+    func forward(_ h: HTTPRequestHead, webSocket: Bool = false) -> RequestPlan {
+        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
+                 upstreamProtocol: .http1, webSocket: webSocket)
     }
 
     /// A short name for an action, enough to compare sequences.
@@ -36,7 +37,45 @@ struct HTTPProxyStateMachineTests {
         case .rescheduleReadTimer(let t): return "reschedule-read \(t.nanoseconds / 1_000_000)ms"
         case .rescheduleBodyTimer(let t): return "reschedule-body \(t.nanoseconds / 1_000_000)ms"
         case .finished: return "finished"
+        case .startTunnel(let h, _): return "tunnel \(h.status.code) \(h.headers["upgrade"].joined())"
         }
+    }
+
+    static let handshake: HTTPHeaders = ["Host": "a", "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"]
+
+    @Test func webSocketHandshakeAnswered101BecomesATunnelOnceTheHeadEnds() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.GET, Self.handshake)
+        _ = m.requestHead(h, plan: forward(h, webSocket: true), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket", "Connection": "Upgrade"])
+        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0)) == "none", "the 101 waits for the end of its head")
+        #expect(name(m.responseEnd(nil)) == "tunnel 101 websocket")
+        #expect(m.closing, "the connection carries no more HTTP")
+    }
+
+    @Test func upgradeRequestsThatDoNotBecomeTunnelsCloseTheConnection() {
+        // NIO's decoder reads nothing after an upgrade request: a refused or declined upgrade ends the connection.
+        for (headers, webSocket) in [(Self.handshake, true), (["Host": "a", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings"] as HTTPHeaders, false)] {
+            var m = HTTPProxyStateMachine()
+            let h = head(.GET, headers)
+            _ = m.requestHead(h, plan: forward(h, webSocket: webSocket), table: table, requestID: "r", now: t0)
+            _ = m.requestEnd(nil, now: t0)
+            _ = m.upstreamAttached(reused: false, now: t0)
+            #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)) == "head 200")
+            #expect(name(m.responseEnd(nil)) == "response-end release close")
+        }
+    }
+
+    @Test func a101ForARequestThatDidNotAskIs502() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket"])
+        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0)) == "answer 502 close drop finished")
     }
 
     @Test func simpleExchangeReleasesTheUpstreamAndStaysOpen() {

@@ -32,7 +32,7 @@ struct RequestPlannerTests {
     @Test("X-Forwarded-Port: the entrypoint's port, or PublishedSSLPort on HTTPS when set")
     func forwardedPort() {
         for (published, expected) in [(nil, "8443"), (443, "443")] as [(Int?, String)] {
-            guard case .forward(let head, _, _) = Self.plan(Self.table(publishedHTTPSPort: published), host: "web.test", Self.https) else {
+            guard case .forward(let head, _, _, _) = Self.plan(Self.table(publishedHTTPSPort: published), host: "web.test", Self.https) else {
                 Issue.record("expected a forward")
                 continue
             }
@@ -40,7 +40,7 @@ struct RequestPlannerTests {
             #expect(head.headers["x-forwarded-proto"] == ["https"])
         }
         let plain = Downstream(scheme: .http, port: 8080, httpsPort: 8443, tls: nil)
-        guard case .forward(let head, _, _) = Self.plan(Self.table(publishedHTTPSPort: 443), host: "other.test", plain) else {
+        guard case .forward(let head, _, _, _) = Self.plan(Self.table(publishedHTTPSPort: 443), host: "other.test", plain) else {
             Issue.record("expected a forward")
             return
         }

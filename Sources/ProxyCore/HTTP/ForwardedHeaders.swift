@@ -61,9 +61,12 @@ enum ForwardedHeaders {
         requestID: String,
         proto: String,
         port: Int? = nil,
-        http2Upstream: Bool = false
+        http2Upstream: Bool = false,
+        webSocket: Bool = false
     ) -> HTTPRequestHead {
         var headers = head.headers
+        // A WebSocket handshake keeps its upgrade: the one hop-by-hop request Pier passes on, restated.
+        let upgrade = webSocket ? headers[canonicalForm: "upgrade"].joined(separator: ", ") : nil
         // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
         let trailers = http2Upstream && headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
         if let authority {
@@ -96,6 +99,10 @@ enum ForwardedHeaders {
         }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
         if trailers { headers.add(name: "te", value: "trailers") }
+        if let upgrade {
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: upgrade)
+        }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
     }
 
@@ -108,6 +115,8 @@ enum ForwardedHeaders {
         info: InfoHeaders?
     ) -> HTTPResponseHead {
         var headers = head.headers
+        // A 101 keeps the protocol it switches to; its connection then carries that protocol, not HTTP.
+        let upgrade = head.status == .switchingProtocols ? headers[canonicalForm: "upgrade"].joined(separator: ", ") : nil
         stripHopByHop(&headers)
         if let info {
             headers.replaceOrAdd(name: "x-request-id", value: info.requestID)
@@ -119,6 +128,11 @@ enum ForwardedHeaders {
             if let time = info.upstreamResponseTime {
                 headers.replaceOrAdd(name: "x-upstream-response-time", value: time)
             }
+        }
+        if let upgrade {
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: upgrade)
+            return HTTPResponseHead(version: .http1_1, status: head.status, headers: headers)
         }
         // HTTP/2 has no Connection header (its codec would drop it anyway).
         if clientVersion.major == 1 {

@@ -26,6 +26,10 @@ final class HTTPExchange {
     var upstreamHead: HTTPRequestHead?
     var endpoint: Endpoint?
     var upstreamProtocol: UpstreamProtocol = .http1
+    /// A WebSocket handshake forwarded upstream: a 101 turns the exchange into a tunnel.
+    var webSocket = false
+    /// The 101 to send the client once the upstream's response head has ended.
+    var switchingHead: HTTPResponseHead?
     var reusedUpstream = false
     var buffered: [HTTPClientRequestPart] = []
     var requestEnded = false
@@ -51,7 +55,9 @@ final class HTTPExchange {
         self.requestID = requestID
         // An HTTP/2 stream ends with its exchange; "keep-alive" there means the connection stays, which is
         // the HTTP/2 connection's business.
-        self.keepAlive = head.version.major >= 2 || head.isKeepAlive
+        // After an upgrade request NIO's decoder reads no further request on the connection (see
+        // `UpgradeRequest`): unless it becomes a tunnel, it closes after the response.
+        self.keepAlive = head.version.major >= 2 || (head.isKeepAlive && UpgradeRequest(head) == .none)
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds
         self.lastUpstreamActivity = now

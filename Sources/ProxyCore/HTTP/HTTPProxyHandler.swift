@@ -10,7 +10,7 @@ import RouteModel
 /// Owned by the connection's event loop; the upstream connections it uses live on the same loop. It does
 /// not parse HTTP (NIO's decoder does), decide anything about routing or HTTP semantics (the planner and the
 /// state machine do), block or hop threads.
-final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
+final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamConnectionDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -308,6 +308,30 @@ final class HTTPProxyHandler: ChannelDuplexHandler, UpstreamConnectionDelegate {
         case .finished(let exchange):
             finish(exchange)
             drainQueue()
+        case .startTunnel(let head, let finished):
+            startTunnel(head, finished: finished)
+        }
+    }
+
+    /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
+    /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
+    private func startTunnel(_ head: HTTPResponseHead, finished: HTTPExchange) {
+        timer?.cancel()
+        timer = nil
+        readDeadline = nil
+        bodyDeadline = nil
+        idleSince = nil
+        log(finished)
+        guard let connection = upstream else { return context.close(promise: nil) }
+        upstream = nil
+        connection.delegate = nil
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        do {
+            try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
+                                  idleTimeout: TimeAmount(finished.table.settings.readTimeout))
+        } catch {
+            connection.close()
+            context.close(promise: nil)
         }
     }
 

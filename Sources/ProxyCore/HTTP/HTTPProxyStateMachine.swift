@@ -51,6 +51,9 @@ struct HTTPProxyStateMachine {
         case rescheduleBodyTimer(TimeAmount)
         /// The exchange ended (a local answer whose request body has now been read): log it.
         case finished(HTTPExchange)
+        /// The upstream switched protocols (WebSocket): send the client `head`, then relay raw bytes between
+        /// the two connections until either closes. The connection carries no more HTTP.
+        case startTunnel(HTTPResponseHead, finished: HTTPExchange)
     }
 
     /// The exchange in progress, if any.
@@ -69,10 +72,11 @@ struct HTTPProxyStateMachine {
         switch plan {
         case .answer(let response, let close):
             return answer(exchange, response, close: close)
-        case .forward(let upstreamHead, let endpoint, let upstreamProtocol):
+        case .forward(let upstreamHead, let endpoint, let upstreamProtocol, let webSocket):
             exchange.upstreamHead = upstreamHead
             exchange.endpoint = endpoint
             exchange.upstreamProtocol = upstreamProtocol
+            exchange.webSocket = webSocket
             exchange.attempts = 1
             return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)
         }
@@ -202,6 +206,22 @@ struct HTTPProxyStateMachine {
     mutating func responseHead(_ head: HTTPResponseHead, upstream: String, now: NIODeadline) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
+        if head.status == .switchingProtocols {
+            // NIO's decoder stops reading the upstream after a 101: the connection is the tunnel's or no one's.
+            let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+            guard exchange.webSocket else {
+                return answer(exchange, .error(.badGateway, "upstream \(endpoint) switched protocols for a request that did not ask to"), close: true)
+            }
+            exchange.responseStarted = true
+            exchange.status = head.status.code
+            let settings = exchange.table.settings
+            let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
+                requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
+                upstreamAddress: upstream, upstreamResponseTime: nil)
+            exchange.switchingHead = ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.head.version, keepAlive: true, info: info)
+            // Sent when the head has ended (the decoder's `.end`), after which no HTTP part follows.
+            return .none
+        }
         exchange.responseStarted = true
         exchange.status = head.status.code
         exchange.upstreamKeepAlive = head.isKeepAlive
@@ -230,6 +250,11 @@ struct HTTPProxyStateMachine {
     mutating func responseEnd(_ trailers: HTTPHeaders?) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.responseEnded = true
+        if let head = exchange.switchingHead {
+            closing = true
+            self.exchange = nil
+            return .startTunnel(head, finished: exchange)
+        }
         let reusable = exchange.upstreamKeepAlive && exchange.requestEnded
         if !exchange.requestEnded {
             // The upstream answered before the body was all sent (an early error): the rest of the body

@@ -5,8 +5,9 @@ import RouteModel
 enum RequestPlan {
     /// Pier answers itself; `close` ends the connection afterwards.
     case answer(LocalResponse, close: Bool)
-    /// Proxy to `endpoint` with `upstreamHead`, over `upstreamProtocol`.
-    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint, upstreamProtocol: UpstreamProtocol)
+    /// Proxy to `endpoint` with `upstreamHead`, over `upstreamProtocol`; `webSocket`: a handshake that
+    /// becomes a tunnel if the upstream switches protocols.
+    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint, upstreamProtocol: UpstreamProtocol, webSocket: Bool)
 }
 
 /// Turns a request head into a plan: validation, limits, routing, forwarding headers. Pure: the only input
@@ -62,7 +63,11 @@ enum RequestPlanner {
             // 301 keeps what browsers expect for pages; 308 keeps the method and body of other requests.
             let status = head.method == .GET || head.method == .HEAD ? 301 : 308
             return .answer(.redirect(to: "https://" + authority + upstreamTarget, status: status), close: false)
-        case .forward(_, let pool, let upstreamTarget):
+        case .forward(let route, let pool, let upstreamTarget):
+            let upgrade = UpgradeRequest(head)
+            if upgrade == .webSocket, let refusal = webSocketRefusal(head, route: route, pool: pool, target: target) {
+                return .answer(refusal, close: true)
+            }
             guard let endpoint = chooseEndpoint(pool) else {
                 return .answer(.error(.serviceUnavailable, "service \(pool.services.joined(separator: ",")) has no running endpoint"), close: false)
             }
@@ -71,9 +76,28 @@ enum RequestPlanner {
                 proto: downstream.scheme.rawValue,
                 // The port the client connected to: behind a port mapping (443 → 8443) the published one.
                 port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
-                http2Upstream: pool.upstreamProtocol == .h2c)
-            return .forward(upstreamHead: upstreamHead, endpoint: endpoint, upstreamProtocol: pool.upstreamProtocol)
+                http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket)
+            return .forward(upstreamHead: upstreamHead, endpoint: endpoint, upstreamProtocol: pool.upstreamProtocol,
+                            webSocket: upgrade == .webSocket)
         }
+    }
+
+    /// Why a WebSocket handshake is not forwarded, or nil when it may be. RFC 6455 §4.2.2 suggests 403 for
+    /// a handshake the server does not accept.
+    private static func webSocketRefusal(_ head: HTTPRequestHead, route: Route, pool: BackendPool, target: String) -> LocalResponse? {
+        let path = RequestPath.removingDotSegments(RequestPath.split(target).path)
+        guard route.acceptsWebSocket(path: path) else {
+            return .error(.forbidden, "WebSocket upgrades are not accepted on this path")
+        }
+        guard head.method == .GET, !head.headers.contains(name: "transfer-encoding"),
+            (RequestValidation.contentLength(head) ?? 0) == 0
+        else {
+            return .error(.badRequest, "a WebSocket handshake is a GET request without a body")
+        }
+        guard pool.upstreamProtocol == .http1 else {
+            return .error(.notImplemented, "WebSocket upgrades cannot be forwarded to this service's HTTP/2 (h2c) endpoints")
+        }
+        return nil
     }
 
     /// Whether the client waits for `100 Continue` before sending its body.

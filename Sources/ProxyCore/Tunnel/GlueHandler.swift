@@ -1,12 +1,14 @@
 import NIOCore
 
-/// One end of a byte relay between two channels of the same event loop (TLS passthrough): what one channel
-/// reads, the other writes.
+/// One end of a byte relay between two channels of the same event loop (TLS passthrough, WebSocket tunnels):
+/// what one channel reads, the other writes.
 ///
 /// Backpressure: a side reads only while its partner's channel is writable. Half-close: when one side's
 /// input ends, the partner's output is shut down and the other direction keeps flowing; the relay closes
-/// when both directions are done or either side fails. Owned by the event loop of both channels; it never
-/// looks at the bytes.
+/// when both directions are done or either side fails. Idle timeout: a relay that carried no byte either way
+/// for the timeout closes (checked by one timer per relay, so it closes between one and two timeouts after
+/// the last byte; no clock read per read). Owned by the event loop of both channels; it never looks at the
+/// bytes.
 final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -20,24 +22,48 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The first bytes can arrive outside a read loop (NIO's SNI handler hands over what it buffered when it
     /// leaves the pipeline, with no read-complete after it): they are flushed at once.
     private var firstRead = true
+    /// Reads seen by this end; the idle check compares the sum of both ends between two checks.
+    private var reads: UInt64 = 0
+    /// Set on the end that owns the relay's idle timer.
+    private var idleTimeout: TimeAmount?
+    private var idleTimer: Scheduled<Void>?
+    private var readsAtLastCheck: UInt64 = 0
 
     private init() {}
 
-    /// Two ends joined to each other.
-    static func pair() -> (GlueHandler, GlueHandler) {
+    /// Two ends joined to each other; with `idleTimeout`, the relay closes once idle that long.
+    static func pair(idleTimeout: TimeAmount? = nil) -> (GlueHandler, GlueHandler) {
         let a = GlueHandler(), b = GlueHandler()
         a.partner = b
         b.partner = a
+        a.idleTimeout = idleTimeout
         return (a, b)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        armIdleTimer()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         self.context = nil
         partner = nil
+    }
+
+    private func armIdleTimer() {
+        guard let idleTimeout, let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
+            let total = reads &+ (partner?.reads ?? 0)
+            if total == readsAtLastCheck {
+                partner?.partnerClosed()
+                self.context?.close(promise: nil)
+            } else {
+                readsAtLastCheck = total
+                armIdleTimer()
+            }
+        }
     }
 
     // MARK: Calls from the partner
@@ -76,6 +102,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Own channel
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reads &+= 1
         partner?.partnerWrite(data)
         if firstRead {
             firstRead = false
@@ -88,6 +115,8 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         partner?.partnerClosed()
         context.fireChannelInactive()
     }

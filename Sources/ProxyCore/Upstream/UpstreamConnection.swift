@@ -68,7 +68,7 @@ final class UpstreamConnection {
 
 /// The last handler of an upstream channel: passes response parts to the connection's delegate, holds reads
 /// while the downstream is slow, and reports closes.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

@@ -139,7 +139,8 @@ final class UpstreamConnectionPool {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes, enableOutboundHeaderValidation: false)
+                    // `.forwardBytes`: after a 101 the bytes behind the head belong to the WebSocket tunnel.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

@@ -1,0 +1,36 @@
+import NIOCore
+import NIOHTTP1
+
+/// Turns an HTTP/1.1 exchange whose upstream switched protocols (a WebSocket handshake answered 101) into a
+/// byte relay: the HTTP handlers leave both pipelines and a `GlueHandler` pair joins the two connections.
+///
+/// Runs on the event loop both channels share, right after the 101 went to the client. Bytes the upstream
+/// sent right behind its 101 are handed on by NIO's decoder as it leaves (`.forwardBytes`); the client sends
+/// nothing before it has seen the 101 (RFC 6455 §4.1), so the downstream decoder has nothing to hand on.
+enum HTTPTunnel {
+    /// Splices the downstream connection of `proxyHandler` (whose context is `context`) to `upstream`.
+    static func splice(downstream context: ChannelHandlerContext, upstream: Channel, idleTimeout: TimeAmount?) throws {
+        let down = context.pipeline.syncOperations
+        let up = upstream.pipeline.syncOperations
+        let (client, server) = GlueHandler.pair(idleTimeout: idleTimeout)
+        try down.addHandler(client)
+        try up.addHandler(server)
+        // Removal order matters upstream: the decoder goes last, so that what it hands on reaches the relay.
+        let upstreamHandlers: [RemovableChannelHandler] = [
+            try up.handler(type: UpstreamHandler.self),
+            try up.handler(type: HTTPRequestEncoder.self),
+            try up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self),
+        ]
+        for handler in upstreamHandlers { up.removeHandler(handler, promise: nil) }
+        var downstreamHandlers: [RemovableChannelHandler] = [
+            try down.handler(type: HTTPResponseEncoder.self),
+            try down.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
+        ]
+        if let watcher = try? down.handler(type: RequestHeadWatcher.self) { downstreamHandlers.append(watcher) }
+        for handler in downstreamHandlers { down.removeHandler(handler, promise: nil) }
+        down.removeHandler(context: context, promise: nil)
+        // Reads held by the HTTP handlers are the relay's to resume.
+        context.channel.read()
+        upstream.read()
+    }
+}
