@@ -32,6 +32,9 @@ public struct Balancer: Sendable {
     /// Round-robin position per pool id; also rotates least-connections ties.
     var counters: [Int] = []
     var weighted: [Int: WeightedState] = [:]
+    /// No endpoint is out from this time on (the latest `downUntil` ever set): until then picks check each
+    /// endpoint, afterwards they need not look.
+    var anyDownUntil: UInt64 = 0
 
     /// Creates a balancer without state.
     public init() {}
@@ -40,17 +43,17 @@ public struct Balancer: Sendable {
     ///
     /// - Endpoints with weight 0 are never chosen (unless every weight is 0), nor those in `excluding` (those
     ///   that already failed this request: a retry goes elsewhere or nowhere).
-    /// - Endpoints that passive health checking took out are skipped. When every remaining endpoint is out, the
-    ///   balancer fails open: it chooses among them as if none were, since refusing them all would turn a
-    ///   partial outage into a total one.
+    /// - Endpoints that passive health checking took out are skipped. When every endpoint left (positive weight,
+    ///   not excluded) is out, the balancer fails open: it chooses among them as if none were out, so that a
+    ///   blip that took them all out does not become `failTimeout` of refused requests.
     /// - `affinityKey` is the cookie value (`.cookie`) or the client address (`.clientAddress`); other policies
     ///   ignore it, and a nil key under those two falls back to round robin.
     public mutating func pick(from pool: BackendPool, affinityKey: String?, excluding: [Endpoint] = [], now: UInt64) -> Endpoint? {
         let list = pool.endpoints
         guard !list.isEmpty else { return nil }
         let weights = EffectiveWeights(pool)
-        // Fast path of the common case: no weights, no state, no retry.
-        if endpoints.isEmpty, excluding.isEmpty, weights.allEqual, affinityKey == nil || !pool.policy.usesAffinity,
+        // Fast path of the common case: equal weights, no endpoint out, no retry.
+        if now >= anyDownUntil, excluding.isEmpty, weights.allEqual, affinityKey == nil || !pool.policy.usesAffinity,
             pool.policy != .leastConnections
         {
             return list[nextTurn(pool.id) % list.count]
@@ -102,6 +105,7 @@ public struct Balancer: Sendable {
         let timeout = health.failTimeoutNanoseconds
         var state = endpoints[endpoint] ?? EndpointState()
         guard now >= state.downUntil else { return }
+        state.downUntil = 0
         if state.failures == 0 || now < state.windowStart || now - state.windowStart >= timeout {
             state.failures = 0
             state.windowStart = now
@@ -110,6 +114,7 @@ public struct Balancer: Sendable {
         if state.failures >= health.maxFails {
             state.failures = 0
             state.downUntil = now.addingReportingOverflow(timeout).overflow ? UInt64.max : now + timeout
+            anyDownUntil = max(anyDownUntil, state.downUntil)
         }
         endpoints[endpoint] = state
     }
@@ -125,7 +130,7 @@ public struct Balancer: Sendable {
 
     /// Whether passive health checking lets `endpoint` take requests at `now`.
     public func isAvailable(_ endpoint: Endpoint, now: UInt64) -> Bool {
-        guard let state = endpoints[endpoint] else { return true }
+        guard now < anyDownUntil, let state = endpoints[endpoint] else { return true }
         return now >= state.downUntil
     }
 

@@ -88,6 +88,15 @@ struct RoundRobinTests {
         #expect(P.sequence(&balancer, P.pool(2, weights: [1, 2]), 3) == "bab")
     }
 
+    @Test("requests in flight and an endpoint's expired outage leave round robin as it was")
+    func stateDoesNotMatter() {
+        var balancer = Balancer()
+        let pool = P.pool(3)
+        balancer.requestStarted(on: P.endpoint("a"))
+        balancer.reportFailure(P.endpoint("c"), health: pool.passiveHealth, now: 0)
+        #expect(P.sequence(&balancer, pool, 6, now: 10 * P.second) == "abcabc")
+    }
+
     @Test("an empty pool gives nothing")
     func empty() {
         var balancer = Balancer()
