@@ -22,6 +22,10 @@ public enum LabelKey: String, CaseIterable, Sendable {
     case proxyProtocol = "pier.proxy_protocol"
     /// Pier extension: HTTP/2 cleartext toward the service's endpoints (gRPC).
     case upstreamProtocol = "pier.upstream_protocol"
+    /// Pier extension: the service's share of a route it shares with other services (canary).
+    case weight = "pier.weight"
+    /// Pier extension: round robin or least connections.
+    case balance = "pier.balance"
 
     /// The label prefix shared by every key.
     public static let prefix = "com.docker.lb."

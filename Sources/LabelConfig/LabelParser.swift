@@ -152,6 +152,20 @@ struct LabelParser {
             case "h2c": r.upstreamProtocol = .h2c
             default: error(key, value, "unknown upstream protocol; use http1 or h2c")
             }
+        case .weight:
+            let text = value.trimmingWhitespace()
+            guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(text), n <= 10_000 else {
+                error(key, value, "not a weight; use an integer from 0 to 10000")
+                return
+            }
+            r.weight = n
+        case .balance:
+            switch value.trimmingWhitespace().lowercased() {
+            case "round_robin": r.balance = .roundRobin
+            case "least_conn": r.balance = .leastConnections
+            case "": r.balance = nil
+            default: error(key, value, "unknown balancing policy; use round_robin or least_conn")
+            }
         }
     }
 
@@ -197,18 +211,25 @@ struct LabelParser {
         } else if !r.websocketEndpoints.isEmpty, r.upstreamProtocol == .h2c {
             warning(.websocketEndpoints, written[.websocketEndpoints] ?? "", "WebSocket upgrades cannot be forwarded to an h2c upstream; they are refused")
         }
-        if let cookie = r.stickySessionCookie {
-            warning(.stickySessionCookie, cookie, "sticky sessions are not active yet in this Pier version; round robin is used")
-        }
-        if r.ipHash {
-            warning(.ipHash, "true", "ip_hash is not active yet in this Pier version; round robin is used")
-        }
-        if r.maxFails != nil || r.failTimeout != nil {
-            let key: LabelKey = r.maxFails != nil ? .maxFails : .failTimeout
-            warning(key, written[key] ?? "", "passive health checks are not active yet in this Pier version")
-        }
+        crossCheckBalancing(r)
         if r.hosts.isEmpty, !r.defaultBackend, r.redirects.isEmpty, !hasErrors {
             error(.hosts, "", "missing: a routed service needs com.docker.lb.hosts (or com.docker.lb.default_backend=true)")
+        }
+    }
+
+    /// One balancing policy applies: sticky_session_cookie, then ip_hash, then pier.balance; a label that loses
+    /// to another is reported.
+    private mutating func crossCheckBalancing(_ r: Labels) {
+        if let cookie = r.stickySessionCookie, r.sslPassthrough {
+            warning(.stickySessionCookie, cookie, "has no effect with com.docker.lb.ssl_passthrough=true: Pier does not see cookies inside TLS it relays; com.docker.lb.ip_hash can pin clients instead")
+        }
+        let cookie = r.stickySessionCookie != nil && !r.sslPassthrough
+        if cookie, r.ipHash {
+            warning(.ipHash, written[.ipHash] ?? "true", "has no effect with com.docker.lb.sticky_session_cookie, which takes precedence")
+        }
+        if r.balance != nil, cookie || r.ipHash {
+            let winner = cookie ? LabelKey.stickySessionCookie.label : LabelKey.ipHash.label + "=true"
+            warning(.balance, written[.balance] ?? "", "has no effect with \(winner), which takes precedence")
         }
     }
 

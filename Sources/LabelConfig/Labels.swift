@@ -43,6 +43,24 @@ public struct Labels: Hashable, Sendable {
     public var proxyProtocol: ProxyProtocolVersion?
     /// The protocol toward the endpoints (`com.docker.lb.pier.upstream_protocol`).
     public var upstreamProtocol: UpstreamProtocol = .http1
+    /// The service's share of a route it shares with other services (`com.docker.lb.pier.weight`, 0…10000).
+    public var weight: Int?
+    /// The policy asked for with `com.docker.lb.pier.balance` (round robin or least connections), if any.
+    public var balance: BalancingPolicy?
+
+    /// The balancing policy the service asks for: `sticky_session_cookie` first (except with `ssl_passthrough`,
+    /// where Pier sees no cookie), then `ip_hash`, then `pier.balance`, else round robin.
+    public var policy: BalancingPolicy {
+        if let cookie = stickySessionCookie, !sslPassthrough { return .cookie(cookie) }
+        if ipHash { return .clientAddress }
+        return balance ?? .roundRobin
+    }
+
+    /// Passive health checking as the service asks for it, nginx's defaults (1 failure, 10 s) where it does not.
+    public var passiveHealth: PassiveHealth {
+        let defaults = PassiveHealth()
+        return PassiveHealth(maxFails: maxFails ?? defaults.maxFails, failTimeout: failTimeout ?? defaults.failTimeout)
+    }
 
     /// Whether a label set declares the service for Pier at all (any `com.docker.lb.*` label).
     public static func isRouted(_ labels: [String: String]) -> Bool {

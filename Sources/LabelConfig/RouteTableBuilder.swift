@@ -66,7 +66,7 @@ public struct RouteTableBuilder: Sendable {
         var defaultCandidates: [String] = []
         var sslOnlyHosts: [(service: String, host: HostPattern)] = []
         var httpsRedirectSources: [(service: String, host: String)] = []
-        var protocols: [String: UpstreamProtocol] = [:]
+        var labelsByService: [String: Labels] = [:]
 
         for service in services.sorted(by: { $0.name < $1.name }) {
             guard statuses[service.name] == nil else {
@@ -113,7 +113,7 @@ public struct RouteTableBuilder: Sendable {
             // Providers list tasks in no particular order: sorting keeps equal input equal tables.
             endpoints.sort()
             endpointsByService[service.name] = endpoints
-            protocols[service.name] = labels.upstreamProtocol
+            labelsByService[service.name] = labels
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
             for redirect in labels.redirects {
@@ -172,16 +172,10 @@ public struct RouteTableBuilder: Sendable {
         func pool(for names: [String]) -> Int {
             if let id = poolIDs[names] { return id }
             let id = pools.count
-            // One protocol per pool: h2c only when every service sharing it asks for it.
-            let h2c = names.allSatisfy { protocols[$0] == .h2c }
-            if !h2c {
-                for name in names where protocols[name] == .h2c {
-                    poolIssues.append(RouteIssue(.warning, service: name, key: LabelKey.upstreamProtocol.label, value: "h2c",
-                                             reason: "shares its route with services that speak HTTP/1.1; HTTP/1.1 is used for all of them"))
-                }
-            }
-            pools.append(BackendPool(id: id, services: names, endpoints: names.flatMap { endpointsByService[$0] ?? [] },
-                                     upstreamProtocol: h2c ? .h2c : .http1))
+            let (pool, issues) = Self.composePool(id: id, services: names, labels: labelsByService, endpoints: endpointsByService)
+            // A service in several pools with the same first service would hear the same thing twice.
+            for issue in issues where !poolIssues.contains(issue) { poolIssues.append(issue) }
+            pools.append(pool)
             poolIDs[names] = id
             return id
         }

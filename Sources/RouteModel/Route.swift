@@ -1,7 +1,8 @@
 /// Where the requests of one route go: the services that share it and their endpoints.
 ///
 /// Several services that claim the same host without a context root (Interlock's canary case) share one pool;
-/// its endpoints are the union of theirs, so traffic splits in proportion to their endpoint counts.
+/// its endpoints are the union of theirs, so traffic splits in proportion to their endpoint counts, or to the
+/// services' weights when they give some (`weights`).
 public struct BackendPool: Hashable, Sendable {
     /// Index of the pool in its route table; the data plane keys per-pool balancing state by it.
     public var id: Int
@@ -11,13 +12,25 @@ public struct BackendPool: Hashable, Sendable {
     public var endpoints: [Endpoint]
     /// How requests travel to the endpoints.
     public var upstreamProtocol: UpstreamProtocol
+    /// Relative weight of each endpoint, parallel to `endpoints`; empty means all equal. An endpoint of weight 0
+    /// gets no requests, unless every weight is 0 (then they count as equal). A list whose length differs from
+    /// `endpoints` is ignored.
+    public var weights: [Double]
+    /// How requests are spread over the endpoints.
+    public var policy: BalancingPolicy
+    /// When failing endpoints are skipped.
+    public var passiveHealth: PassiveHealth
 
     /// Creates a pool.
-    public init(id: Int, services: [String], endpoints: [Endpoint], upstreamProtocol: UpstreamProtocol = .http1) {
+    public init(id: Int, services: [String], endpoints: [Endpoint], upstreamProtocol: UpstreamProtocol = .http1,
+                weights: [Double] = [], policy: BalancingPolicy = .roundRobin, passiveHealth: PassiveHealth = PassiveHealth()) {
         self.id = id
         self.services = services
         self.endpoints = endpoints
         self.upstreamProtocol = upstreamProtocol
+        self.weights = weights
+        self.policy = policy
+        self.passiveHealth = passiveHealth
     }
 }
 

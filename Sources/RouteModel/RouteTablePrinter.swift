@@ -12,9 +12,9 @@ public enum RouteTablePrinter {
                 return "301 → https://<host><path>" + only(route)
             case .proxy(let id):
                 let pool = table.pools[id]
-                let endpoints = pool.endpoints.isEmpty ? "no endpoints: 503" : pool.endpoints.map(\.description).joined(separator: ", ")
+                let endpoints = pool.endpoints.isEmpty ? "no endpoints: 503" : list(pool)
                 return "\(route.services.joined(separator: "+")) [\(endpoints)]" + (route.stripContextRoot ? " (strip \(route.contextRoot))" : "")
-                    + (pool.upstreamProtocol == .h2c ? " (h2c)" : "")
+                    + (pool.upstreamProtocol == .h2c ? " (h2c)" : "") + balancing(pool)
                     + (route.webSocketPaths.isEmpty ? "" : " (websocket \(route.webSocketPaths.joined(separator: ",")))") + only(route)
             }
         }
@@ -42,9 +42,9 @@ public enum RouteTablePrinter {
                     tlsRows.append((pattern.description, "terminate with " + describe(certificate)))
                 case .passthrough(let id, let proxyProtocol):
                     let pool = table.pools[id]
-                    let endpoints = pool.endpoints.isEmpty ? "no endpoints" : pool.endpoints.map(\.description).joined(separator: ", ")
+                    let endpoints = pool.endpoints.isEmpty ? "no endpoints" : list(pool)
                     tlsRows.append((pattern.description, "passthrough to \(pool.services.joined(separator: "+")) [\(endpoints)]"
-                        + (proxyProtocol.map { " with PROXY protocol \($0.rawValue)" } ?? "")))
+                        + (proxyProtocol.map { " with PROXY protocol \($0.rawValue)" } ?? "") + balancing(pool)))
                 }
             }
             tlsRows.append(("(no or unknown SNI)", tls.defaultCertificate.map { "terminate with " + describe($0) } ?? "refuse (unrecognized_name)"))
@@ -57,6 +57,30 @@ public enum RouteTablePrinter {
         out += "max body \(s.clientMaxBodySize.map { $0 > 0 ? "\($0) bytes" : "unlimited" } ?? "unlimited"), max header \(s.maxHeaderSize) bytes, "
         out += "info headers \(s.hideInfoHeaders ? "hidden" : "shown")\n"
         return out
+    }
+
+    /// The pool's endpoints, each with its weight when the pool has weights.
+    private static func list(_ pool: BackendPool) -> String {
+        guard pool.weights.count == pool.endpoints.count else { return pool.endpoints.map(\.description).joined(separator: ", ") }
+        return zip(pool.endpoints, pool.weights).map { "\($0) weight=\(number($1))" }.joined(separator: ", ")
+    }
+
+    /// The pool's policy and passive health where they are not the defaults, e.g. ` (least_conn)`.
+    private static func balancing(_ pool: BackendPool) -> String {
+        var text = pool.policy == .roundRobin ? "" : " (\(pool.policy))"
+        if pool.passiveHealth != PassiveHealth() { text += " (\(pool.passiveHealth))" }
+        return text
+    }
+
+    /// `x` with at most two decimals and no trailing zeros: 10, 22.5, 33.33.
+    static func number(_ x: Double) -> String {
+        guard x.isFinite, abs(x) < 1e12 else { return "\(x)" }
+        // Rounded half away from zero without `rounded()`, which would pull libm into this stdlib-only module.
+        let hundredths = Int(x * 100 + (x < 0 ? -0.5 : 0.5))
+        let whole = "\(hundredths / 100)"
+        var fraction = "\(abs(hundredths % 100) + 100)".dropFirst()
+        while fraction.hasSuffix("0") { fraction = fraction.dropLast() }
+        return fraction.isEmpty ? whole : whole + "." + fraction
     }
 
     private static func describe(_ certificate: TLSCertificate) -> String {

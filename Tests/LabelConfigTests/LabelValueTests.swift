@@ -88,6 +88,13 @@ struct LabelValueTests {
         .init(.failTimeout, "1m30s", .parsed("90.0 seconds")),
         .init(.failTimeout, "500ms", .parsed("0.5 seconds")),
         .init(.failTimeout, "10", .parsed("10.0 seconds")),
+        .init(.weight, "0", .parsed("0")),
+        .init(.weight, " 90 ", .parsed("90")),
+        .init(.weight, "10000", .parsed("10000")),
+        .init(.weight, "007", .parsed("7")),
+        .init(.balance, "least_conn", .parsed("least_conn")),
+        .init(.balance, "Round_Robin", .parsed("round_robin")),
+        .init(.balance, "", .parsed("-")),
     ]
 
     static let invalidCases: [LabelValueCase] = [
@@ -163,6 +170,16 @@ struct LabelValueTests {
         .init(.proxyProtocol, "v3", .error("unknown PROXY protocol version")),
         .init(.upstreamProtocol, "grpc", .error("unknown upstream protocol; use http1 or h2c")),
         .init(.sslCert, "certs/a.pem", .error("not a Docker secret name")),
+        .init(.weight, "10001", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "-1", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "1.5", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "+5", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "100000", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.weight, "50%", .error("not a weight; use an integer from 0 to 10000")),
+        .init(.balance, "leastconn", .error("unknown balancing policy; use round_robin or least_conn")),
+        .init(.balance, "ip_hash", .error("unknown balancing policy; use round_robin or least_conn")),
+        .init(.balance, "random", .error("unknown balancing policy; use round_robin or least_conn")),
     ]
 
     /// The parsed field for `key`, as text.
@@ -189,6 +206,8 @@ struct LabelValueTests {
         case .defaultBackend: return "\(l.defaultBackend)"
         case .maxFails: return l.maxFails.map(String.init) ?? "-"
         case .failTimeout: return l.failTimeout.map { "\($0)" } ?? "-"
+        case .weight: return l.weight.map(String.init) ?? "-"
+        case .balance: return l.balance.map { "\($0)" } ?? "-"
         }
     }
 
@@ -283,11 +302,14 @@ struct LabelValueTests {
             (["pier.proxy_protocol": "v2"], "pier.proxy_protocol", "v2", "has no effect without com.docker.lb.ssl_passthrough"),
             (["websocket_endpoints": "/ws,/chat", "ssl_passthrough": "true"], "websocket_endpoints", "/ws,/chat", "has no effect with com.docker.lb.ssl_passthrough"),
             (["websocket_endpoints": "/ws", "pier.upstream_protocol": "h2c"], "websocket_endpoints", "/ws", "cannot be forwarded to an h2c upstream"),
-            (["sticky_session_cookie": "session"], "sticky_session_cookie", "session", "round robin is used"),
-            (["ip_hash": "true"], "ip_hash", "true", "round robin is used"),
-            (["max_fails": "3"], "max_fails", "3", "passive health checks"),
-            (["fail_timeout": "30s"], "fail_timeout", "30s", "passive health checks"),
-            (["max_fails": "2", "fail_timeout": "30s"], "max_fails", "2", "passive health checks"),
+            (["sticky_session_cookie": "s", "ip_hash": "1"], "ip_hash", "1",
+             "has no effect with com.docker.lb.sticky_session_cookie, which takes precedence"),
+            (["sticky_session_cookie": "s", "pier.balance": "least_conn"], "pier.balance", "least_conn",
+             "has no effect with com.docker.lb.sticky_session_cookie, which takes precedence"),
+            (["ip_hash": "true", "pier.balance": "round_robin"], "pier.balance", "round_robin",
+             "has no effect with com.docker.lb.ip_hash=true, which takes precedence"),
+            (["ssl_passthrough": "true", "sticky_session_cookie": "s"], "sticky_session_cookie", "s",
+             "has no effect with com.docker.lb.ssl_passthrough=true: Pier does not see cookies inside TLS it relays; com.docker.lb.ip_hash can pin clients instead"),
             (["context_root_rewrite": "true"], "context_root_rewrite", "true", "no effect without com.docker.lb.context_root"),
             (["ssl_backend": "true"], "ssl_backend", "true", "upstream TLS is not supported"),
             (["ssl_backend_tls_verify": "none"], "ssl_backend_tls_verify", "none", "upstream TLS is not supported"),

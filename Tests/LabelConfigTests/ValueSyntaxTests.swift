@@ -32,6 +32,13 @@ struct ValueSyntaxTests {
         #expect(ValueSyntax.duration(text) == nil)
     }
 
+    @Test(
+        "durations print back in the syntax they are read in",
+        arguments: ["10s", "0s", "90s", "500ms", "1500ms"])
+    func durationText(text: String) throws {
+        #expect(ValueSyntax.text(try #require(ValueSyntax.duration(text))) == text)
+    }
+
     @Test("a huge duration is nil, not a trap")
     func hugeDuration() {
         #expect(ValueSyntax.duration(String(repeating: "999999999999d", count: 3000)) == nil)
