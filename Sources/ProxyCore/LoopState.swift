@@ -1,15 +1,19 @@
 import NIOCore
 import RouteModel
 
-/// Per-event-loop state of the data plane: the upstream connection pool, the round-robin counters and a
-/// fast random source for request ids.
+/// Per-event-loop state of the data plane: the upstream connection pool, the balancer (turns, requests in
+/// flight, passive health), retry budgets and a fast random source for request ids.
 ///
 /// Owned by one event loop: every method is called on it only, which is what makes the unchecked
 /// Sendable conformance safe (the object is created off-loop and then only handed to handlers of its loop).
 final class LoopState: @unchecked Sendable {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
-    private var roundRobin: [Int] = []
+    private var balancer = Balancer()
+    /// Retry budgets by pool id (kept across generations like the balancer's turns).
+    private var budgets: [RetryBudget] = []
+    /// The newest table generation the balancer was trimmed for.
+    private var generation: UInt64 = 0
     private var random: UInt64
 
     init(eventLoop: EventLoop) {
@@ -18,19 +22,49 @@ final class LoopState: @unchecked Sendable {
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 
-    /// The next endpoint of `pool` in round-robin order.
-    func nextEndpoint(in pool: BackendPool) -> Endpoint? {
+    /// The endpoint for a new request to `pool` of `table` (`affinityKey`: the sticky cookie's value or the
+    /// client address, as the pool's policy asks). Counts the request toward the pool's retry budget.
+    func pick(_ pool: BackendPool, in table: RouteTable, affinityKey: String?, now: UInt64) -> Endpoint? {
         eventLoop.assertInEventLoop()
-        let endpoints = pool.endpoints
-        guard !endpoints.isEmpty else { return nil }
-        // Counters are kept across generations (pool ids may be reassigned, which only shifts an offset):
-        // resetting them on every reload would favour the first endpoints when reloads are frequent.
-        if roundRobin.count <= pool.id {
-            roundRobin.append(contentsOf: repeatElement(0, count: pool.id + 1 - roundRobin.count))
+        if table.generation > generation {
+            // Once per generation: state of endpoints that left every pool goes.
+            generation = table.generation
+            balancer.retain(poolsOf: table)
         }
-        let choice = endpoints[roundRobin[pool.id] % endpoints.count]
-        roundRobin[pool.id] &+= 1
-        return choice
+        if budgets.count <= pool.id {
+            budgets.append(contentsOf: repeatElement(RetryBudget(), count: pool.id + 1 - budgets.count))
+        }
+        budgets[pool.id].recordRequest(now: now)
+        return balancer.pick(from: pool, affinityKey: affinityKey, now: now)
+    }
+
+    /// Another endpoint of `pool` for a request that failed on those in `excluding`, if the pool's retry
+    /// budget allows one more retry; nil otherwise.
+    func pickForRetry(_ pool: BackendPool, affinityKey: String?, excluding: [Endpoint], now: UInt64) -> Endpoint? {
+        eventLoop.assertInEventLoop()
+        guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding, now: now) else { return nil }
+        guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return nil }
+        return endpoint
+    }
+
+    /// A request (or tunnel) started on `endpoint`: least-connections counts it until `requestEnded`.
+    func requestStarted(on endpoint: Endpoint) {
+        balancer.requestStarted(on: endpoint)
+    }
+
+    /// The request counted by `requestStarted(on:)` ended.
+    func requestEnded(on endpoint: Endpoint) {
+        balancer.requestEnded(on: endpoint)
+    }
+
+    /// What happened at `endpoint`, for passive health checking: failures within the pool's window take it
+    /// out of rotation; a success resets its count.
+    func report(_ endpoint: Endpoint, failed: Bool, health: PassiveHealth, now: UInt64) {
+        if failed {
+            balancer.reportFailure(endpoint, health: health, now: now)
+        } else if !balancer.isIdle {
+            balancer.reportSuccess(endpoint)
+        }
     }
 
     /// A new 32-hex-digit request id (nginx's `$request_id` format), from a per-loop xorshift generator.

@@ -39,6 +39,10 @@ public struct Balancer: Sendable {
     /// Creates a balancer without state.
     public init() {}
 
+    /// Whether no endpoint has anything recorded (no request in flight, no failure): success reports can be
+    /// skipped.
+    public var isIdle: Bool { endpoints.isEmpty }
+
     /// The endpoint for the next request to `pool`, or nil when none is left.
     ///
     /// - Endpoints with weight 0 are never chosen (unless every weight is 0), nor those in `excluding` (those

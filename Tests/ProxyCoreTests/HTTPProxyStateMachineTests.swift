@@ -15,9 +15,17 @@ struct HTTPProxyStateMachineTests {
         HTTPRequestHead(version: version, method: method, uri: "/", headers: headers)
     }
 
+    let pool = BackendPool(id: 0, services: ["s"], endpoints: [Endpoint(host: "10.0.0.1", port: 80), Endpoint(host: "10.0.0.2", port: 80)])
+    let noOther: HTTPProxyStateMachine.PickAnother = { _ in nil }
+
     func forward(_ h: HTTPRequestHead, webSocket: Bool = false) -> RequestPlan {
-        .forward(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
-                 upstreamProtocol: .http1, webSocket: webSocket)
+        .forward(.init(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
+                       pool: pool, affinityKey: nil, webSocket: webSocket))
+    }
+
+    /// A chooser that offers the pool's endpoints not yet tried.
+    func another() -> HTTPProxyStateMachine.PickAnother {
+        { [pool] excluded in pool.endpoints.first { !excluded.contains($0) } }
     }
 
     /// A short name for an action, enough to compare sequences.
@@ -26,7 +34,7 @@ struct HTTPProxyStateMachineTests {
         case .none: return "none"
         case .answer(let a): return "answer \(a.response.status.code)\(a.keepAlive ? "" : " close")\(a.dropUpstream ? " drop" : "")\(a.finished == nil ? "" : " finished")"
         case .acquireUpstream(let e, let c): return "acquire \(e)\(c ? " continue" : "")"
-        case .retryOnFreshConnection(let e): return "retry \(e)"
+        case .retry(let e, let fresh, let drop): return "retry \(e)\(fresh ? " fresh" : "")\(drop ? " drop" : "")"
         case .sendRequest(let parts, let arm): return "send \(parts.count)\(arm ? " arm" : "")"
         case .forwardBody(let b): return "body \(b.readableBytes)"
         case .forwardEnd: return "end"
@@ -50,7 +58,7 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket", "Connection": "Upgrade"])
-        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0)) == "none", "the 101 waits for the end of its head")
+        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0, pickAnother: noOther)) == "none", "the 101 waits for the end of its head")
         #expect(name(m.responseEnd(nil)) == "tunnel 101 websocket")
         #expect(m.closing, "the connection carries no more HTTP")
     }
@@ -63,7 +71,7 @@ struct HTTPProxyStateMachineTests {
             _ = m.requestHead(h, plan: forward(h, webSocket: webSocket), table: table, requestID: "r", now: t0)
             _ = m.requestEnd(nil, now: t0)
             _ = m.upstreamAttached(reused: false, now: t0)
-            #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)) == "head 200")
+            #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)) == "head 200")
             #expect(name(m.responseEnd(nil)) == "response-end release close")
         }
     }
@@ -75,7 +83,7 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket"])
-        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0)) == "answer 502 close drop finished")
+        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0, pickAnother: noOther)) == "answer 502 close drop finished")
     }
 
     @Test func simpleExchangeReleasesTheUpstreamAndStaysOpen() {
@@ -84,7 +92,7 @@ struct HTTPProxyStateMachineTests {
         #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
         #expect(name(m.requestEnd(nil, now: t0)) == "none", "buffered while connecting")
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
-        #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)) == "head 200")
+        #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)) == "head 200")
         #expect(name(m.responseBody(ByteBuffer(string: "hi"), now: t0)) == "response-body 2")
         #expect(name(m.responseEnd(nil)) == "response-end release")
         #expect(m.isIdle)
@@ -106,9 +114,62 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
-        #expect(name(m.upstreamClosed()) == "retry 10.0.0.1:80")
+        #expect(name(m.upstreamClosed(pickAnother: noOther)) == "retry 10.0.0.1:80 fresh", "no other endpoint: the same, on a fresh connection")
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
-        #expect(name(m.upstreamClosed()) == "answer 502 finished", "a fresh connection failing is not retried")
+        #expect(name(m.upstreamClosed(pickAnother: another())) == "answer 502 finished", "one retry per request")
+    }
+
+    @Test func idempotentRequestsGoToAnotherEndpointWhenTheUpstreamClosesBeforeAnswering() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.PUT, ["Host": "a", "Content-Length": "3"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestBody(ByteBuffer(string: "abc"), now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "head, body, end: small and whole, kept for a retry")
+        #expect(name(m.upstreamClosed(pickAnother: another())) == "retry 10.0.0.2:80")
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "the body goes again")
+    }
+
+    @Test func aBodyStreamedUpstreamIsNeverSentTwice() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.PUT, ["Host": "a", "Content-Length": "6"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        #expect(name(m.requestBody(ByteBuffer(string: "abcdef"), now: t0)) == "body 6")
+        _ = m.requestEnd(nil, now: t0)
+        #expect(name(m.upstreamClosed(pickAnother: another())) == "answer 502 finished")
+    }
+
+    @Test func aFailedConnectGoesToAnotherEndpointWhateverTheMethod() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "2"])
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestBody(ByteBuffer(string: "hi"), now: t0)
+        #expect(name(m.upstreamConnectFailed(timedOut: false, pickAnother: another())) == "retry 10.0.0.2:80")
+        _ = m.requestEnd(nil, now: t0)
+        #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "what was buffered while connecting is kept")
+        var n = HTTPProxyStateMachine()
+        _ = n.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        #expect(name(n.upstreamConnectFailed(timedOut: true, pickAnother: noOther)) == "answer 504 close finished", "nowhere else to go")
+    }
+
+    @Test("502, 503 and 504 are retried elsewhere for idempotent requests only, dropping the failed response", arguments: [
+        (HTTPMethod.GET, UInt(503), "retry 10.0.0.2:80 drop"), (.GET, 502, "retry 10.0.0.2:80 drop"), (.DELETE, 504, "retry 10.0.0.2:80 drop"),
+        (.GET, 500, "head 500"), (.POST, 503, "head 503"), (.GET, 200, "head 200"),
+    ] as [(HTTPMethod, UInt, String)])
+    func statusRetries(method: HTTPMethod, status: UInt, expected: String) {
+        var m = HTTPProxyStateMachine()
+        let h = head(method)
+        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        let response = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: Int(status)))
+        #expect(name(m.responseHead(response, upstream: endpoint.description, now: t0, pickAnother: another())) == expected)
+        if expected.hasPrefix("retry") {
+            _ = m.upstreamAttached(reused: false, now: t0)
+            #expect(name(m.responseHead(response, upstream: "10.0.0.2:80", now: t0, pickAnother: another())) == "head \(status)",
+                    "the second answer goes to the client, whatever it is")
+        }
     }
 
     @Test func postIsNotRetried() {
@@ -117,7 +178,7 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
-        #expect(name(m.upstreamClosed()) == "answer 502 finished")
+        #expect(name(m.upstreamClosed(pickAnother: noOther)) == "answer 502 finished")
     }
 
     @Test func upstreamClosingMidResponseAborts() {
@@ -126,8 +187,8 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
-        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0)
-        #expect(name(m.upstreamClosed()) == "abort")
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)
+        #expect(name(m.upstreamClosed(pickAnother: noOther)) == "abort")
         #expect(!m.isIdle)
     }
 
@@ -148,7 +209,7 @@ struct HTTPProxyStateMachineTests {
         let h = head(.POST, ["Host": "a", "Content-Length": "100"])
         _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
-        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint.description, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint.description, now: t0, pickAnother: noOther)
         #expect(name(m.responseEnd(nil)) == "response-end drop close")
     }
 

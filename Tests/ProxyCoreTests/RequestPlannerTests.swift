@@ -24,7 +24,7 @@ struct RequestPlannerTests {
 
     static func plan(_ table: RouteTable, host: String, method: HTTPMethod = .GET, _ downstream: Downstream) -> RequestPlan {
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: "/p?q=1", headers: ["host": host])
-        return RequestPlanner.plan(head, table: table, requestID: "r", clientIP: "192.0.2.1", downstream: downstream) { $0.endpoints.first }
+        return RequestPlanner.plan(head, table: table, requestID: "r", clientIP: "192.0.2.1", downstream: downstream) { pool, _ in pool.endpoints.first }
     }
 
     static let https = Downstream(scheme: .https, port: 8443, httpsPort: 8443, tls: .init(serverName: "web.test", certificateName: "web.crt+web.key"))
@@ -32,20 +32,20 @@ struct RequestPlannerTests {
     @Test("X-Forwarded-Port: the entrypoint's port, or PublishedSSLPort on HTTPS when set")
     func forwardedPort() {
         for (published, expected) in [(nil, "8443"), (443, "443")] as [(Int?, String)] {
-            guard case .forward(let head, _, _, _) = Self.plan(Self.table(publishedHTTPSPort: published), host: "web.test", Self.https) else {
+            guard case .forward(let forward) = Self.plan(Self.table(publishedHTTPSPort: published), host: "web.test", Self.https) else {
                 Issue.record("expected a forward")
                 continue
             }
-            #expect(head.headers["x-forwarded-port"] == [expected])
-            #expect(head.headers["x-forwarded-proto"] == ["https"])
+            #expect(forward.upstreamHead.headers["x-forwarded-port"] == [expected])
+            #expect(forward.upstreamHead.headers["x-forwarded-proto"] == ["https"])
         }
         let plain = Downstream(scheme: .http, port: 8080, httpsPort: 8443, tls: nil)
-        guard case .forward(let head, _, _, _) = Self.plan(Self.table(publishedHTTPSPort: 443), host: "other.test", plain) else {
+        guard case .forward(let forward) = Self.plan(Self.table(publishedHTTPSPort: 443), host: "other.test", plain) else {
             Issue.record("expected a forward")
             return
         }
-        #expect(head.headers["x-forwarded-port"] == ["8080"])
-        #expect(head.headers["x-forwarded-proto"] == ["http"])
+        #expect(forward.upstreamHead.headers["x-forwarded-port"] == ["8080"])
+        #expect(forward.upstreamHead.headers["x-forwarded-proto"] == ["http"])
     }
 
     @Test("redirect to HTTPS names PublishedSSLPort, else the HTTPS entrypoint's port; 443 is left out; 308 keeps other methods")

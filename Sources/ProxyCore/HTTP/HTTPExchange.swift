@@ -25,6 +25,15 @@ final class HTTPExchange {
     var keepAlive: Bool
     var upstreamHead: HTTPRequestHead?
     var endpoint: Endpoint?
+    /// The pool the endpoint came from, for retries and health reports.
+    var pool: BackendPool?
+    var affinityKey: String?
+    /// Endpoints tried so far, the current one last.
+    var tried: [Endpoint] = []
+    /// The endpoint a least-connections pool counts this exchange on.
+    var countedOn: Endpoint?
+    /// A copy of a small request body sent whole, so that a retry can send it again.
+    var replayBody: [HTTPClientRequestPart]?
     var upstreamProtocol: UpstreamProtocol = .http1
     /// A WebSocket handshake forwarded upstream: a 101 turns the exchange into a tunnel.
     var webSocket = false
@@ -48,6 +57,13 @@ final class HTTPExchange {
     var responseBytes = 0
     /// Why the exchange ended abnormally, for the access log.
     var note: String?
+
+    /// The request parts to send again on a retry, or nil when what was sent cannot be sent again (a body
+    /// streamed upstream and not kept).
+    var replayParts: [HTTPClientRequestPart]? {
+        if !bodyForwarded { return requestEnded ? [.end(trailers)] : [] }
+        return replayBody
+    }
 
     init(head: HTTPRequestHead, table: RouteTable, requestID: String, now: NIODeadline) {
         self.head = head

@@ -104,10 +104,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             let table = tables.current
             let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
-            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream) { pool in
-                loop.nextEndpoint(in: pool)
+            let now = NIODeadline.now()
+            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream) { pool, key in
+                loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
-            run(machine.requestHead(head, plan: plan, table: table, requestID: requestID, now: .now()))
+            run(machine.requestHead(head, plan: plan, table: table, requestID: requestID, now: now))
             if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.table.settings.clientBodyTimeout) }
         case .body(let buffer):
             run(machine.requestBody(buffer, now: .now()))
@@ -143,7 +144,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         idleSince = nil
         // The client left: an attached upstream connection is in an unknown state, never reuse it.
         dropUpstream()
-        if let exchange = machine.downstreamClosed() { log(exchange) }
+        if let exchange = machine.downstreamClosed() { ended(exchange) }
         context.fireChannelInactive()
     }
 
@@ -216,7 +217,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         guard let upstream else { return }
         switch part {
         case .head(let head):
-            run(machine.responseHead(head, upstream: upstream.address, now: .now()))
+            let failed = (502...504).contains(head.status.code)
+            if let exchange = machine.exchange { report(exchange, failed: failed) }
+            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: pickAnother()))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
         case .end(let trailers):
@@ -232,7 +235,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func upstreamFailed(_ error: Error?) {
         upstream = nil
         readDeadline = nil
-        run(machine.upstreamClosed())
+        // A pooled connection closing as it was reused is a race with the endpoint's idle timeout, not a
+        // sign of bad health.
+        if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted, !exchange.reusedUpstream {
+            report(exchange, failed: true)
+        }
+        run(machine.upstreamClosed(pickAnother: pickAnother()))
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
@@ -259,13 +267,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             if sendContinue {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
-            if machine.exchange?.upstreamProtocol != .h2c, let idle = loop.pool.takeIdle(endpoint) {
-                attach(idle, reused: true)
-            } else {
-                connect(endpoint)
-            }
-        case .retryOnFreshConnection(let endpoint):
-            connect(endpoint)
+            acquire(endpoint, fresh: false)
+        case .retry(let endpoint, let fresh, let drop):
+            if drop { dropUpstream() }
+            readDeadline = nil
+            acquire(endpoint, fresh: fresh)
         case .sendRequest(let parts, let armReadTimer):
             guard let upstream else { return }
             for part in parts { upstream.write(part, flush: false) }
@@ -297,7 +303,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             dropUpstream()
             readDeadline = nil
             bodyDeadline = nil
-            if let finished { log(finished) }
+            if let finished { ended(finished) }
             context.close(promise: nil)
         case .rescheduleReadTimer(let delay):
             readDeadline = .now() + delay
@@ -321,7 +327,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         readDeadline = nil
         bodyDeadline = nil
         idleSince = nil
-        log(finished)
+        ended(finished)
         guard let connection = upstream else { return context.close(promise: nil) }
         upstream = nil
         connection.delegate = nil
@@ -332,6 +338,45 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         } catch {
             connection.close()
             context.close(promise: nil)
+        }
+    }
+
+    /// Gets the exchange a connection to `endpoint`: an idle pooled one unless `fresh`, else a new one.
+    private func acquire(_ endpoint: Endpoint, fresh: Bool) {
+        if let exchange = machine.exchange, exchange.pool?.policy == .leastConnections, exchange.countedOn != endpoint {
+            if let previous = exchange.countedOn { loop.requestEnded(on: previous) }
+            loop.requestStarted(on: endpoint)
+            exchange.countedOn = endpoint
+        }
+        if !fresh, machine.exchange?.upstreamProtocol != .h2c, let idle = loop.pool.takeIdle(endpoint) {
+            attach(idle, reused: true)
+        } else {
+            connect(endpoint)
+        }
+    }
+
+    /// The exchange is over: least-connections stops counting it, the access log gets its line.
+    private func ended(_ exchange: HTTPExchange) {
+        if let endpoint = exchange.countedOn {
+            exchange.countedOn = nil
+            loop.requestEnded(on: endpoint)
+        }
+        log(exchange)
+    }
+
+    /// Passive health: what the exchange's current endpoint just did.
+    private func report(_ exchange: HTTPExchange, failed: Bool) {
+        guard let endpoint = exchange.endpoint, let pool = exchange.pool else { return }
+        loop.report(endpoint, failed: failed, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+    }
+
+    /// The retry chooser for the current exchange: another endpoint of its pool, within the budget.
+    private func pickAnother() -> HTTPProxyStateMachine.PickAnother {
+        let pool = machine.exchange?.pool
+        let key = machine.exchange?.affinityKey
+        return { [loop] excluded in
+            guard let pool else { return nil }
+            return loop.pickForRetry(pool, affinityKey: key, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
         }
     }
 
@@ -355,7 +400,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             case .failure(let error):
                 let timedOut: Bool
                 if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
-                run(machine.upstreamConnectFailed(timedOut: timedOut))
+                report(exchange, failed: true)
+                run(machine.upstreamConnectFailed(timedOut: timedOut, pickAnother: pickAnother()))
             }
         }
     }
@@ -410,7 +456,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// Logs a finished exchange and, when the connection stays, starts the keep-alive timer.
     private func finish(_ exchange: HTTPExchange) {
         bodyDeadline = nil
-        log(exchange)
+        ended(exchange)
         // The exchange's own snapshot: no second read of the route table box per request.
         if machine.isIdle { armKeepAliveTimer(exchange.table.settings) }
     }
@@ -475,6 +521,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if let deadline = readDeadline, let exchange = machine.exchange {
             if now >= deadline {
                 readDeadline = nil
+                if !exchange.responseStarted, now - exchange.lastUpstreamActivity >= TimeAmount(exchange.table.settings.readTimeout) {
+                    report(exchange, failed: true)
+                }
                 run(machine.readTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.readTimeout)))
             } else {
                 ensureTimer(deadline)

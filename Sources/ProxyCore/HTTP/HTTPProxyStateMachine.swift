@@ -29,8 +29,10 @@ struct HTTPProxyStateMachine {
         case answer(Answer)
         /// Get a connection to the endpoint (pooled or new); write `100 Continue` first when asked.
         case acquireUpstream(Endpoint, sendContinue: Bool)
-        /// Connect afresh (never from the pool): the reused one closed before answering.
-        case retryOnFreshConnection(Endpoint)
+        /// Send the request again to `endpoint` (another one, or the same on a fresh connection when `fresh`):
+        /// the previous attempt failed before any of its response reached the client. `dropUpstream`: close
+        /// the connection of the failed attempt first.
+        case retry(Endpoint, fresh: Bool, dropUpstream: Bool)
         /// Write the request head and what was buffered to the upstream just attached.
         case sendRequest([HTTPClientRequestPart], armReadTimer: Bool)
         /// Pass a request body part upstream.
@@ -64,6 +66,12 @@ struct HTTPProxyStateMachine {
     /// Whether the connection is between exchanges and may idle under the keep-alive timer.
     var isIdle: Bool { exchange == nil && !closing }
 
+    /// Chooses another endpoint of the exchange's pool, avoiding those given, within the retry budget.
+    typealias PickAnother = (_ excluding: [Endpoint]) -> Endpoint?
+
+    /// Largest request body kept for a retry after it was sent whole.
+    static let maxReplayBody = 64 * 1024
+
     // MARK: - Downstream events
 
     mutating func requestHead(_ head: HTTPRequestHead, plan: RequestPlan, table: RouteTable, requestID: String, now: NIODeadline) -> Action {
@@ -72,13 +80,16 @@ struct HTTPProxyStateMachine {
         switch plan {
         case .answer(let response, let close):
             return answer(exchange, response, close: close)
-        case .forward(let upstreamHead, let endpoint, let upstreamProtocol, let webSocket):
-            exchange.upstreamHead = upstreamHead
-            exchange.endpoint = endpoint
-            exchange.upstreamProtocol = upstreamProtocol
-            exchange.webSocket = webSocket
+        case .forward(let forward):
+            exchange.upstreamHead = forward.upstreamHead
+            exchange.endpoint = forward.endpoint
+            exchange.pool = forward.pool
+            exchange.affinityKey = forward.affinityKey
+            exchange.tried = [forward.endpoint]
+            exchange.upstreamProtocol = forward.upstreamProtocol
+            exchange.webSocket = forward.webSocket
             exchange.attempts = 1
-            return .acquireUpstream(endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)
+            return .acquireUpstream(forward.endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)
         }
     }
 
@@ -190,12 +201,18 @@ struct HTTPProxyStateMachine {
             if case .body = part { exchange.bodyForwarded = true }
             parts.append(part)
         }
+        if exchange.bodyForwarded, exchange.requestEnded, exchange.replayBody == nil, exchange.bodyBytes <= Self.maxReplayBody {
+            // The whole request goes now: a small body is kept so that a failed attempt can be retried.
+            exchange.replayBody = exchange.buffered
+        }
         exchange.buffered.removeAll()
         return .sendRequest(parts, armReadTimer: exchange.requestEnded)
     }
 
-    mutating func upstreamConnectFailed(timedOut: Bool) -> Action {
+    mutating func upstreamConnectFailed(timedOut: Bool, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .connecting else { return .none }
+        // Nothing reached the upstream: whatever the method, the request may go to another endpoint.
+        if let retry = retryElsewhere(exchange, parts: nil, dropUpstream: false, pickAnother) { return retry }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         if timedOut {
             return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not accept the connection in time"), close: !exchange.requestEnded)
@@ -203,9 +220,17 @@ struct HTTPProxyStateMachine {
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
     }
 
-    mutating func responseHead(_ head: HTTPResponseHead, upstream: String, now: NIODeadline) -> Action {
+    mutating func responseHead(_ head: HTTPResponseHead, upstream: String, now: NIODeadline, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
+        // Interlock's proxy_next_upstream set: an idempotent request that got 502, 503 or 504 goes to
+        // another endpoint if it can be sent again whole; the response is dropped unread.
+        if (502...504).contains(head.status.code), exchange.head.method.isIdempotent, exchange.requestEnded, !exchange.webSocket,
+            let parts = exchange.replayParts,
+            let retry = retryElsewhere(exchange, parts: parts, dropUpstream: true, pickAnother)
+        {
+            return retry
+        }
         if head.status == .switchingProtocols {
             // NIO's decoder stops reading the upstream after a 101: the connection is the tunnel's or no one's.
             let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
@@ -267,22 +292,39 @@ struct HTTPProxyStateMachine {
     }
 
     /// The upstream connection closed or failed before the response ended.
-    mutating func upstreamClosed() -> Action {
+    mutating func upstreamClosed(pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         if exchange.responseStarted { return abort(exchange, note: "upstream closed mid-response") }
-        if exchange.reusedUpstream, !exchange.bodyForwarded, exchange.attempts < 2, exchange.head.method.isIdempotent,
-            let endpoint = exchange.endpoint
-        {
-            // A pooled connection the upstream closed as we reused it: an idempotent request whose body was
-            // not sent may go again, once, on a fresh connection.
-            exchange.attempts += 1
-            exchange.phase = .connecting
-            exchange.buffered = exchange.requestEnded ? [.end(exchange.trailers)] : []
-            return .retryOnFreshConnection(endpoint)
+        if exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts {
+            // Closed before answering: an idempotent request that can be sent again goes to another endpoint.
+            if let retry = retryElsewhere(exchange, parts: parts, dropUpstream: false, pickAnother) { return retry }
+            if exchange.reusedUpstream, exchange.attempts < 2, let endpoint = exchange.endpoint {
+                // A pooled connection the upstream closed as we reused it (a race, not a failure): the same
+                // endpoint, once, on a fresh connection.
+                exchange.attempts += 1
+                exchange.phase = .connecting
+                exchange.buffered = parts
+                return .retry(endpoint, fresh: true, dropUpstream: false)
+            }
         }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) closed the connection before responding"),
                       close: !exchange.requestEnded, upstreamGone: true)
+    }
+
+    /// Moves a failed attempt to another endpoint of the pool, once per request and within the retry budget
+    /// (`pickAnother` applies it); nil when there is none. `parts`: what to send again (nil: keep the
+    /// buffered parts, nothing was sent).
+    private mutating func retryElsewhere(_ exchange: HTTPExchange, parts: [HTTPClientRequestPart]?, dropUpstream: Bool,
+                                         _ pickAnother: PickAnother) -> Action? {
+        guard exchange.attempts < 2, let next = pickAnother(exchange.tried) else { return nil }
+        exchange.attempts += 1
+        exchange.tried.append(next)
+        exchange.endpoint = next
+        exchange.phase = .connecting
+        exchange.reusedUpstream = false
+        if let parts { exchange.buffered = parts }
+        return .retry(next, fresh: false, dropUpstream: dropUpstream)
     }
 
     /// The upstream took no request body bytes for the send timeout.

@@ -5,13 +5,28 @@ import RouteModel
 enum RequestPlan {
     /// Pier answers itself; `close` ends the connection afterwards.
     case answer(LocalResponse, close: Bool)
-    /// Proxy to `endpoint` with `upstreamHead`, over `upstreamProtocol`; `webSocket`: a handshake that
-    /// becomes a tunnel if the upstream switches protocols.
-    case forward(upstreamHead: HTTPRequestHead, endpoint: Endpoint, upstreamProtocol: UpstreamProtocol, webSocket: Bool)
+    /// Proxy upstream.
+    case forward(Forward)
+
+    /// Where and how a request goes upstream.
+    struct Forward {
+        /// The head sent upstream.
+        var upstreamHead: HTTPRequestHead
+        /// The endpoint the balancer chose.
+        var endpoint: Endpoint
+        /// The pool it belongs to (retries choose another of it).
+        var pool: BackendPool
+        /// The sticky cookie's value or the client address, as the pool's policy asks.
+        var affinityKey: String?
+        /// A WebSocket handshake: becomes a tunnel if the upstream switches protocols.
+        var webSocket: Bool
+
+        var upstreamProtocol: UpstreamProtocol { pool.upstreamProtocol }
+    }
 }
 
 /// Turns a request head into a plan: validation, limits, routing, forwarding headers. Pure: the only input
-/// besides its arguments is `chooseEndpoint`, the balancer.
+/// besides its arguments is `chooseEndpoint`, the balancer (given the pool and the affinity key).
 enum RequestPlanner {
     static func plan(
         _ head: HTTPRequestHead,
@@ -19,7 +34,7 @@ enum RequestPlanner {
         requestID: String,
         clientIP: String?,
         downstream: Downstream,
-        chooseEndpoint: (BackendPool) -> Endpoint?
+        chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
         if let problem = RequestValidation.problem(head) {
@@ -68,7 +83,13 @@ enum RequestPlanner {
             if upgrade == .webSocket, let refusal = webSocketRefusal(head, route: route, pool: pool, target: target) {
                 return .answer(refusal, close: true)
             }
-            guard let endpoint = chooseEndpoint(pool) else {
+            let affinityKey: String?
+            switch pool.policy {
+            case .cookie(let name): affinityKey = CookieHeader.value(named: name, in: head.headers)
+            case .clientAddress: affinityKey = clientIP
+            case .roundRobin, .leastConnections: affinityKey = nil
+            }
+            guard let endpoint = chooseEndpoint(pool, affinityKey) else {
                 return .answer(.error(.serviceUnavailable, "service \(pool.services.joined(separator: ",")) has no running endpoint"), close: false)
             }
             let upstreamHead = ForwardedHeaders.upstreamHead(
@@ -77,8 +98,8 @@ enum RequestPlanner {
                 // The port the client connected to: behind a port mapping (443 → 8443) the published one.
                 port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
                 http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket)
-            return .forward(upstreamHead: upstreamHead, endpoint: endpoint, upstreamProtocol: pool.upstreamProtocol,
-                            webSocket: upgrade == .webSocket)
+            return .forward(RequestPlan.Forward(upstreamHead: upstreamHead, endpoint: endpoint, pool: pool, affinityKey: affinityKey,
+                                    webSocket: upgrade == .webSocket))
         }
     }
 

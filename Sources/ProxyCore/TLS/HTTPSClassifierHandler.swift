@@ -108,7 +108,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         case .terminate(let certificate):
             return terminate(context, certificate: certificate, serverName: serverName, table: table)
         case .passthrough(let pool, let proxyProtocol):
-            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, attemptsLeft: min(2, pool.endpoints.count))
+            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: [])
         }
     }
 
@@ -157,8 +157,13 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     // MARK: - Passthrough
 
     private func passthrough(_ context: ChannelHandlerContext, pool: BackendPool, proxyProtocol: ProxyProtocolVersion?,
-                             table: RouteTable, attemptsLeft: Int) -> EventLoopFuture<Void> {
-        guard attemptsLeft > 0, let endpoint = loop.nextEndpoint(in: pool) else {
+                             table: RouteTable, tried: [Endpoint]) -> EventLoopFuture<Void> {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let key = pool.policy == .clientAddress ? context.channel.remoteAddress?.ipAddress : nil
+        // The first endpoint the balancer's way; after a failed connect, one other within the retry budget.
+        let choice = tried.isEmpty ? loop.pick(pool, in: table, affinityKey: key, now: now)
+            : tried.count < 2 ? loop.pickForRetry(pool, affinityKey: key, excluding: tried, now: now) : nil
+        guard let endpoint = choice else {
             logger.warning("passthrough: no endpoint reachable", metadata: ["service": "\(pool.services.joined(separator: ","))"])
             context.close(promise: nil)
             return context.eventLoop.makeSucceededVoidFuture()
@@ -177,7 +182,13 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                     let header = ProxyProtocolHeader.encode(proxyProtocol, source: downstream.remoteAddress, destination: downstream.localAddress)
                     upstream.write(upstream.allocator.buffer(bytes: header), promise: nil)
                 }
-                let (client, server) = GlueHandler.pair()
+                loop.report(endpoint, failed: false, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+                if pool.policy == .leastConnections {
+                    loop.requestStarted(on: endpoint)
+                    downstream.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: endpoint) }
+                }
+                // A relay that carries nothing either way for the read timeout closes.
+                let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(table.settings.readTimeout))
                 try upstream.pipeline.syncOperations.addHandler(server)
                 try context.pipeline.syncOperations.addHandler(client, position: .before(self))
                 done = true
@@ -192,7 +203,8 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             // Connect failed: one more endpoint of the pool, if there is another.
             guard let context = self.context, downstream.isActive else { return downstream.eventLoop.makeSucceededVoidFuture() }
             logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, attemptsLeft: attemptsLeft - 1)
+            loop.report(endpoint, failed: true, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint])
         }.nonisolated()
     }
 
