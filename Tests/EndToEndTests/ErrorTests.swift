@@ -96,17 +96,6 @@ extension EndToEnd {
             await app.stop()
         }
 
-        @Test func h2cUpgradeIsNeverForwarded() async throws {
-            let app = try await TestBackend.start("app")
-            let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])
-            let reply = try rawExchange(port: pier.port, "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", timeout: 2)
-            #expect(reply.hasPrefix("HTTP/1.1 200 "))
-            #expect(!reply.contains("h:upgrade="))
-            #expect(!reply.contains("h:http2-settings="))
-            await pier.stop()
-            await app.stop()
-        }
-
         @Test func expectContinueIsAnsweredByPier() async throws {
             let app = try await TestBackend.start("app")
             let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])

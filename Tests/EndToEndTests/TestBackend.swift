@@ -11,10 +11,13 @@ import NIOPosix
 /// - `/download/<bytes>`: streams that many bytes with backpressure; `/upload`: counts the body and answers
 ///   `received=<n>`; anything else: `backend=<name>` then `method=`, `uri=` and one `h:<name>=<value>` line
 ///   per request header.
+/// `status` and `delay` apply to that last kind of answer; `kill()` is a process death: the listener and every
+/// open connection close at once.
 final class TestBackend: Sendable {
     let name: String
     private let channel: Channel
     private let counters = NIOLockedValueBox((connections: 0, requests: 0))
+    private let children = NIOLockedValueBox<[Channel]>([])
 
     var port: Int { channel.localAddress!.port! }
     var connections: Int { counters.withLockedValue { $0.connections } }
@@ -25,15 +28,17 @@ final class TestBackend: Sendable {
         self.channel = channel
     }
 
-    static func start(_ name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestBackend {
+    static func start(_ name: String, status: HTTPResponseStatus = .ok, delay: Int64 = 0,
+                      group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestBackend {
         let box = NIOLockedValueBox<TestBackend?>(nil)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     box.withLockedValue { $0 }?.counters.withLockedValue { $0.connections += 1 }
+                    box.withLockedValue { $0 }?.children.withLockedValue { $0.append(channel) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(name: name, onRequest: {
+                    try channel.pipeline.syncOperations.addHandler(Handler(name: name, status: status, delay: delay, onRequest: {
                         box.withLockedValue { $0 }?.counters.withLockedValue { $0.requests += 1 }
                     }))
                 }
@@ -48,17 +53,27 @@ final class TestBackend: Sendable {
         try? await channel.close()
     }
 
+    /// Dies: the listener and every connection close, requests under way get no answer.
+    func kill() async {
+        try? await channel.close()
+        for child in children.withLockedValue({ $0 }) { try? await child.close() }
+    }
+
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let name: String
+        let status: HTTPResponseStatus
+        let delay: Int64
         let onRequest: @Sendable () -> Void
         var head: HTTPRequestHead?
         var received = 0
         var requestsOnConnection = 0
 
-        init(name: String, onRequest: @escaping @Sendable () -> Void) {
+        init(name: String, status: HTTPResponseStatus, delay: Int64, onRequest: @escaping @Sendable () -> Void) {
             self.name = name
+            self.status = status
+            self.delay = delay
             self.onRequest = onRequest
         }
 
@@ -107,7 +122,13 @@ final class TestBackend: Sendable {
             }
             var text = "backend=\(name)\nmethod=\(head.method.rawValue)\nuri=\(head.uri)\n"
             for (k, v) in head.headers { text += "h:\(k.lowercased())=\(v)\n" }
-            send(context: context, head: head, text: text)
+            guard delay > 0 else { return send(context: context, head: head, text: text, status: status) }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                let (handler, context) = loopBound.value
+                guard context.channel.isActive else { return }
+                handler.send(context: context, head: head, text: text, status: handler.status)
+            }
         }
 
         private func streamDownload(context: ChannelHandlerContext, remaining: Int, chunk: ByteBuffer) {
@@ -131,12 +152,12 @@ final class TestBackend: Sendable {
             }
         }
 
-        private func send(context: ChannelHandlerContext, head: HTTPRequestHead, text: String) {
+        private func send(context: ChannelHandlerContext, head: HTTPRequestHead, text: String, status: HTTPResponseStatus = .ok) {
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/plain")
             headers.add(name: "content-length", value: String(text.utf8.count))
             headers.add(name: "x-backend", value: name)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
