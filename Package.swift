@@ -63,6 +63,7 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The data plane's classes are confined to one event loop each; dynamic exclusivity checks
             // cost several percent of its CPU per request in release builds (measured with perf).

@@ -27,6 +27,20 @@ public enum LabelKey: String, CaseIterable, Sendable {
     /// Pier extension: round robin or least connections.
     case balance = "pier.balance"
 
+    /// Pier extension: per-service timeouts and body size limit over the global settings.
+    case connectTimeout = "pier.connect_timeout"
+    case readTimeout = "pier.read_timeout"
+    case sendTimeout = "pier.send_timeout"
+    case clientBodyTimeout = "pier.client_body_timeout"
+    case keepaliveTimeout = "pier.keepalive_timeout"
+    case upstreamIdleTimeout = "pier.upstream_idle_timeout"
+    case maxBodySize = "pier.max_body_size"
+    /// Pier extension: active health probes.
+    case healthPath = "pier.health_path"
+    case healthInterval = "pier.health_interval"
+    case healthTimeout = "pier.health_timeout"
+    case healthStatus = "pier.health_status"
+
     /// The label prefix shared by every key.
     public static let prefix = "com.docker.lb."
 

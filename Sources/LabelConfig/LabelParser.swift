@@ -152,6 +152,44 @@ struct LabelParser {
             case "h2c": r.upstreamProtocol = .h2c
             default: error(key, value, "unknown upstream protocol; use http1 or h2c")
             }
+        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout:
+            guard let d = ValueSyntax.duration(value), d > .zero else {
+                error(key, value, "not a duration; use nginx syntax such as 30s, 500ms or 2m (more than 0)")
+                return
+            }
+            switch key {
+            case .connectTimeout: r.limits.connectTimeout = d
+            case .readTimeout: r.limits.readTimeout = d
+            case .sendTimeout: r.limits.sendTimeout = d
+            case .clientBodyTimeout: r.limits.clientBodyTimeout = d
+            case .keepaliveTimeout: r.limits.keepaliveTimeout = d
+            default: r.limits.upstreamIdleTimeout = d
+            }
+        case .maxBodySize:
+            guard let size = ValueSyntax.size(value) else {
+                error(key, value, "not a size; use a byte count with an optional k, m or g suffix such as 10m (0 = no limit)")
+                return
+            }
+            r.limits.clientMaxBodySize = size
+        case .healthPath:
+            let path = value.trimmingWhitespace()
+            if let reason = Self.pathProblem(path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path) {
+                error(key, value, reason)
+            } else {
+                r.activeHealth = ActiveHealthCheck(path: path)
+            }
+        case .healthInterval, .healthTimeout:
+            guard let d = ValueSyntax.duration(value), d >= .milliseconds(100) else {
+                error(key, value, "not a duration of at least 100ms; use nginx syntax such as 5s or 500ms")
+                return
+            }
+            if key == .healthInterval { r.healthInterval = d } else { r.healthTimeout = d }
+        case .healthStatus:
+            guard let range = Self.statusRange(value) else {
+                error(key, value, "not a status or range of statuses; use 200 or 200-399")
+                return
+            }
+            r.healthStatus = range
         case .weight:
             let text = value.trimmingWhitespace()
             guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(text), n <= 10_000 else {
@@ -189,6 +227,26 @@ struct LabelParser {
     }
 
     private mutating func crossCheck(_ r: inout Labels) {
+        if var check = r.activeHealth {
+            if let interval = r.healthInterval { check.interval = interval }
+            if let timeout = r.healthTimeout { check.timeout = timeout }
+            if let status = r.healthStatus { check.expectedStatus = status }
+            if check.timeout > check.interval {
+                warning(.healthTimeout, written[.healthTimeout] ?? ValueSyntax.text(check.timeout),
+                        "longer than the interval; probes of an endpoint never overlap, so the interval is stretched to it")
+            }
+            r.activeHealth = check
+        } else {
+            for key in [LabelKey.healthInterval, .healthTimeout, .healthStatus] where written[key] != nil {
+                warning(key, written[key]!, "has no effect without com.docker.lb.pier.health_path")
+            }
+        }
+        if r.sslPassthrough {
+            for key in [LabelKey.sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize, .healthPath]
+            where written[key] != nil {
+                warning(key, written[key]!, "has no effect with com.docker.lb.ssl_passthrough=true: Pier relays the bytes as they are")
+            }
+        }
         if r.contextRootRewrite, r.contextRoot == "/" {
             warning(.contextRootRewrite, "true", "has no effect without com.docker.lb.context_root")
         }
@@ -257,6 +315,15 @@ struct LabelParser {
         var normalized = String(RequestPath.removingDotSegments(Substring(path)))
         while normalized.count > 1, normalized.hasSuffix("/") { normalized.removeLast() }
         return normalized
+    }
+
+    /// `200` or `200-399`, within 100…599.
+    static func statusRange(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.trimmingWhitespace().split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let low = Int(parts[0]), let high = Int(parts.last!), (100...599).contains(low),
+            (100...599).contains(high), low <= high
+        else { return nil }
+        return low...high
     }
 
     /// Why `path` is not an absolute URL path, or nil when it is.

@@ -47,6 +47,14 @@ public struct Labels: Hashable, Sendable {
     public var weight: Int?
     /// The policy asked for with `com.docker.lb.pier.balance` (round robin or least connections), if any.
     public var balance: BalancingPolicy?
+    /// The service's own timeouts and body size limit (`com.docker.lb.pier.*_timeout`, `pier.max_body_size`).
+    public var limits = ServiceLimits()
+    /// The active health probe (`com.docker.lb.pier.health_path` and its companions), if asked for.
+    public var activeHealth: ActiveHealthCheck?
+    /// `pier.health_interval`, `pier.health_timeout`, `pier.health_status` as given (they need `health_path`).
+    var healthInterval: Duration?
+    var healthTimeout: Duration?
+    var healthStatus: ClosedRange<Int>?
 
     /// The balancing policy the service asks for: `sticky_session_cookie` first (except with `ssl_passthrough`,
     /// where Pier sees no cookie), then `ip_hash`, then `pier.balance`, else round robin.

@@ -24,8 +24,18 @@ extension RouteTableBuilder {
         let first = names.first ?? ""
         let policy = labelsOf(first).policy
         let health = labelsOf(first).passiveHealth
+        let limits = labelsOf(first).limits
+        let probe = labelsOf(first).activeHealth
         for name in names.dropFirst() {
             let own = labelsOf(name)
+            if own.limits != limits {
+                issues.append(RouteIssue(.warning, service: name, reason:
+                    "shares its route with service \"\(first)\", whose timeouts and body size limit apply to all of them: \(limits.isEmpty ? "the global settings" : limits.description)"))
+            }
+            if own.activeHealth != probe {
+                issues.append(RouteIssue(.warning, service: name, key: LabelKey.healthPath.label, value: own.activeHealth?.path,
+                                         reason: "shares its route with service \"\(first)\", whose health probe applies to all of them: \(probe.map { "\($0)" } ?? "none")"))
+            }
             if own.policy != policy {
                 let (key, value) = policyLabel(own)
                 issues.append(RouteIssue(.warning, service: name, key: key?.label, value: value,
@@ -66,7 +76,8 @@ extension RouteTableBuilder {
         }
 
         let pool = BackendPool(id: id, services: names, endpoints: names.flatMap { endpoints[$0] ?? [] },
-                               upstreamProtocol: h2c ? .h2c : .http1, weights: weights, policy: policy, passiveHealth: health)
+                               upstreamProtocol: h2c ? .h2c : .http1, weights: weights, policy: policy, passiveHealth: health,
+                               activeHealth: probe, limits: limits)
         return (pool, issues)
     }
 

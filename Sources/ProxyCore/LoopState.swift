@@ -12,6 +12,8 @@ final class LoopState: @unchecked Sendable {
     private var balancer = Balancer()
     /// Retry budgets by pool id (kept across generations like the balancer's turns).
     private var budgets: [RetryBudget] = []
+    /// Endpoints active health checking found unhealthy (set by `HealthChecker`).
+    private var unhealthy: Set<Endpoint> = []
     /// The newest table generation the balancer was trimmed for.
     private var generation: UInt64 = 0
     private var random: UInt64
@@ -35,14 +37,29 @@ final class LoopState: @unchecked Sendable {
             budgets.append(contentsOf: repeatElement(RetryBudget(), count: pool.id + 1 - budgets.count))
         }
         budgets[pool.id].recordRequest(now: now)
-        return balancer.pick(from: pool, affinityKey: affinityKey, now: now)
+        return balancer.pick(from: pool, affinityKey: affinityKey, excluding: unhealthy(in: pool), now: now)
+    }
+
+    /// Replaces the set of endpoints active health checking keeps out of rotation.
+    func setUnhealthy(_ endpoints: Set<Endpoint>) {
+        eventLoop.assertInEventLoop()
+        unhealthy = endpoints
+    }
+
+    /// The endpoints of `pool` that failed their health probe; none when that would be all of them (a pool
+    /// whose every endpoint fails its probe keeps serving: better a degraded answer than certain 503s).
+    private func unhealthy(in pool: BackendPool) -> [Endpoint] {
+        guard !unhealthy.isEmpty else { return [] }
+        let down = pool.endpoints.filter { unhealthy.contains($0) }
+        return down.count == pool.endpoints.count ? [] : down
     }
 
     /// Another endpoint of `pool` for a request that failed on those in `excluding`, if the pool's retry
     /// budget allows one more retry; nil otherwise.
     func pickForRetry(_ pool: BackendPool, affinityKey: String?, excluding: [Endpoint], now: UInt64) -> Endpoint? {
         eventLoop.assertInEventLoop()
-        guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding, now: now) else { return nil }
+        guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding + unhealthy(in: pool), now: now)
+        else { return nil }
         guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return nil }
         return endpoint
     }

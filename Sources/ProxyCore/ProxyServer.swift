@@ -44,6 +44,7 @@ public final class ProxyServer: Service, Sendable {
     private let state = NIOLockedValueBox<(channel: Channel?, httpsChannel: Channel?, quiesce: [ServerQuiescingHelper])>((nil, nil, []))
     private let boundPromise: EventLoopPromise<SocketAddress>
     private let tlsContexts = TLSContextStore()
+    private let healthChecker: HealthChecker
 
     /// Creates a server over `group` that reads routes from `tables`.
     public init(configuration: Configuration, group: EventLoopGroup, tables: RouteTableBox, logger: Logger) {
@@ -60,6 +61,7 @@ public final class ProxyServer: Service, Sendable {
         }
         self.loops = loops
         self.boundPromise = group.next().makePromise()
+        self.healthChecker = HealthChecker(eventLoop: group.next(), group: group, tables: tables, loops: Array(loops.values), logger: logger)
     }
 
     /// The address the server listens on, once bound.
@@ -108,6 +110,7 @@ public final class ProxyServer: Service, Sendable {
             state.withLockedValue { $0 = (channel, httpsChannel, httpsChannel == nil ? [quiesce] : [quiesce, httpsQuiesce]) }
             let address = channel.localAddress!
             boundPromise.succeed(address)
+            healthChecker.start()
             logger.info("entrypoint listening", metadata: ["address": "\(address)", "scheme": "http"])
             return address
         } catch {
@@ -197,6 +200,7 @@ public final class ProxyServer: Service, Sendable {
         }
         try? await done.futureResult.get()
         timeout.cancel()
+        await healthChecker.stop()
         state.withLockedValue { $0 = (nil, nil, []) }
         logger.info("entrypoint stopped")
     }

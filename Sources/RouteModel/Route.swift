@@ -20,10 +20,15 @@ public struct BackendPool: Hashable, Sendable {
     public var policy: BalancingPolicy
     /// When failing endpoints are skipped.
     public var passiveHealth: PassiveHealth
+    /// The probe Pier sends the endpoints on its own, if the services ask for one.
+    public var activeHealth: ActiveHealthCheck?
+    /// Timeouts and limits the services set over the proxy-wide settings.
+    public var limits: ServiceLimits
 
     /// Creates a pool.
     public init(id: Int, services: [String], endpoints: [Endpoint], upstreamProtocol: UpstreamProtocol = .http1,
-                weights: [Double] = [], policy: BalancingPolicy = .roundRobin, passiveHealth: PassiveHealth = PassiveHealth()) {
+                weights: [Double] = [], policy: BalancingPolicy = .roundRobin, passiveHealth: PassiveHealth = PassiveHealth(),
+                activeHealth: ActiveHealthCheck? = nil, limits: ServiceLimits = ServiceLimits()) {
         self.id = id
         self.services = services
         self.endpoints = endpoints
@@ -31,6 +36,8 @@ public struct BackendPool: Hashable, Sendable {
         self.weights = weights
         self.policy = policy
         self.passiveHealth = passiveHealth
+        self.activeHealth = activeHealth
+        self.limits = limits
     }
 }
 

@@ -35,9 +35,12 @@ public struct RouteTable: Sendable, Equatable {
         /// The same object as `httpIndex` unless some route applies on one entrypoint only.
         let httpsIndex: HostIndex
         let tlsIndex: HostMap<TLSEntry>
+        /// The settings of each pool's requests: the table's, with the pool's own limits over them.
+        let poolSettings: [ProxySettings]
 
         init(content: Content) {
             self.content = content
+            poolSettings = content.pools.map { $0.limits.applied(to: content.settings) }
             if content.routes.allSatisfy({ $0.schemes == .both }) {
                 httpIndex = HostIndex(routes: content.routes, scheme: nil)
                 httpsIndex = httpIndex
@@ -92,6 +95,12 @@ public struct RouteTable: Sendable, Equatable {
 
     /// The TLS table.
     public var tls: TLSTable { content.tls }
+
+    /// The settings requests to pool `id` run under: the table's, with the pool's limits
+    /// (`com.docker.lb.pier.*_timeout`, `pier.max_body_size`) over them.
+    public func settings(forPool id: Int) -> ProxySettings {
+        id < storage.poolSettings.count ? storage.poolSettings[id] : content.settings
+    }
 
     /// Decides what to do with a request for `host` (raw `Host` header or nil) and `target` (origin-form
     /// request target: path and optional query) that arrived on the `scheme` entrypoint.

@@ -69,6 +69,8 @@ public enum RouteTablePrinter {
     private static func balancing(_ pool: BackendPool) -> String {
         var text = pool.policy == .roundRobin ? "" : " (\(pool.policy))"
         if pool.passiveHealth != PassiveHealth() { text += " (\(pool.passiveHealth))" }
+        if let probe = pool.activeHealth { text += " (\(probe))" }
+        if !pool.limits.isEmpty { text += " (\(pool.limits))" }
         return text
     }
 

@@ -11,13 +11,19 @@ import NIOPosix
 /// - `/download/<bytes>`: streams that many bytes with backpressure; `/upload`: counts the body and answers
 ///   `received=<n>`; anything else: `backend=<name>` then `method=`, `uri=` and one `h:<name>=<value>` line
 ///   per request header.
-/// `status` and `delay` apply to that last kind of answer; `kill()` is a process death: the listener and every
-/// open connection close at once.
+/// `/healthz` answers 200 or 503 as `healthy` says; `status` and `delay` apply to the echo answer; `kill()` is a
+/// process death: the listener and every open connection close at once.
 final class TestBackend: Sendable {
     let name: String
     private let channel: Channel
     private let counters = NIOLockedValueBox((connections: 0, requests: 0))
     private let children = NIOLockedValueBox<[Channel]>([])
+    private let health = NIOLockedValueBox(true)
+    /// What `/healthz` answers: 200 while true, 503 otherwise.
+    var healthy: Bool {
+        get { health.withLockedValue { $0 } }
+        set { health.withLockedValue { $0 = newValue } }
+    }
 
     var port: Int { channel.localAddress!.port! }
     var connections: Int { counters.withLockedValue { $0.connections } }
@@ -38,7 +44,9 @@ final class TestBackend: Sendable {
                     box.withLockedValue { $0 }?.counters.withLockedValue { $0.connections += 1 }
                     box.withLockedValue { $0 }?.children.withLockedValue { $0.append(channel) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(name: name, status: status, delay: delay, onRequest: {
+                    try channel.pipeline.syncOperations.addHandler(Handler(name: name, status: status, delay: delay, healthy: {
+                        box.withLockedValue { $0 }?.healthy ?? true
+                    }, onRequest: {
                         box.withLockedValue { $0 }?.counters.withLockedValue { $0.requests += 1 }
                     }))
                 }
@@ -65,15 +73,18 @@ final class TestBackend: Sendable {
         let name: String
         let status: HTTPResponseStatus
         let delay: Int64
+        let healthy: @Sendable () -> Bool
         let onRequest: @Sendable () -> Void
         var head: HTTPRequestHead?
         var received = 0
         var requestsOnConnection = 0
 
-        init(name: String, status: HTTPResponseStatus, delay: Int64, onRequest: @escaping @Sendable () -> Void) {
+        init(name: String, status: HTTPResponseStatus, delay: Int64, healthy: @escaping @Sendable () -> Bool,
+             onRequest: @escaping @Sendable () -> Void) {
             self.name = name
             self.status = status
             self.delay = delay
+            self.healthy = healthy
             self.onRequest = onRequest
         }
 
@@ -117,6 +128,9 @@ final class TestBackend: Sendable {
                 streamDownload(context: context, remaining: total, chunk: chunk)
                 return
             }
+            if path == "/healthz" {
+                return send(context: context, head: head, text: "backend=\(name)\n", status: healthy() ? .ok : .serviceUnavailable)
+            }
             if path == "/upload" {
                 return send(context: context, head: head, text: "received=\(received)\n")
             }
@@ -124,10 +138,11 @@ final class TestBackend: Sendable {
             for (k, v) in head.headers { text += "h:\(k.lowercased())=\(v)\n" }
             guard delay > 0 else { return send(context: context, head: head, text: text, status: status) }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let answer = text
             context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
                 let (handler, context) = loopBound.value
                 guard context.channel.isActive else { return }
-                handler.send(context: context, head: head, text: text, status: handler.status)
+                handler.send(context: context, head: head, text: answer, status: handler.status)
             }
         }
 

@@ -29,6 +29,7 @@ struct LabelValueCase: Sendable, CustomTestStringConvertible {
         if key != .hosts { labels[LabelKey.hosts.label] = "app.example.org" }
         if key == .sslCert { labels[LabelKey.sslKey.label] = "web.key" }
         if key == .sslKey { labels[LabelKey.sslCert.label] = "web.cert" }
+        if [.healthInterval, .healthTimeout, .healthStatus].contains(key) { labels[LabelKey.healthPath.label] = "/healthz" }
         return labels
     }
 }
@@ -95,6 +96,19 @@ struct LabelValueTests {
         .init(.balance, "least_conn", .parsed("least_conn")),
         .init(.balance, "Round_Robin", .parsed("round_robin")),
         .init(.balance, "", .parsed("-")),
+        .init(.connectTimeout, "2s", .parsed("connect=2s")),
+        .init(.readTimeout, "500ms", .parsed("read=500ms")),
+        .init(.sendTimeout, "1m", .parsed("send=60s")),
+        .init(.clientBodyTimeout, "30s", .parsed("client_body=30s")),
+        .init(.keepaliveTimeout, "5s", .parsed("keepalive=5s")),
+        .init(.upstreamIdleTimeout, "90s", .parsed("upstream_idle=90s")),
+        .init(.maxBodySize, "10m", .parsed("max_body=10485760")),
+        .init(.maxBodySize, "0", .parsed("max_body=0")),
+        .init(.healthPath, "/healthz?deep=1", .parsed("health GET /healthz?deep=1 every 10s expects 200-399")),
+        .init(.healthInterval, "3s", .parsed("health GET /healthz every 3s expects 200-399")),
+        .init(.healthTimeout, "1s", .parsed("timeout 1000ms")),
+        .init(.healthStatus, "204", .parsed("health GET /healthz every 10s expects 204")),
+        .init(.healthStatus, "200-299", .parsed("health GET /healthz every 10s expects 200-299")),
     ]
 
     static let invalidCases: [LabelValueCase] = [
@@ -180,6 +194,18 @@ struct LabelValueTests {
         .init(.balance, "leastconn", .error("unknown balancing policy; use round_robin or least_conn")),
         .init(.balance, "ip_hash", .error("unknown balancing policy; use round_robin or least_conn")),
         .init(.balance, "random", .error("unknown balancing policy; use round_robin or least_conn")),
+        .init(.connectTimeout, "0s", .error("not a duration; use nginx syntax such as 30s, 500ms or 2m (more than 0)")),
+        .init(.readTimeout, "soon", .error("not a duration")),
+        .init(.sendTimeout, "", .error("not a duration")),
+        .init(.clientBodyTimeout, "-1s", .error("not a duration")),
+        .init(.keepaliveTimeout, "1y", .error("not a duration")),
+        .init(.upstreamIdleTimeout, "10 s", .error("not a duration")),
+        .init(.maxBodySize, "ten", .error("not a size; use a byte count with an optional k, m or g suffix")),
+        .init(.healthPath, "healthz", .error("not an absolute path")),
+        .init(.healthInterval, "50ms", .error("not a duration of at least 100ms")),
+        .init(.healthTimeout, "x", .error("not a duration of at least 100ms")),
+        .init(.healthStatus, "600", .error("not a status or range of statuses; use 200 or 200-399")),
+        .init(.healthStatus, "300-200", .error("not a status or range of statuses")),
     ]
 
     /// The parsed field for `key`, as text.
@@ -208,6 +234,11 @@ struct LabelValueTests {
         case .failTimeout: return l.failTimeout.map { "\($0)" } ?? "-"
         case .weight: return l.weight.map(String.init) ?? "-"
         case .balance: return l.balance.map { "\($0)" } ?? "-"
+        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize:
+            return l.limits.description
+        case .healthPath, .healthInterval, .healthStatus: return l.activeHealth.map { "\($0)" } ?? "-"
+        case .healthTimeout:
+            return l.activeHealth.map { "timeout \($0.timeout.components.seconds * 1000 + $0.timeout.components.attoseconds / 1_000_000_000_000_000)ms" } ?? "-"
         }
     }
 

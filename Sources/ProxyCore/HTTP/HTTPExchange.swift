@@ -18,6 +18,8 @@ final class HTTPExchange {
 
     let head: HTTPRequestHead
     let table: RouteTable
+    /// The settings the exchange runs under: the table's, then its pool's own limits once routed.
+    var settings: ProxySettings
     let requestID: String
     let startNanos: UInt64
     let expectsContinue: Bool
@@ -68,6 +70,7 @@ final class HTTPExchange {
     init(head: HTTPRequestHead, table: RouteTable, requestID: String, now: NIODeadline) {
         self.head = head
         self.table = table
+        self.settings = table.settings
         self.requestID = requestID
         // An HTTP/2 stream ends with its exchange; "keep-alive" there means the connection stays, which is
         // the HTTP/2 connection's business.

@@ -4,7 +4,7 @@ import NIOCore
 extension HTTPProxyHandler {
     /// Writes the access log line of a finished exchange (one per request, when `AccessLog` is on).
     func log(_ exchange: HTTPExchange) {
-        guard exchange.table.settings.accessLog else { return }
+        guard exchange.settings.accessLog else { return }
         let millis = Double(NIODeadline.now().uptimeNanoseconds &- exchange.startNanos) / 1e6
         var metadata: Logger.Metadata = [
             "method": "\(exchange.head.method.rawValue)",

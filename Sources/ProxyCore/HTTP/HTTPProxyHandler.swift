@@ -109,7 +109,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
             run(machine.requestHead(head, plan: plan, table: table, requestID: requestID, now: now))
-            if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.table.settings.clientBodyTimeout) }
+            if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.settings.clientBodyTimeout) }
         case .body(let buffer):
             run(machine.requestBody(buffer, now: .now()))
         case .end(let trailers):
@@ -288,7 +288,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable { upstream?.readsPaused = true }
         case .writeResponseEnd(let trailers, let releaseUpstream, let close, let finished):
-            if releaseUpstream { releaseUpstreamToPool(finished.table.settings) } else { dropUpstream() }
+            if releaseUpstream { releaseUpstreamToPool(finished.settings) } else { dropUpstream() }
             // Finish first: writing `.end` lets the pipelining assistant hand over the next request at once.
             finish(finished)
             if close {
@@ -334,7 +334,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
         do {
             try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
-                                  idleTimeout: TimeAmount(finished.table.settings.readTimeout))
+                                  idleTimeout: TimeAmount(finished.settings.readTimeout))
         } catch {
             connection.close()
             context.close(promise: nil)
@@ -384,7 +384,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         // Hold client reads until the upstream can take the body: memory stays bounded.
         readsPaused = true
         let exchange = machine.exchange
-        let settings = exchange?.table.settings ?? tables.current.settings
+        let settings = exchange?.settings ?? tables.current.settings
         let upstreamProtocol = exchange?.upstreamProtocol ?? .http1
         loop.pool.connect(endpoint, protocol: upstreamProtocol, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
             guard let exchange, machine.exchange === exchange, exchange.phase == .connecting else {
@@ -458,7 +458,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         bodyDeadline = nil
         ended(exchange)
         // The exchange's own snapshot: no second read of the route table box per request.
-        if machine.isIdle { armKeepAliveTimer(exchange.table.settings) }
+        if machine.isIdle { armKeepAliveTimer(exchange.settings) }
     }
 
     // MARK: - Timers
@@ -478,7 +478,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     private func armReadTimer() {
         guard let exchange = machine.exchange else { return }
-        readDeadline = .now() + TimeAmount(exchange.table.settings.readTimeout)
+        readDeadline = .now() + TimeAmount(exchange.settings.readTimeout)
         ensureTimer(readDeadline!)
     }
 
@@ -521,10 +521,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if let deadline = readDeadline, let exchange = machine.exchange {
             if now >= deadline {
                 readDeadline = nil
-                if !exchange.responseStarted, now - exchange.lastUpstreamActivity >= TimeAmount(exchange.table.settings.readTimeout) {
+                if !exchange.responseStarted, now - exchange.lastUpstreamActivity >= TimeAmount(exchange.settings.readTimeout) {
                     report(exchange, failed: true)
                 }
-                run(machine.readTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.readTimeout)))
+                run(machine.readTimerFired(now: now, timeout: TimeAmount(exchange.settings.readTimeout)))
             } else {
                 ensureTimer(deadline)
             }
@@ -533,16 +533,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             if readsPaused {
                 // Pier is holding the client's reads, not the client stalling. Past the send timeout the
                 // upstream is the one not reading (`SendTimeout`): that exchange ends with 504.
-                if let pausedSince, now - pausedSince >= TimeAmount(exchange.table.settings.sendTimeout) {
+                if let pausedSince, now - pausedSince >= TimeAmount(exchange.settings.sendTimeout) {
                     bodyDeadline = nil
                     run(machine.upstreamSendTimedOut())
                 } else {
-                    bodyDeadline = now + TimeAmount(exchange.table.settings.clientBodyTimeout)
+                    bodyDeadline = now + TimeAmount(exchange.settings.clientBodyTimeout)
                     ensureTimer(bodyDeadline!)
                 }
             } else if now >= deadline {
                 bodyDeadline = nil
-                run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.table.settings.clientBodyTimeout)))
+                run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.settings.clientBodyTimeout)))
             } else {
                 ensureTimer(deadline)
             }

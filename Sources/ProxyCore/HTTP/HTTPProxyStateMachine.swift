@@ -84,6 +84,7 @@ struct HTTPProxyStateMachine {
             exchange.upstreamHead = forward.upstreamHead
             exchange.endpoint = forward.endpoint
             exchange.pool = forward.pool
+            if !forward.pool.limits.isEmpty { exchange.settings = table.settings(forPool: forward.pool.id) }
             exchange.affinityKey = forward.affinityKey
             exchange.tried = [forward.endpoint]
             exchange.upstreamProtocol = forward.upstreamProtocol
@@ -97,7 +98,7 @@ struct HTTPProxyStateMachine {
         guard let exchange else { return .none }
         exchange.lastClientActivity = now
         exchange.bodyBytes += Int64(buffer.readableBytes)
-        if let max = exchange.table.settings.clientMaxBodySize, max > 0, exchange.bodyBytes > max, exchange.phase != .answeredLocally {
+        if let max = exchange.settings.clientMaxBodySize, max > 0, exchange.bodyBytes > max, exchange.phase != .answeredLocally {
             if exchange.responseStarted { return abort(exchange, note: "request body over the limit") }
             return answer(exchange, .error(.payloadTooLarge, "request body is over the \(max)-byte limit"), close: true)
         }
@@ -143,7 +144,7 @@ struct HTTPProxyStateMachine {
         exchange?.responseStarted = true
         exchange?.responseEnded = true
         return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: exchange?.requestID,
-                              settings: exchange?.table.settings ?? current, dropUpstream: exchange?.phase == .forwarding,
+                              settings: exchange?.settings ?? current, dropUpstream: exchange?.phase == .forwarding,
                               finished: exchange))
     }
 
@@ -239,7 +240,7 @@ struct HTTPProxyStateMachine {
             }
             exchange.responseStarted = true
             exchange.status = head.status.code
-            let settings = exchange.table.settings
+            let settings = exchange.settings
             let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
                 requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
                 upstreamAddress: upstream, upstreamResponseTime: nil)
@@ -256,7 +257,7 @@ struct HTTPProxyStateMachine {
             // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.
             exchange.keepAlive = false
         }
-        let settings = exchange.table.settings
+        let settings = exchange.settings
         let elapsed = Double(now.uptimeNanoseconds &- exchange.upstreamSentNanos) / 1e9
         let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
             requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
@@ -360,7 +361,7 @@ struct HTTPProxyStateMachine {
         let finished = exchange.requestEnded || closing ? exchange : nil
         if finished != nil { self.exchange = nil }
         return .answer(Answer(response: response, version: exchange.head.version, keepAlive: !closing,
-                              requestID: exchange.requestID, settings: exchange.table.settings,
+                              requestID: exchange.requestID, settings: exchange.settings,
                               dropUpstream: dropUpstream, finished: finished))
     }
 

@@ -37,11 +37,14 @@ enum RequestPlanner {
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
+        let length = RequestValidation.contentLength(head)
+        /// 413 when the declared body is over the limit that applies (the pool's own, else the table's).
+        func tooLarge(_ max: Int64?) -> RequestPlan? {
+            guard let length, let max, max > 0, length > max else { return nil }
+            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(max)-byte limit"), close: true)
+        }
         if let problem = RequestValidation.problem(head) {
             return .answer(.error(.badRequest, problem), close: true)
-        }
-        if let length = RequestValidation.contentLength(head), let max = settings.clientMaxBodySize, max > 0, length > max {
-            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(max)-byte limit"), close: true)
         }
         var host = head.headers.first(name: "host")
         var target = head.uri
@@ -65,7 +68,15 @@ enum RequestPlanner {
                 return .answer(.error(.misdirectedRequest, "this connection was set up for another host; open a new one for \(name)"), close: false)
             }
         }
-        switch table.decide(host: host, target: target, scheme: downstream.scheme) {
+        let decision = table.decide(host: host, target: target, scheme: downstream.scheme)
+        if case .forward(_, let pool, _) = decision {
+            if let refusal = tooLarge(pool.limits.isEmpty ? settings.clientMaxBodySize : table.settings(forPool: pool.id).clientMaxBodySize) {
+                return refusal
+            }
+        } else if let refusal = tooLarge(settings.clientMaxBodySize) {
+            return refusal
+        }
+        switch decision {
         case .noRoute:
             return .answer(.error(.serviceUnavailable, "no service is routed for this host"), close: false)
         case .notFound:

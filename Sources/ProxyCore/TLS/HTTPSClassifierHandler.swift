@@ -169,7 +169,8 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             return context.eventLoop.makeSucceededVoidFuture()
         }
         let downstream = context.channel
-        let connect = connector(endpoint, context.eventLoop, TimeAmount(table.settings.connectTimeout))
+        let settings = table.settings(forPool: pool.id)
+        let connect = connector(endpoint, context.eventLoop, TimeAmount(settings.connectTimeout))
         return connect.assumeIsolated().flatMap { [self] upstream in
             // The client may have left while Pier was connecting: nothing to relay, no connection to keep.
             guard let context = self.context, downstream.isActive else {
@@ -188,7 +189,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                     downstream.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: endpoint) }
                 }
                 // A relay that carries nothing either way for the read timeout closes.
-                let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(table.settings.readTimeout))
+                let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(settings.readTimeout))
                 try upstream.pipeline.syncOperations.addHandler(server)
                 try context.pipeline.syncOperations.addHandler(client, position: .before(self))
                 done = true

@@ -30,6 +30,8 @@ final class UpstreamConnection {
     var delegate: UpstreamConnectionDelegate?
     /// When the connection went back to the pool.
     var idleSince: NIODeadline = .now()
+    /// How long it may stay there (its service's upstream idle timeout).
+    var idleTimeout: TimeAmount = .seconds(60)
     /// `endpoint.description`, computed once for the `x-upstream-addr` header of every response.
     let address: String
     fileprivate(set) var isClosed = false

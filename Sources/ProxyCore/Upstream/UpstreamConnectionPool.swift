@@ -44,35 +44,42 @@ final class UpstreamConnectionPool {
             return
         }
         connection.idleSince = .now()
+        connection.idleTimeout = TimeAmount(idleTimeout)
         list.append(connection)
         idle[connection.endpoint] = list
-        armSweep(idleTimeout: TimeAmount(idleTimeout))
+        armSweep(idleTimeout: connection.idleTimeout)
     }
 
     /// One sweep timer per pool closes connections idle past the timeout: releasing a connection after
     /// every request must not schedule a timer every time.
     private var sweep: Scheduled<Void>?
+    private var sweepDeadline: NIODeadline?
 
+    /// Makes sure a sweep runs within half of `idleTimeout` (each connection keeps its own service's timeout).
     private func armSweep(idleTimeout: TimeAmount) {
-        guard sweep == nil else { return }
+        let deadline = NIODeadline.now() + .nanoseconds(max(idleTimeout.nanoseconds / 2, 100_000_000))
+        if let sweepDeadline, sweepDeadline <= deadline { return }
+        sweep?.cancel()
+        sweepDeadline = deadline
         // Captures are strong: the pool lives as long as its event loop.
-        sweep = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(idleTimeout.nanoseconds / 2, 100_000_000))) { [self] in
+        sweep = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             sweep = nil
+            sweepDeadline = nil
             let now = NIODeadline.now()
-            var remaining = false
+            var shortest: TimeAmount?
             for (endpoint, list) in idle {
                 var kept: [UpstreamConnection] = []
                 for connection in list {
-                    if now - connection.idleSince >= idleTimeout || connection.isClosed {
+                    if now - connection.idleSince >= connection.idleTimeout || connection.isClosed {
                         connection.close()
                     } else {
                         kept.append(connection)
+                        shortest = min(shortest ?? connection.idleTimeout, connection.idleTimeout)
                     }
                 }
                 idle[endpoint] = kept.isEmpty ? nil : kept
-                remaining = remaining || !kept.isEmpty
             }
-            if remaining { armSweep(idleTimeout: idleTimeout) }
+            if let shortest { armSweep(idleTimeout: shortest) }
         }
     }
 

@@ -1,0 +1,70 @@
+/// Timeouts and limits one service sets for itself (Pier extension labels `com.docker.lb.pier.*_timeout` and
+/// `com.docker.lb.pier.max_body_size`), over the proxy-wide `ProxySettings`. Each nil keeps the global value.
+///
+/// The request header timeout has no per-service form: a request's service is known only once its head has
+/// arrived.
+public struct ServiceLimits: Hashable, Sendable {
+    /// Overrides `ProxySettings.connectTimeout`.
+    public var connectTimeout: Duration?
+    /// Overrides `ProxySettings.readTimeout` (also the idle timeout of the service's WebSocket tunnels).
+    public var readTimeout: Duration?
+    /// Overrides `ProxySettings.sendTimeout`.
+    public var sendTimeout: Duration?
+    /// Overrides `ProxySettings.clientBodyTimeout`.
+    public var clientBodyTimeout: Duration?
+    /// Overrides `ProxySettings.keepaliveTimeout` after a response of this service.
+    public var keepaliveTimeout: Duration?
+    /// Overrides `ProxySettings.upstreamIdleTimeout` for pooled connections to the service's endpoints.
+    public var upstreamIdleTimeout: Duration?
+    /// Overrides `ProxySettings.clientMaxBodySize` (0: no limit).
+    public var clientMaxBodySize: Int64?
+
+    /// No override.
+    public init(connectTimeout: Duration? = nil, readTimeout: Duration? = nil, sendTimeout: Duration? = nil,
+                clientBodyTimeout: Duration? = nil, keepaliveTimeout: Duration? = nil, upstreamIdleTimeout: Duration? = nil,
+                clientMaxBodySize: Int64? = nil) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.sendTimeout = sendTimeout
+        self.clientBodyTimeout = clientBodyTimeout
+        self.keepaliveTimeout = keepaliveTimeout
+        self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.clientMaxBodySize = clientMaxBodySize
+    }
+
+    /// Whether nothing is overridden.
+    public var isEmpty: Bool { self == ServiceLimits() }
+
+    /// `settings` with these overrides.
+    public func applied(to settings: ProxySettings) -> ProxySettings {
+        var s = settings
+        if let connectTimeout { s.connectTimeout = connectTimeout }
+        if let readTimeout { s.readTimeout = readTimeout }
+        if let sendTimeout { s.sendTimeout = sendTimeout }
+        if let clientBodyTimeout { s.clientBodyTimeout = clientBodyTimeout }
+        if let keepaliveTimeout { s.keepaliveTimeout = keepaliveTimeout }
+        if let upstreamIdleTimeout { s.upstreamIdleTimeout = upstreamIdleTimeout }
+        if let clientMaxBodySize { s.clientMaxBodySize = clientMaxBodySize }
+        return s
+    }
+}
+
+extension ServiceLimits: CustomStringConvertible {
+    /// The overrides as `read=30s body=1048576` style text, for `pier routes`.
+    public var description: String {
+        var parts: [String] = []
+        func add(_ name: String, _ d: Duration?) {
+            guard let d else { return }
+            let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+            parts.append(ms % 1000 == 0 ? "\(name)=\(ms / 1000)s" : "\(name)=\(ms)ms")
+        }
+        add("connect", connectTimeout)
+        add("read", readTimeout)
+        add("send", sendTimeout)
+        add("client_body", clientBodyTimeout)
+        add("keepalive", keepaliveTimeout)
+        add("upstream_idle", upstreamIdleTimeout)
+        if let clientMaxBodySize { parts.append("max_body=\(clientMaxBodySize)") }
+        return parts.joined(separator: " ")
+    }
+}
