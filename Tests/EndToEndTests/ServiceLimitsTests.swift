@@ -9,6 +9,46 @@ extension EndToEnd {
     /// active health probes.
     @Suite("Per-service limits and active health", .serialized, .timeLimit(.minutes(2)))
     struct ServiceLimitsTests {
+        /// A port on 127.0.0.1 whose new connections never complete: its listener's accept queue (backlog 0) is
+        /// full with one connection nobody accepts, and the kernel drops further SYNs.
+        static func unansweredPort() throws -> (port: Int, release: () -> Void) {
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+            }
+            guard bound, listen(listener, 0) == 0 else { throw TestFailure("listen failed") }
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            let filler = try loopbackSocket(port: port)
+            return (port, { close(filler); close(listener) })
+        }
+
+        @Test("pier.connect_timeout: 504 when an endpoint does not accept in time; with another endpoint the request goes there")
+        func connectTimeout() async throws {
+            let (port, release) = try Self.unansweredPort()
+            defer { release() }
+            let good = try await TestBackend.start("good")
+            let silent = ServiceDescription.Address(host: "127.0.0.1", port: port)
+            let pier = try await InProcessPier.start([
+                ServiceDescription(name: "alone", labels: ["com.docker.lb.hosts": "alone.test", "com.docker.lb.pier.connect_timeout": "300ms"],
+                                   endpoints: [silent]),
+                ServiceDescription(name: "pair", labels: ["com.docker.lb.hosts": "pair.test", "com.docker.lb.pier.connect_timeout": "300ms"],
+                                   endpoints: [silent, .init(host: "127.0.0.1", port: good.port)]),
+            ])
+            let start = ContinuousClock.now
+            let reply = try await request(pier, host: "alone.test", "/")
+            let elapsed = ContinuousClock.now - start
+            #expect(reply.status == 504)
+            #expect(reply.body.contains("did not accept the connection in time"))
+            #expect(elapsed >= .milliseconds(280) && elapsed < .seconds(3), "took \(elapsed)")
+            for _ in 0..<4 { #expect(try await request(pier, host: "pair.test", "/").status == 200) }
+            await pier.stop()
+            await good.stop()
+        }
+
         @Test("pier.read_timeout: a hanging endpoint gets 504 after its service's read timeout; another service keeps the global one")
         func readTimeout() async throws {
             let app = try await TestBackend.start("app")

@@ -51,6 +51,30 @@ extension EndToEnd {
             #expect(pier.terminate() == 0)
         }
 
+        /// Docker's own health checks: Swarm reports a task with a `HEALTHCHECK` as running only once it is
+        /// healthy (and replaces it when it turns unhealthy); Pier routes running tasks only.
+        @Test func dockerHealthChecksAreRespected() async throws {
+            let sick = "pier-h-\(UInt32.random(in: 0...UInt32.max))"
+            let well = "pier-w-\(UInt32.random(in: 0...UInt32.max))"
+            defer { engine.removeService(sick); engine.removeService(well) }
+            let pier = try PierProcess(["serve", "--docker-host", SwarmEngine.host, "--http", "127.0.0.1:0", "--no-access-log"])
+            let port = try await pier.waitForPort()
+            for (name, command) in [(sick, "exit 1"), (well, "exit 0")] {
+                try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", name,
+                                   "--network", SwarmEngine.network, "--publish", "mode=host,target=8080",
+                                   "--health-cmd", command, "--health-interval", "1s", "--health-retries", "1", "--health-timeout", "1s",
+                                   "--label", "com.docker.lb.hosts=\(name).test", "--label", "com.docker.lb.port=8080",
+                                   SwarmEngine.image])
+            }
+            #expect(try await waitFor(seconds: 30) { try fetch(port, host: "\(well).test").status == 200 }, "the healthy service routes")
+            // The failing one never does, though its container runs and its httpd would answer.
+            for _ in 0..<10 {
+                #expect(try fetch(port, host: "\(sick).test").status == 503)
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(pier.terminate() == 0)
+        }
+
         /// Certificates named by labels are read from Pier's secrets folder (where Docker mounts the secrets
         /// attached to Pier's service; here a folder on the host, since Pier runs outside the swarm).
         @Test func tlsLabelsTerminateWithSecretsAndRedirectPlainHTTP() async throws {
