@@ -74,15 +74,16 @@ final class LoopState: @unchecked Sendable {
         balancer.requestEnded(on: endpoint)
     }
 
-    /// What happened at `endpoint`, for passive health checking: failures within the pool's window take it
-    /// out of rotation; a success resets its count.
-    func report(_ endpoint: Endpoint, failed: Bool, health: PassiveHealth, now: UInt64) {
-        if failed {
-            balancer.reportFailure(endpoint, health: health, now: now)
-        } else if !balancer.isIdle {
-            balancer.reportSuccess(endpoint)
-        }
+    /// `endpoint` failed (passive health checking): failures within the pool's window take it out of rotation.
+    func reportFailure(_ endpoint: Endpoint, health: PassiveHealth, now: UInt64) {
+        balancer.reportFailure(endpoint, health: health, now: now)
     }
+
+    /// `endpoint` answered: its failure count starts again. Free while no endpoint has anything recorded.
+    func reportSuccess(_ endpoint: Endpoint) {
+        if !balancer.isIdle { balancer.reportSuccess(endpoint) }
+    }
+
 
     /// A new 32-hex-digit request id (nginx's `$request_id` format), from a per-loop xorshift generator.
     func makeRequestID() -> String {

@@ -16,7 +16,7 @@ struct HTTPProxyStateMachineTests {
     }
 
     let pool = BackendPool(id: 0, services: ["s"], endpoints: [Endpoint(host: "10.0.0.1", port: 80), Endpoint(host: "10.0.0.2", port: 80)])
-    let noOther: HTTPProxyStateMachine.PickAnother = { _ in nil }
+    let noOther: HTTPProxyStateMachine.PickAnother = { _, _ in nil }
 
     func forward(_ h: HTTPRequestHead, webSocket: Bool = false) -> RequestPlan {
         .forward(.init(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
@@ -25,7 +25,7 @@ struct HTTPProxyStateMachineTests {
 
     /// A chooser that offers the pool's endpoints not yet tried.
     func another() -> HTTPProxyStateMachine.PickAnother {
-        { [pool] excluded in pool.endpoints.first { !excluded.contains($0) } }
+        { [pool] _, excluded in pool.endpoints.first { !excluded.contains($0) } }
     }
 
     /// A short name for an action, enough to compare sequences.

@@ -30,8 +30,8 @@ final class HTTPExchange {
     /// The pool the endpoint came from, for retries and health reports.
     var pool: BackendPool?
     var affinityKey: String?
-    /// Endpoints tried so far, the current one last.
-    var tried: [Endpoint] = []
+    /// Endpoints tried before the current one (empty, and unallocated, until a retry).
+    var failed: [Endpoint] = []
     /// The endpoint a least-connections pool counts this exchange on.
     var countedOn: Endpoint?
     /// A copy of a small request body sent whole, so that a retry can send it again.

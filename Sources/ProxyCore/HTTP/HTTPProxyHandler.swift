@@ -219,7 +219,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         case .head(let head):
             let failed = (502...504).contains(head.status.code)
             if let exchange = machine.exchange { report(exchange, failed: failed) }
-            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: pickAnother()))
+            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: { retryTarget(for: $0, excluding: $1) }))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
         case .end(let trailers):
@@ -240,7 +240,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted, !exchange.reusedUpstream {
             report(exchange, failed: true)
         }
-        run(machine.upstreamClosed(pickAnother: pickAnother()))
+        run(machine.upstreamClosed(pickAnother: { retryTarget(for: $0, excluding: $1) }))
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
@@ -367,17 +367,18 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// Passive health: what the exchange's current endpoint just did.
     private func report(_ exchange: HTTPExchange, failed: Bool) {
         guard let endpoint = exchange.endpoint, let pool = exchange.pool else { return }
-        loop.report(endpoint, failed: failed, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+        if failed {
+            loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+        } else {
+            loop.reportSuccess(endpoint)
+        }
     }
 
-    /// The retry chooser for the current exchange: another endpoint of its pool, within the budget.
-    private func pickAnother() -> HTTPProxyStateMachine.PickAnother {
-        let pool = machine.exchange?.pool
-        let key = machine.exchange?.affinityKey
-        return { [loop] excluded in
-            guard let pool else { return nil }
-            return loop.pickForRetry(pool, affinityKey: key, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
-        }
+    /// Another endpoint of the exchange's pool for a retry, within the budget (the state machine's chooser;
+    /// passed as a non-escaping closure, so that no closure is allocated per response).
+    private func retryTarget(for exchange: HTTPExchange, excluding excluded: [Endpoint]) -> Endpoint? {
+        guard let pool = exchange.pool else { return nil }
+        return loop.pickForRetry(pool, affinityKey: exchange.affinityKey, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
     }
 
     private func connect(_ endpoint: Endpoint) {
@@ -401,7 +402,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
                 let timedOut: Bool
                 if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
                 report(exchange, failed: true)
-                run(machine.upstreamConnectFailed(timedOut: timedOut, pickAnother: pickAnother()))
+                run(machine.upstreamConnectFailed(timedOut: timedOut, pickAnother: { retryTarget(for: $0, excluding: $1) }))
             }
         }
     }

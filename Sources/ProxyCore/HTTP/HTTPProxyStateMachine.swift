@@ -66,8 +66,9 @@ struct HTTPProxyStateMachine {
     /// Whether the connection is between exchanges and may idle under the keep-alive timer.
     var isIdle: Bool { exchange == nil && !closing }
 
-    /// Chooses another endpoint of the exchange's pool, avoiding those given, within the retry budget.
-    typealias PickAnother = (_ excluding: [Endpoint]) -> Endpoint?
+    /// Chooses another endpoint of the exchange's pool, avoiding those given, within the retry budget. Called
+    /// while the machine is being mutated: it must not touch the machine (the exchange is handed to it).
+    typealias PickAnother = (_ exchange: HTTPExchange, _ excluding: [Endpoint]) -> Endpoint?
 
     /// Largest request body kept for a retry after it was sent whole.
     static let maxReplayBody = 64 * 1024
@@ -86,7 +87,6 @@ struct HTTPProxyStateMachine {
             exchange.pool = forward.pool
             if !forward.pool.limits.isEmpty { exchange.settings = table.settings(forPool: forward.pool.id) }
             exchange.affinityKey = forward.affinityKey
-            exchange.tried = [forward.endpoint]
             exchange.upstreamProtocol = forward.upstreamProtocol
             exchange.webSocket = forward.webSocket
             exchange.attempts = 1
@@ -318,9 +318,9 @@ struct HTTPProxyStateMachine {
     /// buffered parts, nothing was sent).
     private mutating func retryElsewhere(_ exchange: HTTPExchange, parts: [HTTPClientRequestPart]?, dropUpstream: Bool,
                                          _ pickAnother: PickAnother) -> Action? {
-        guard exchange.attempts < 2, let next = pickAnother(exchange.tried) else { return nil }
+        guard exchange.attempts < 2, let current = exchange.endpoint, let next = pickAnother(exchange, exchange.failed + [current]) else { return nil }
         exchange.attempts += 1
-        exchange.tried.append(next)
+        exchange.failed.append(current)
         exchange.endpoint = next
         exchange.phase = .connecting
         exchange.reusedUpstream = false

@@ -183,7 +183,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                     let header = ProxyProtocolHeader.encode(proxyProtocol, source: downstream.remoteAddress, destination: downstream.localAddress)
                     upstream.write(upstream.allocator.buffer(bytes: header), promise: nil)
                 }
-                loop.report(endpoint, failed: false, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+                loop.reportSuccess(endpoint)
                 if pool.policy == .leastConnections {
                     loop.requestStarted(on: endpoint)
                     downstream.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: endpoint) }
@@ -204,7 +204,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             // Connect failed: one more endpoint of the pool, if there is another.
             guard let context = self.context, downstream.isActive else { return downstream.eventLoop.makeSucceededVoidFuture() }
             logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-            loop.report(endpoint, failed: true, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
+            loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
             return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint])
         }.nonisolated()
     }
