@@ -10,10 +10,13 @@ extension RouteTableBuilder {
     static func composePool(id: Int, services names: [String], labels: [String: Labels],
                             endpoints: [String: [Endpoint]]) -> (BackendPool, [RouteIssue]) {
         var issues: [RouteIssue] = []
-        func labelsOf(_ name: String) -> Labels { labels[name] ?? Labels() }
+        // Each service's labels copied out once (a `Labels` is a large value: every copy retains its fields).
+        let all = names.map { labels[$0] ?? Labels() }
+        // Pools have a handful of services: a linear search beats building an index.
+        func labelsOf(_ name: String) -> Labels { names.firstIndex(of: name).map { all[$0] } ?? Labels() }
 
         // One protocol per pool: h2c only when every service sharing it asks for it.
-        let h2c = names.allSatisfy { labelsOf($0).upstreamProtocol == .h2c }
+        let h2c = all.allSatisfy { $0.upstreamProtocol == .h2c }
         if !h2c {
             for name in names where labelsOf(name).upstreamProtocol == .h2c {
                 issues.append(RouteIssue(.warning, service: name, key: LabelKey.upstreamProtocol.label, value: "h2c",
@@ -22,10 +25,11 @@ extension RouteTableBuilder {
         }
 
         let first = names.first ?? ""
-        let policy = labelsOf(first).policy
-        let health = labelsOf(first).passiveHealth
-        let limits = labelsOf(first).limits
-        let probe = labelsOf(first).activeHealth
+        let firstLabels = all.first ?? Labels()
+        let policy = firstLabels.policy
+        let health = firstLabels.passiveHealth
+        let limits = firstLabels.limits
+        let probe = firstLabels.activeHealth
         for name in names.dropFirst() {
             let own = labelsOf(name)
             if own.limits != limits {
@@ -49,7 +53,7 @@ extension RouteTableBuilder {
         }
 
         var weights: [Double] = []
-        let weighted = names.filter { labelsOf($0).weight != nil }
+        let weighted = names.indices.filter { all[$0].weight != nil }.map { names[$0] }
         if !weighted.isEmpty {
             var serviceWeights: [String: Int] = [:]
             for name in names {

@@ -10,8 +10,11 @@ final class LoopState: @unchecked Sendable {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
     private var balancer = Balancer()
-    /// Retry budgets by pool id (kept across generations like the balancer's turns).
+    /// Retry budgets by pool id; on a new generation each follows its services to their new pool id (ids shift
+    /// as pools come and go, and a budget drained by one service's outage must not pass to another).
     private var budgets: [RetryBudget] = []
+    /// The services of each pool id of the generation `budgets` is laid out for.
+    private var budgetServices: [[String]] = []
     /// Endpoints active health checking found unhealthy (set by `HealthChecker`).
     private var unhealthy: Set<Endpoint> = []
     /// The newest table generation the balancer was trimmed for.
@@ -32,6 +35,10 @@ final class LoopState: @unchecked Sendable {
             // Once per generation: state of endpoints that left every pool goes.
             generation = table.generation
             balancer.retain(poolsOf: table)
+            var previous: [[String]: RetryBudget] = [:]
+            for (id, services) in budgetServices.enumerated() where id < budgets.count { previous[services] = budgets[id] }
+            budgetServices = table.pools.map(\.services)
+            budgets = budgetServices.map { previous[$0] ?? RetryBudget() }
         }
         if budgets.count <= pool.id {
             budgets.append(contentsOf: repeatElement(RetryBudget(), count: pool.id + 1 - budgets.count))
@@ -46,12 +53,17 @@ final class LoopState: @unchecked Sendable {
         unhealthy = endpoints
     }
 
-    /// The endpoints of `pool` that failed their health probe; none when that would be all of them (a pool
-    /// whose every endpoint fails its probe keeps serving: better a degraded answer than certain 503s).
+    /// The endpoints of `pool` that failed their health probe; none when no endpoint that takes requests
+    /// (positive weight) would be left (such a pool keeps serving: better a degraded answer than certain 503s).
     private func unhealthy(in pool: BackendPool) -> [Endpoint] {
         guard !unhealthy.isEmpty else { return [] }
         let down = pool.endpoints.filter { unhealthy.contains($0) }
-        return down.count == pool.endpoints.count ? [] : down
+        guard !down.isEmpty else { return [] }
+        let weighted = pool.weights.count == pool.endpoints.count && pool.weights.contains { $0 > 0 }
+        let left = pool.endpoints.indices.contains { i in
+            (!weighted || pool.weights[i] > 0) && !unhealthy.contains(pool.endpoints[i])
+        }
+        return left ? down : []
     }
 
     /// Another endpoint of `pool` for a request that failed on those in `excluding`, if the pool's retry

@@ -86,13 +86,16 @@ extension EndToEnd {
             await app.stop()
         }
 
-        @Test("pier.keepalive_timeout: an idle client connection closes after its last service's keep-alive timeout")
+        @Test("KeepaliveTimeout and pier.keepalive_timeout: an idle client connection closes after its last service's keep-alive timeout")
         func keepaliveTimeout() async throws {
             let app = try await TestBackend.start("app")
+            // Global 300 ms: one service keeps it, the other lengthens it to 10 s.
+            var settings = ProxySettings(accessLog: false)
+            settings.keepaliveTimeout = .milliseconds(300)
             let pier = try await InProcessPier.start([
-                service("brief", ["hosts": "brief.test", "pier.keepalive_timeout": "300ms"], [app]),
-                service("steady", ["hosts": "steady.test"], [app]),
-            ])
+                service("brief", ["hosts": "brief.test"], [app]),
+                service("steady", ["hosts": "steady.test", "pier.keepalive_timeout": "10s"], [app]),
+            ], settings: settings)
             for (host, closes) in [("brief.test", true), ("steady.test", false)] {
                 let fd = try loopbackSocket(port: pier.port, timeout: 2)
                 defer { close(fd) }

@@ -158,3 +158,17 @@ struct HTTPProxyHandlerTests {
         #expect(!response.contains("x-server-info"))
     }
 }
+
+extension HTTPProxyHandlerTests {
+    @Test("the handler lets go of its context when removed: a closed connection leaves no handler behind")
+    func noRetainCycleAfterClose() throws {
+        weak var handler: HTTPProxyHandler?
+        do {
+            let harness = try Harness()
+            handler = try harness.channel.pipeline.syncOperations.handler(type: HTTPProxyHandler.self)
+            #expect(try harness.exchange("GET / HTTP/1.1\r\nHost: old.test\r\n\r\n").hasPrefix("HTTP/1.1 302"))
+            _ = try? harness.channel.finish()
+        }
+        #expect(handler == nil, "the handler and its context kept each other alive")
+    }
+}

@@ -49,6 +49,8 @@ final class HTTPExchange {
     var bodyBytes: Int64 = 0
     var bodyForwarded = false
     var attempts = 0
+    /// A stale pooled connection was replaced by a fresh one (allowed once, outside `attempts`).
+    var staleRetried = false
     var upstreamSentNanos: UInt64 = 0
     var lastUpstreamActivity: NIODeadline
     var lastClientActivity: NIODeadline

@@ -10,48 +10,52 @@ import RouteModel
 /// Owned by the connection's event loop; the upstream connections it uses live on the same loop. It does
 /// not parse HTTP (NIO's decoder does), decide anything about routing or HTTP semantics (the planner and the
 /// state machine do), block or hop threads.
+///
+/// Split over three files: this one (downstream events, pipelining, actions), `+Upstream` (upstream events,
+/// connections, retries, health reports, WebSocket tunnels) and `+Timers`. Members are internal so that those
+/// extensions can reach them; nothing outside the handler uses them.
 final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamConnectionDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let tables: RouteTableBox
-    private let loop: LoopState
+    let tables: RouteTableBox
+    let loop: LoopState
     let accessLogger: Logger
-    private var downstream: Downstream
-    private var context: ChannelHandlerContext!
-    private var machine = HTTPProxyStateMachine()
-    private var upstream: UpstreamConnection?
+    var downstream: Downstream
+    var context: ChannelHandlerContext!
+    var machine = HTTPProxyStateMachine()
+    var upstream: UpstreamConnection?
     private(set) var clientIP: String?
     /// One timer per connection, for whichever deadline comes first (keep-alive idle, upstream read,
     /// client body): deadlines move with every request, the timer is re-armed only when one moves earlier,
     /// so a busy keep-alive connection schedules almost nothing.
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
-    private var idleSince: NIODeadline?
-    private var idleTimeout: TimeAmount = .seconds(75)
-    private var headerTimeout: TimeAmount = .seconds(60)
+    var timer: Scheduled<Void>?
+    var timerDeadline: NIODeadline?
+    var idleSince: NIODeadline?
+    var idleTimeout: TimeAmount = .seconds(75)
+    var headerTimeout: TimeAmount = .seconds(60)
     /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
-    private let headWatcher: RequestHeadWatcher?
-    private var readDeadline: NIODeadline?
-    private var bodyDeadline: NIODeadline?
-    private var readsPaused = false {
+    let headWatcher: RequestHeadWatcher?
+    var readDeadline: NIODeadline?
+    var bodyDeadline: NIODeadline?
+    var readsPaused = false {
         didSet { if readsPaused != oldValue { pausedSince = readsPaused ? .now() : nil } }
     }
     /// Since when Pier has held the client's reads (upstream connecting or not reading).
-    private var pausedSince: NIODeadline?
-    private var pendingRead = false
+    var pausedSince: NIODeadline?
+    var pendingRead = false
     /// Pipelined input that arrived while an exchange was still under way: requests are answered in order
     /// (RFC 9112 §9.3.2). Reads pause only when too much has queued, so the common case — no pipelining —
     /// never toggles the socket's read interest.
     // A plain array: empty, it allocates nothing, which matters for thousands of idle connections; it
     // holds at most `maxQueuedParts` entries when used.
-    private var queued: [QueuedInput] = []
-    private var queuedBytes = 0
-    private var queueFull = false
-    private var draining = false
+    var queued: [QueuedInput] = []
+    var queuedBytes = 0
+    var queueFull = false
+    var draining = false
 
-    private enum QueuedInput {
+    enum QueuedInput {
         case part(HTTPServerRequestPart)
         case error(HTTPParserError)
     }
@@ -75,12 +79,19 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if context.channel.isActive { channelBecameActive(context) }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler: keeping it would keep both, and the pipeline, after the channel.
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         channelBecameActive(context)
         context.fireChannelActive()
     }
 
-    private func channelBecameActive(_ context: ChannelHandlerContext) {
+    func channelBecameActive(_ context: ChannelHandlerContext) {
         clientIP = downstream.clientIP ?? context.channel.remoteAddress?.ipAddress
         if downstream.port == nil { downstream.port = context.channel.localAddress?.port }
         if !downstream.multiplexed { armKeepAliveTimer(tables.current.settings) }
@@ -96,7 +107,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         handle(part)
     }
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    func handle(_ part: HTTPServerRequestPart) {
         switch part {
         case .head(let head):
             idleSince = nil
@@ -179,14 +190,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     // MARK: - Pipelining
 
-    private func enqueue(_ input: QueuedInput) {
+    func enqueue(_ input: QueuedInput) {
         queued.append(input)
         if case .part(.body(let buffer)) = input { queuedBytes += buffer.readableBytes }
         if queued.count > Self.maxQueuedParts || queuedBytes > Self.maxQueuedBytes { queueFull = true }
     }
 
     /// Hands queued input over, in order, while no exchange is under way.
-    private func drainQueue() {
+    func drainQueue() {
         guard !draining else { return }
         draining = true
         defer { draining = false }
@@ -211,45 +222,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         }
     }
 
-    // MARK: - Upstream events
-
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
-        guard let upstream else { return }
-        switch part {
-        case .head(let head):
-            let failed = (502...504).contains(head.status.code)
-            if let exchange = machine.exchange { report(exchange, failed: failed) }
-            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: { retryTarget(for: $0, excluding: $1) }))
-        case .body(let buffer):
-            run(machine.responseBody(buffer, now: .now()))
-        case .end(let trailers):
-            readDeadline = nil
-            run(machine.responseEnd(trailers))
-        }
-    }
-
-    func upstreamReadComplete() {
-        context.flush()
-    }
-
-    func upstreamFailed(_ error: Error?) {
-        upstream = nil
-        readDeadline = nil
-        // A pooled connection closing as it was reused is a race with the endpoint's idle timeout, not a
-        // sign of bad health.
-        if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted, !exchange.reusedUpstream {
-            report(exchange, failed: true)
-        }
-        run(machine.upstreamClosed(pickAnother: { retryTarget(for: $0, excluding: $1) }))
-    }
-
-    func upstreamWritabilityChanged(isWritable: Bool) {
-        if isWritable { resumeReads() } else { readsPaused = true }
-    }
-
     // MARK: - Actions
 
-    private func run(_ action: HTTPProxyStateMachine.Action) {
+    func run(_ action: HTTPProxyStateMachine.Action) {
         switch action {
         case .none:
             break
@@ -319,116 +294,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         }
     }
 
-    /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
-    /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
-    private func startTunnel(_ head: HTTPResponseHead, finished: HTTPExchange) {
-        timer?.cancel()
-        timer = nil
-        readDeadline = nil
-        bodyDeadline = nil
-        idleSince = nil
-        ended(finished)
-        guard let connection = upstream else { return context.close(promise: nil) }
-        upstream = nil
-        connection.delegate = nil
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-        do {
-            try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
-                                  idleTimeout: TimeAmount(finished.settings.readTimeout))
-        } catch {
-            connection.close()
-            context.close(promise: nil)
-        }
-    }
-
-    /// Gets the exchange a connection to `endpoint`: an idle pooled one unless `fresh`, else a new one.
-    private func acquire(_ endpoint: Endpoint, fresh: Bool) {
-        if let exchange = machine.exchange, exchange.pool?.policy == .leastConnections, exchange.countedOn != endpoint {
-            if let previous = exchange.countedOn { loop.requestEnded(on: previous) }
-            loop.requestStarted(on: endpoint)
-            exchange.countedOn = endpoint
-        }
-        if !fresh, machine.exchange?.upstreamProtocol != .h2c, let idle = loop.pool.takeIdle(endpoint) {
-            attach(idle, reused: true)
-        } else {
-            connect(endpoint)
-        }
-    }
-
-    /// The exchange is over: least-connections stops counting it, the access log gets its line.
-    private func ended(_ exchange: HTTPExchange) {
-        if let endpoint = exchange.countedOn {
-            exchange.countedOn = nil
-            loop.requestEnded(on: endpoint)
-        }
-        log(exchange)
-    }
-
-    /// Passive health: what the exchange's current endpoint just did.
-    private func report(_ exchange: HTTPExchange, failed: Bool) {
-        guard let endpoint = exchange.endpoint, let pool = exchange.pool else { return }
-        if failed {
-            loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
-        } else {
-            loop.reportSuccess(endpoint)
-        }
-    }
-
-    /// Another endpoint of the exchange's pool for a retry, within the budget (the state machine's chooser;
-    /// passed as a non-escaping closure, so that no closure is allocated per response).
-    private func retryTarget(for exchange: HTTPExchange, excluding excluded: [Endpoint]) -> Endpoint? {
-        guard let pool = exchange.pool else { return nil }
-        return loop.pickForRetry(pool, affinityKey: exchange.affinityKey, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
-    }
-
-    private func connect(_ endpoint: Endpoint) {
-        // Hold client reads until the upstream can take the body: memory stays bounded.
-        readsPaused = true
-        let exchange = machine.exchange
-        let settings = exchange?.settings ?? tables.current.settings
-        let upstreamProtocol = exchange?.upstreamProtocol ?? .http1
-        loop.pool.connect(endpoint, protocol: upstreamProtocol, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
-            guard let exchange, machine.exchange === exchange, exchange.phase == .connecting else {
-                // The exchange ended meanwhile (client gone, local answer): keep the connection for others.
-                if case .success(let connection) = result {
-                    loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
-                }
-                return
-            }
-            switch result {
-            case .success(let connection):
-                attach(connection, reused: false)
-            case .failure(let error):
-                let timedOut: Bool
-                if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
-                report(exchange, failed: true)
-                run(machine.upstreamConnectFailed(timedOut: timedOut, pickAnother: { retryTarget(for: $0, excluding: $1) }))
-            }
-        }
-    }
-
-    private func attach(_ connection: UpstreamConnection, reused: Bool) {
-        upstream = connection
-        connection.delegate = self
-        connection.readsPaused = !context.channel.isWritable
-        run(machine.upstreamAttached(reused: reused, now: .now()))
-        if connection.channel.isWritable { resumeReads() } else { readsPaused = true }
-    }
-
-    private func releaseUpstreamToPool(_ settings: ProxySettings) {
-        guard let connection = upstream else { return }
-        upstream = nil
-        loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
-    }
-
-    private func dropUpstream() {
-        guard let connection = upstream else { return }
-        upstream = nil
-        connection.delegate = nil
-        connection.close()
-    }
-
-    private func resumeReads() {
+    func resumeReads() {
         if readsPaused { machine.clientReadsResumed(now: .now()) }
         readsPaused = false
         if pendingRead, !queueFull {
@@ -437,7 +303,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         }
     }
 
-    private func writeLocal(_ answer: HTTPProxyStateMachine.Answer) {
+    func writeLocal(_ answer: HTTPProxyStateMachine.Answer) {
         let hide = answer.settings.hideInfoHeaders
         let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID,
                                         proxyID: hide ? nil : answer.settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
@@ -455,100 +321,13 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     /// Logs a finished exchange and, when the connection stays, starts the keep-alive timer.
-    private func finish(_ exchange: HTTPExchange) {
+    func finish(_ exchange: HTTPExchange) {
         bodyDeadline = nil
         ended(exchange)
         // The exchange's own snapshot: no second read of the route table box per request.
         if machine.isIdle { armKeepAliveTimer(exchange.settings) }
     }
 
-    // MARK: - Timers
-
-    private func armKeepAliveTimer(_ settings: ProxySettings) {
-        // An HTTP/2 stream carries one exchange; the connection's idleness is HTTP2IdleTimer's business.
-        if downstream.multiplexed { return }
-        let now = NIODeadline.now()
-        idleSince = now
-        idleTimeout = TimeAmount(settings.keepaliveTimeout)
-        headerTimeout = TimeAmount(settings.clientHeaderTimeout)
-        headWatcher?.awaitHead()
-        // A head that starts now is due by now + headerTimeout at the earliest: checking then catches it in
-        // time without a timer per request (the check re-arms for the real deadline).
-        ensureTimer(now + min(idleTimeout, headerTimeout))
-    }
-
-    private func armReadTimer() {
-        guard let exchange = machine.exchange else { return }
-        readDeadline = .now() + TimeAmount(exchange.settings.readTimeout)
-        ensureTimer(readDeadline!)
-    }
-
-    private func armBodyTimer(_ timeout: Duration) {
-        bodyDeadline = .now() + TimeAmount(timeout)
-        ensureTimer(bodyDeadline!)
-    }
-
-    /// Makes sure the timer fires no later than `deadline`.
-    private func ensureTimer(_ deadline: NIODeadline) {
-        if let timerDeadline, timerDeadline <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            timer = nil
-            timerDeadline = nil
-            timerFired()
-        }
-    }
-
-    private func timerFired() {
-        let now = NIODeadline.now()
-        if let idleSince, machine.isIdle {
-            if let start = headWatcher?.headStart {
-                // A head is on its way: only the header timeout counts now.
-                if now - start >= headerTimeout {
-                    self.idleSince = nil
-                    run(machine.clientHeaderTimedOut(settings: tables.current.settings))
-                    return
-                }
-                ensureTimer(start + headerTimeout)
-            } else {
-                if now - idleSince >= idleTimeout {
-                    context.close(promise: nil)
-                    return
-                }
-                ensureTimer(min(idleSince + idleTimeout, now + headerTimeout))
-            }
-        }
-        if let deadline = readDeadline, let exchange = machine.exchange {
-            if now >= deadline {
-                readDeadline = nil
-                if !exchange.responseStarted, now - exchange.lastUpstreamActivity >= TimeAmount(exchange.settings.readTimeout) {
-                    report(exchange, failed: true)
-                }
-                run(machine.readTimerFired(now: now, timeout: TimeAmount(exchange.settings.readTimeout)))
-            } else {
-                ensureTimer(deadline)
-            }
-        }
-        if let deadline = bodyDeadline, let exchange = machine.exchange {
-            if readsPaused {
-                // Pier is holding the client's reads, not the client stalling. Past the send timeout the
-                // upstream is the one not reading (`SendTimeout`): that exchange ends with 504.
-                if let pausedSince, now - pausedSince >= TimeAmount(exchange.settings.sendTimeout) {
-                    bodyDeadline = nil
-                    run(machine.upstreamSendTimedOut())
-                } else {
-                    bodyDeadline = now + TimeAmount(exchange.settings.clientBodyTimeout)
-                    ensureTimer(bodyDeadline!)
-                }
-            } else if now >= deadline {
-                bodyDeadline = nil
-                run(machine.clientBodyTimerFired(now: now, timeout: TimeAmount(exchange.settings.clientBodyTimeout)))
-            } else {
-                ensureTimer(deadline)
-            }
-        }
-    }
 }
 
 extension HTTPServerRequestPart {

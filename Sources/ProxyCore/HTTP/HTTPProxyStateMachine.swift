@@ -123,6 +123,7 @@ struct HTTPProxyStateMachine {
             self.exchange = nil
             return .finished(exchange)
         case .connecting:
+            exchange.trailers = trailers
             exchange.buffered.append(.end(trailers))
             return .none
         case .forwarding:
@@ -297,16 +298,17 @@ struct HTTPProxyStateMachine {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         if exchange.responseStarted { return abort(exchange, note: "upstream closed mid-response") }
         if exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts {
-            // Closed before answering: an idempotent request that can be sent again goes to another endpoint.
-            if let retry = retryElsewhere(exchange, parts: parts, dropUpstream: false, pickAnother) { return retry }
-            if exchange.reusedUpstream, exchange.attempts < 2, let endpoint = exchange.endpoint {
-                // A pooled connection the upstream closed as we reused it (a race, not a failure): the same
-                // endpoint, once, on a fresh connection.
-                exchange.attempts += 1
+            if exchange.reusedUpstream, !exchange.staleRetried, let endpoint = exchange.endpoint {
+                // A pooled connection the upstream closed as we reused it: a race with the endpoint's idle
+                // timeout, not a failure. The same endpoint, on a fresh connection, once per request; it uses
+                // neither the request's one retry nor the retry budget.
+                exchange.staleRetried = true
                 exchange.phase = .connecting
                 exchange.buffered = parts
                 return .retry(endpoint, fresh: true, dropUpstream: false)
             }
+            // Closed before answering: an idempotent request that can be sent again goes to another endpoint.
+            if let retry = retryElsewhere(exchange, parts: parts, dropUpstream: false, pickAnother) { return retry }
         }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) closed the connection before responding"),

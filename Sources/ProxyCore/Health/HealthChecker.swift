@@ -80,6 +80,10 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     private func refresh() {
+        guard !stopped else {
+            poll?.cancel()
+            return
+        }
         let table = tables.current
         guard table.generation != generation else { return }
         generation = table.generation

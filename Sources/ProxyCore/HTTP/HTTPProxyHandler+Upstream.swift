@@ -1,0 +1,159 @@
+import NIOCore
+import NIOHTTP1
+import RouteModel
+
+/// The upstream side of `HTTPProxyHandler`: response parts, connections from the loop's pool, retries,
+/// passive health reports, least-connections accounting and the switch to a WebSocket tunnel. Same event loop.
+extension HTTPProxyHandler {
+    // MARK: - Upstream events
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard let upstream else { return }
+        switch part {
+        case .head(let head):
+            let failed = (502...504).contains(head.status.code)
+            if let exchange = machine.exchange { report(exchange, failed: failed) }
+            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: { retryTarget(for: $0, excluding: $1) }))
+        case .body(let buffer):
+            run(machine.responseBody(buffer, now: .now()))
+        case .end(let trailers):
+            readDeadline = nil
+            run(machine.responseEnd(trailers))
+        }
+    }
+
+    func upstreamReadComplete() {
+        context.flush()
+    }
+
+    func upstreamFailed(_ error: Error?) {
+        upstream = nil
+        readDeadline = nil
+        // A pooled connection closing as it was reused is a race with the endpoint's idle timeout, not a
+        // sign of bad health.
+        if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted, !exchange.reusedUpstream {
+            report(exchange, failed: true)
+        }
+        run(machine.upstreamClosed(pickAnother: { retryTarget(for: $0, excluding: $1) }))
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeReads() } else { readsPaused = true }
+    }
+
+    /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
+    /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
+    func startTunnel(_ head: HTTPResponseHead, finished: HTTPExchange) {
+        timer?.cancel()
+        timer = nil
+        readDeadline = nil
+        bodyDeadline = nil
+        idleSince = nil
+        // Least connections counts the tunnel while it is open, not just its handshake.
+        let counted = finished.countedOn
+        finished.countedOn = nil
+        ended(finished)
+        guard let connection = upstream else {
+            if let counted { loop.requestEnded(on: counted) }
+            return context.close(promise: nil)
+        }
+        if let counted {
+            connection.channel.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: counted) }
+        }
+        upstream = nil
+        connection.delegate = nil
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        do {
+            try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
+                                  idleTimeout: TimeAmount(finished.settings.readTimeout))
+        } catch {
+            connection.close()
+            context.close(promise: nil)
+        }
+    }
+
+    /// Gets the exchange a connection to `endpoint`: an idle pooled one unless `fresh`, else a new one.
+    func acquire(_ endpoint: Endpoint, fresh: Bool) {
+        if let exchange = machine.exchange, exchange.pool?.policy == .leastConnections, exchange.countedOn != endpoint {
+            if let previous = exchange.countedOn { loop.requestEnded(on: previous) }
+            loop.requestStarted(on: endpoint)
+            exchange.countedOn = endpoint
+        }
+        if !fresh, machine.exchange?.upstreamProtocol != .h2c, let idle = loop.pool.takeIdle(endpoint) {
+            attach(idle, reused: true)
+        } else {
+            connect(endpoint)
+        }
+    }
+
+    /// The exchange is over: least-connections stops counting it, the access log gets its line.
+    func ended(_ exchange: HTTPExchange) {
+        if let endpoint = exchange.countedOn {
+            exchange.countedOn = nil
+            loop.requestEnded(on: endpoint)
+        }
+        log(exchange)
+    }
+
+    /// Passive health: what the exchange's current endpoint just did.
+    func report(_ exchange: HTTPExchange, failed: Bool) {
+        guard let endpoint = exchange.endpoint else { return }
+        guard failed else { return loop.reportSuccess(endpoint) }
+        guard let health = exchange.pool?.passiveHealth else { return }
+        loop.reportFailure(endpoint, health: health, now: NIODeadline.now().uptimeNanoseconds)
+    }
+
+    /// Another endpoint of the exchange's pool for a retry, within the budget (the state machine's chooser;
+    /// passed as a non-escaping closure, so that no closure is allocated per response).
+    func retryTarget(for exchange: HTTPExchange, excluding excluded: [Endpoint]) -> Endpoint? {
+        guard let pool = exchange.pool else { return nil }
+        return loop.pickForRetry(pool, affinityKey: exchange.affinityKey, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
+    }
+
+    func connect(_ endpoint: Endpoint) {
+        // Hold client reads until the upstream can take the body: memory stays bounded.
+        readsPaused = true
+        let exchange = machine.exchange
+        let settings = exchange?.settings ?? tables.current.settings
+        let upstreamProtocol = exchange?.upstreamProtocol ?? .http1
+        loop.pool.connect(endpoint, protocol: upstreamProtocol, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
+            guard let exchange, machine.exchange === exchange, exchange.phase == .connecting else {
+                // The exchange ended meanwhile (client gone, local answer): keep the connection for others.
+                if case .success(let connection) = result {
+                    loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
+                }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                attach(connection, reused: false)
+            case .failure(let error):
+                let timedOut: Bool
+                if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
+                report(exchange, failed: true)
+                run(machine.upstreamConnectFailed(timedOut: timedOut, pickAnother: { retryTarget(for: $0, excluding: $1) }))
+            }
+        }
+    }
+
+    func attach(_ connection: UpstreamConnection, reused: Bool) {
+        upstream = connection
+        connection.delegate = self
+        connection.readsPaused = !context.channel.isWritable
+        run(machine.upstreamAttached(reused: reused, now: .now()))
+        if connection.channel.isWritable { resumeReads() } else { readsPaused = true }
+    }
+
+    func releaseUpstreamToPool(_ settings: ProxySettings) {
+        guard let connection = upstream else { return }
+        upstream = nil
+        loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
+    }
+
+    func dropUpstream() {
+        guard let connection = upstream else { return }
+        upstream = nil
+        connection.delegate = nil
+        connection.close()
+    }
+}
