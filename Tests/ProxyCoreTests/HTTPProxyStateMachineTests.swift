@@ -54,7 +54,7 @@ struct HTTPProxyStateMachineTests {
     @Test func webSocketHandshakeAnswered101BecomesATunnelOnceTheHeadEnds() {
         var m = HTTPProxyStateMachine()
         let h = head(.GET, Self.handshake)
-        _ = m.requestHead(h, plan: forward(h, webSocket: true), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h, webSocket: true), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket", "Connection": "Upgrade"])
@@ -68,7 +68,7 @@ struct HTTPProxyStateMachineTests {
         for (headers, webSocket) in [(Self.handshake, true), (["Host": "a", "Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings"] as HTTPHeaders, false)] {
             var m = HTTPProxyStateMachine()
             let h = head(.GET, headers)
-            _ = m.requestHead(h, plan: forward(h, webSocket: webSocket), table: table, requestID: "r", now: t0)
+            _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h, webSocket: webSocket), table: table, requestID: "r", now: t0)
             _ = m.requestEnd(nil, now: t0)
             _ = m.upstreamAttached(reused: false, now: t0)
             #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)) == "head 200")
@@ -79,7 +79,7 @@ struct HTTPProxyStateMachineTests {
     @Test func a101ForARequestThatDidNotAskIs502() {
         var m = HTTPProxyStateMachine()
         let h = head()
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket"])
@@ -89,7 +89,7 @@ struct HTTPProxyStateMachineTests {
     @Test func simpleExchangeReleasesTheUpstreamAndStaysOpen() {
         var m = HTTPProxyStateMachine()
         let h = head()
-        #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
         #expect(name(m.requestEnd(nil, now: t0)) == "none", "buffered while connecting")
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
         #expect(name(m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)) == "head 200")
@@ -101,7 +101,7 @@ struct HTTPProxyStateMachineTests {
     @Test func bodyIsBufferedWhileConnectingThenStreamed() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "6"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         #expect(name(m.requestBody(ByteBuffer(string: "abc"), now: t0)) == "none")
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2")
         #expect(name(m.requestBody(ByteBuffer(string: "def"), now: t0)) == "body 3")
@@ -111,7 +111,7 @@ struct HTTPProxyStateMachineTests {
     @Test func reusedConnectionClosingBeforeAnswerRetriesIdempotentRequestsOnce() {
         var m = HTTPProxyStateMachine()
         let h = head()
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
         #expect(name(m.upstreamClosed(pickAnother: another())) == "retry 10.0.0.1:80 fresh",
@@ -125,7 +125,7 @@ struct HTTPProxyStateMachineTests {
     @Test func idempotentRequestsGoToAnotherEndpointWhenTheUpstreamClosesBeforeAnswering() {
         var m = HTTPProxyStateMachine()
         let h = head(.PUT, ["Host": "a", "Content-Length": "3"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestBody(ByteBuffer(string: "abc"), now: t0)
         _ = m.requestEnd(nil, now: t0)
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "head, body, end: small and whole, kept for a retry")
@@ -136,7 +136,7 @@ struct HTTPProxyStateMachineTests {
     @Test func aBodyStreamedUpstreamIsNeverSentTwice() {
         var m = HTTPProxyStateMachine()
         let h = head(.PUT, ["Host": "a", "Content-Length": "6"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         #expect(name(m.requestBody(ByteBuffer(string: "abcdef"), now: t0)) == "body 6")
         _ = m.requestEnd(nil, now: t0)
@@ -146,13 +146,13 @@ struct HTTPProxyStateMachineTests {
     @Test func aFailedConnectGoesToAnotherEndpointWhateverTheMethod() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "2"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestBody(ByteBuffer(string: "hi"), now: t0)
         #expect(name(m.upstreamConnectFailed(timedOut: false, pickAnother: another())) == "retry 10.0.0.2:80")
         _ = m.requestEnd(nil, now: t0)
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "what was buffered while connecting is kept")
         var n = HTTPProxyStateMachine()
-        _ = n.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = n.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         #expect(name(n.upstreamConnectFailed(timedOut: true, pickAnother: noOther)) == "answer 504 close finished", "nowhere else to go")
     }
 
@@ -163,7 +163,7 @@ struct HTTPProxyStateMachineTests {
     func statusRetries(method: HTTPMethod, status: UInt, expected: String) {
         var m = HTTPProxyStateMachine()
         let h = head(method)
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let response = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: Int(status)))
@@ -178,7 +178,7 @@ struct HTTPProxyStateMachineTests {
     @Test func postIsNotRetried() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "0"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
         #expect(name(m.upstreamClosed(pickAnother: noOther)) == "answer 502 finished")
@@ -187,7 +187,7 @@ struct HTTPProxyStateMachineTests {
     @Test func upstreamClosingMidResponseAborts() {
         var m = HTTPProxyStateMachine()
         let h = head()
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
         _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)
@@ -198,7 +198,7 @@ struct HTTPProxyStateMachineTests {
     @Test func readTimerReschedulesWhileDataFlowsAndGives504Otherwise() {
         var m = HTTPProxyStateMachine()
         let h = head()
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let timeout = TimeAmount.seconds(10)
@@ -210,7 +210,7 @@ struct HTTPProxyStateMachineTests {
     @Test func earlyResponseBeforeBodyEndClosesTheConnection() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "100"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden), upstream: endpoint.description, now: t0, pickAnother: noOther)
         #expect(name(m.responseEnd(nil)) == "response-end drop close")
@@ -219,7 +219,7 @@ struct HTTPProxyStateMachineTests {
     @Test func localAnswerWaitsForTheBodyThenFinishes() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "3"])
-        #expect(name(m.requestHead(h, plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503")
         #expect(name(m.requestBody(ByteBuffer(string: "abc"), now: t0)) == "none")
         #expect(name(m.requestEnd(nil, now: t0)) == "finished")
         #expect(m.isIdle)
@@ -228,22 +228,22 @@ struct HTTPProxyStateMachineTests {
     @Test func localAnswerToExpectContinueCloses() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "3", "Expect": "100-continue"])
-        #expect(name(m.requestHead(h, plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503 close finished")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503 close finished")
     }
 
     @Test func expectContinueIsSentOnlyToHTTP11Clients() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "3", "Expect": "100-continue"])
-        #expect(name(m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80 continue")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80 continue")
         var m10 = HTTPProxyStateMachine()
         let h10 = head(.POST, ["Content-Length": "3", "Expect": "100-continue"], version: .http1_0)
-        #expect(name(m10.requestHead(h10, plan: forward(h10), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
+        #expect(name(m10.requestHead(h10, upgrade: UpgradeRequest(h10), plan: forward(h10), table: table, requestID: "r", now: t0)) == "acquire 10.0.0.1:80")
     }
 
     @Test func stalledBodyGets408() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "100"])
-        _ = m.requestHead(h, plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         _ = m.requestBody(ByteBuffer(string: "abc"), now: t0 + .seconds(1))
         #expect(name(m.clientBodyTimerFired(now: t0 + .seconds(30), timeout: .seconds(60))) == "reschedule-body 31000ms")

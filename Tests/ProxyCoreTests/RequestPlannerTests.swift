@@ -24,7 +24,8 @@ struct RequestPlannerTests {
 
     static func plan(_ table: RouteTable, host: String, method: HTTPMethod = .GET, _ downstream: Downstream) -> RequestPlan {
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: "/p?q=1", headers: ["host": host])
-        return RequestPlanner.plan(head, table: table, requestID: "r", clientIP: "192.0.2.1", downstream: downstream) { pool, _ in pool.endpoints.first }
+        return RequestPlanner.plan(head, table: table, requestID: "r", clientIP: "192.0.2.1", downstream: downstream,
+                                   upgrade: UpgradeRequest(head)) { pool, _ in pool.endpoints.first }
     }
 
     static let https = Downstream(scheme: .https, port: 8443, httpsPort: 8443, tls: .init(serverName: "web.test", certificateName: "web.crt+web.key"))

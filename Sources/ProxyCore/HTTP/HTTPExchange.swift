@@ -69,7 +69,7 @@ final class HTTPExchange {
         return replayBody
     }
 
-    init(head: HTTPRequestHead, table: RouteTable, requestID: String, now: NIODeadline) {
+    init(head: HTTPRequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: String, now: NIODeadline) {
         self.head = head
         self.table = table
         self.settings = table.settings
@@ -78,7 +78,7 @@ final class HTTPExchange {
         // the HTTP/2 connection's business.
         // After an upgrade request NIO's decoder reads no further request on the connection (see
         // `UpgradeRequest`): unless it becomes a tunnel, it closes after the response.
-        self.keepAlive = head.version.major >= 2 || (head.isKeepAlive && UpgradeRequest(head) == .none)
+        self.keepAlive = head.version.major >= 2 || (head.isKeepAlive && upgrade == .none)
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds
         self.lastUpstreamActivity = now

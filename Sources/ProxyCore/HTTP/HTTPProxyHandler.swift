@@ -116,10 +116,13 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
             let now = NIODeadline.now()
-            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream) { pool, key in
+            // Once per request: the planner and the exchange both need it, and it scans the headers.
+            let upgrade = UpgradeRequest(head)
+            let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream,
+                                           upgrade: upgrade) { pool, key in
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
-            run(machine.requestHead(head, plan: plan, table: table, requestID: requestID, now: now))
+            run(machine.requestHead(head, upgrade: upgrade, plan: plan, table: table, requestID: requestID, now: now))
             if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.settings.clientBodyTimeout) }
         case .body(let buffer):
             run(machine.requestBody(buffer, now: .now()))

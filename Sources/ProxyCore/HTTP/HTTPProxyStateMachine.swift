@@ -75,8 +75,10 @@ struct HTTPProxyStateMachine {
 
     // MARK: - Downstream events
 
-    mutating func requestHead(_ head: HTTPRequestHead, plan: RequestPlan, table: RouteTable, requestID: String, now: NIODeadline) -> Action {
-        let exchange = HTTPExchange(head: head, table: table, requestID: requestID, now: now)
+    /// A request head arrived; `upgrade` is what it asks of the connection (computed once, by the caller).
+    mutating func requestHead(_ head: HTTPRequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: String,
+                              now: NIODeadline) -> Action {
+        let exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now)
         self.exchange = exchange
         switch plan {
         case .answer(let response, let close):

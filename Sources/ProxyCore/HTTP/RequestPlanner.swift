@@ -34,15 +34,10 @@ enum RequestPlanner {
         requestID: String,
         clientIP: String?,
         downstream: Downstream,
+        upgrade: UpgradeRequest,
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
-        let length = RequestValidation.contentLength(head)
-        /// 413 when the declared body is over the limit that applies (the pool's own, else the table's).
-        func tooLarge(_ max: Int64?) -> RequestPlan? {
-            guard let length, let max, max > 0, length > max else { return nil }
-            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(max)-byte limit"), close: true)
-        }
         if let problem = RequestValidation.problem(head) {
             return .answer(.error(.badRequest, problem), close: true)
         }
@@ -69,12 +64,11 @@ enum RequestPlanner {
             }
         }
         let decision = table.decide(host: host, target: target, scheme: downstream.scheme)
-        if case .forward(_, let pool, _) = decision {
-            if let refusal = tooLarge(pool.limits.isEmpty ? settings.clientMaxBodySize : table.settings(forPool: pool.id).clientMaxBodySize) {
-                return refusal
-            }
-        } else if let refusal = tooLarge(settings.clientMaxBodySize) {
-            return refusal
+        // 413 over the limit that applies: the pool's own, else the table's.
+        var maxBody = settings.clientMaxBodySize
+        if case .forward(_, let pool, _) = decision, let own = pool.limits.clientMaxBodySize { maxBody = own }
+        if let length = RequestValidation.contentLength(head), let maxBody, maxBody > 0, length > maxBody {
+            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(maxBody)-byte limit"), close: true)
         }
         switch decision {
         case .noRoute:
@@ -90,7 +84,6 @@ enum RequestPlanner {
             let status = head.method == .GET || head.method == .HEAD ? 301 : 308
             return .answer(.redirect(to: "https://" + authority + upstreamTarget, status: status), close: false)
         case .forward(let route, let pool, let upstreamTarget):
-            let upgrade = UpgradeRequest(head)
             if upgrade == .webSocket, let refusal = webSocketRefusal(head, route: route, pool: pool, target: target) {
                 return .answer(refusal, close: true)
             }
