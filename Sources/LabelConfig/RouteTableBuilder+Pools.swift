@@ -12,13 +12,11 @@ extension RouteTableBuilder {
         var issues: [RouteIssue] = []
         // Each service's labels copied out once (a `Labels` is a large value: every copy retains its fields).
         let all = names.map { labels[$0] ?? Labels() }
-        // Pools have a handful of services: a linear search beats building an index.
-        func labelsOf(_ name: String) -> Labels { names.firstIndex(of: name).map { all[$0] } ?? Labels() }
 
         // One protocol per pool: h2c only when every service sharing it asks for it.
         let h2c = all.allSatisfy { $0.upstreamProtocol == .h2c }
         if !h2c {
-            for name in names where labelsOf(name).upstreamProtocol == .h2c {
+            for (name, own) in zip(names, all) where own.upstreamProtocol == .h2c {
                 issues.append(RouteIssue(.warning, service: name, key: LabelKey.upstreamProtocol.label, value: "h2c",
                                          reason: "shares its route with services that speak HTTP/1.1; HTTP/1.1 is used for all of them"))
             }
@@ -30,8 +28,7 @@ extension RouteTableBuilder {
         let health = firstLabels.passiveHealth
         let limits = firstLabels.limits
         let probe = firstLabels.activeHealth
-        for name in names.dropFirst() {
-            let own = labelsOf(name)
+        for (name, own) in zip(names, all).dropFirst() {
             if own.limits != limits {
                 issues.append(RouteIssue(.warning, service: name, reason:
                     "shares its route with service \"\(first)\", whose timeouts and body size limit apply to all of them: \(limits.isEmpty ? "the global settings" : limits.description)"))
@@ -56,8 +53,8 @@ extension RouteTableBuilder {
         let weighted = names.indices.filter { all[$0].weight != nil }.map { names[$0] }
         if !weighted.isEmpty {
             var serviceWeights: [String: Int] = [:]
-            for name in names {
-                if let weight = labelsOf(name).weight {
+            for (name, own) in zip(names, all) {
+                if let weight = own.weight {
                     serviceWeights[name] = weight
                 } else {
                     serviceWeights[name] = 1

@@ -48,9 +48,7 @@ public enum ValueSyntax {
 
     /// `duration` in the syntax `duration(_:)` reads: `10s`, or `1500ms` when it is not whole seconds.
     public static func text(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 { return "\(seconds)s" }
-        return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+        duration.nginxText
     }
 
     /// An nginx size: a number with an optional `k`, `m` or `g` (binary multiples, case-insensitive).

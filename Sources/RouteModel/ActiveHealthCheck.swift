@@ -21,9 +21,9 @@ public struct ActiveHealthCheck: Hashable, Sendable {
 }
 
 extension ActiveHealthCheck: CustomStringConvertible {
-    /// `GET /healthz every 10s, 2s timeout, expects 200-399`, for `pier routes`.
+    /// `health GET /healthz every 10s timeout 2s expects 200-399`, for `pier routes`.
     public var description: String {
         let status = expectedStatus.count == 1 ? "\(expectedStatus.lowerBound)" : "\(expectedStatus.lowerBound)-\(expectedStatus.upperBound)"
-        return "health GET \(path) every \(interval.components.seconds)s expects \(status)"
+        return "health GET \(path) every \(interval.nginxText) timeout \(timeout.nginxText) expects \(status)"
     }
 }

@@ -18,7 +18,7 @@ public struct PassiveHealth: Hashable, Sendable, CustomStringConvertible {
 
     /// `max_fails=1 fail_timeout=10s`, in label syntax.
     public var description: String {
-        "max_fails=\(maxFails) fail_timeout=\(Self.text(failTimeout))"
+        "max_fails=\(maxFails) fail_timeout=\(failTimeout.nginxText)"
     }
 
     /// `failTimeout` in nanoseconds, saturating; negative durations count as zero.
@@ -32,10 +32,13 @@ public struct PassiveHealth: Hashable, Sendable, CustomStringConvertible {
         guard seconds < Int64(UInt64.max / 1_000_000_000) - 1 else { return UInt64.max }
         return UInt64(seconds) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
+}
 
-    /// A duration in nginx syntax: `10s`, or `500ms` when it is not whole seconds.
-    static func text(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
+extension Duration {
+    /// The duration in nginx syntax, as labels and configuration files write it: `10s`, or `500ms` when it
+    /// is not whole seconds.
+    public var nginxText: String {
+        let (seconds, attoseconds) = components
         if attoseconds == 0 { return "\(seconds)s" }
         return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
     }

@@ -54,9 +54,7 @@ extension ServiceLimits: CustomStringConvertible {
     public var description: String {
         var parts: [String] = []
         func add(_ name: String, _ d: Duration?) {
-            guard let d else { return }
-            let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-            parts.append(ms % 1000 == 0 ? "\(name)=\(ms / 1000)s" : "\(name)=\(ms)ms")
+            if let d { parts.append("\(name)=\(d.nginxText)") }
         }
         add("connect", connectTimeout)
         add("read", readTimeout)

@@ -104,11 +104,11 @@ struct LabelValueTests {
         .init(.upstreamIdleTimeout, "90s", .parsed("upstream_idle=90s")),
         .init(.maxBodySize, "10m", .parsed("max_body=10485760")),
         .init(.maxBodySize, "0", .parsed("max_body=0")),
-        .init(.healthPath, "/healthz?deep=1", .parsed("health GET /healthz?deep=1 every 10s expects 200-399")),
-        .init(.healthInterval, "3s", .parsed("health GET /healthz every 3s expects 200-399")),
+        .init(.healthPath, "/healthz?deep=1", .parsed("health GET /healthz?deep=1 every 10s timeout 2s expects 200-399")),
+        .init(.healthInterval, "3s", .parsed("health GET /healthz every 3s timeout 2s expects 200-399")),
         .init(.healthTimeout, "1s", .parsed("timeout 1000ms")),
-        .init(.healthStatus, "204", .parsed("health GET /healthz every 10s expects 204")),
-        .init(.healthStatus, "200-299", .parsed("health GET /healthz every 10s expects 200-299")),
+        .init(.healthStatus, "204", .parsed("health GET /healthz every 10s timeout 2s expects 204")),
+        .init(.healthStatus, "200-299", .parsed("health GET /healthz every 10s timeout 2s expects 200-299")),
     ]
 
     static let invalidCases: [LabelValueCase] = [

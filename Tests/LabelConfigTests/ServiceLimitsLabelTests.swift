@@ -57,7 +57,7 @@ struct ServiceLimitsLabelTests {
         #expect(pool.activeHealth?.path == "/a")
         #expect(result.issues.map(\.reason) == [
             "shares its route with service \"a\", whose timeouts and body size limit apply to all of them: read=3s",
-            "shares its route with service \"a\", whose health probe applies to all of them: health GET /a every 10s expects 200-399",
+            "shares its route with service \"a\", whose health probe applies to all of them: health GET /a every 10s timeout 2s expects 200-399",
         ])
     }
 }

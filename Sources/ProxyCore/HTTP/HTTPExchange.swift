@@ -36,7 +36,8 @@ final class HTTPExchange {
     var countedOn: Endpoint?
     /// A copy of a small request body sent whole, so that a retry can send it again.
     var replayBody: [HTTPClientRequestPart]?
-    var upstreamProtocol: UpstreamProtocol = .http1
+    /// The protocol toward the exchange's pool.
+    var upstreamProtocol: UpstreamProtocol { pool?.upstreamProtocol ?? .http1 }
     /// A WebSocket handshake forwarded upstream: a 101 turns the exchange into a tunnel.
     var webSocket = false
     /// The 101 to send the client once the upstream's response head has ended.

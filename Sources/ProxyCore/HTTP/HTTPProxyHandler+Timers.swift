@@ -8,7 +8,8 @@ extension HTTPProxyHandler {
     // MARK: - Timers
 
     func armKeepAliveTimer(_ settings: ProxySettings) {
-        // An HTTP/2 stream carries one exchange; the connection's idleness is HTTP2IdleTimer's business.
+        // An HTTP/2 stream carries one exchange; the connection's idleness is NIO's connection manager's business
+        // (NIOHTTP2ServerConnectionManagementHandler, set up in HTTP2Downstream).
         if downstream.multiplexed { return }
         let now = NIODeadline.now()
         idleSince = now

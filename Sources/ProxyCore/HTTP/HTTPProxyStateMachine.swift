@@ -89,7 +89,6 @@ struct HTTPProxyStateMachine {
             exchange.pool = forward.pool
             if !forward.pool.limits.isEmpty { exchange.settings = table.settings(forPool: forward.pool.id) }
             exchange.affinityKey = forward.affinityKey
-            exchange.upstreamProtocol = forward.upstreamProtocol
             exchange.webSocket = forward.webSocket
             exchange.attempts = 1
             return .acquireUpstream(forward.endpoint, sendContinue: exchange.expectsContinue && head.version != .http1_0)

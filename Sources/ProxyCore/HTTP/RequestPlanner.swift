@@ -20,8 +20,6 @@ enum RequestPlan {
         var affinityKey: String?
         /// A WebSocket handshake: becomes a tunnel if the upstream switches protocols.
         var webSocket: Bool
-
-        var upstreamProtocol: UpstreamProtocol { pool.upstreamProtocol }
     }
 }
 
