@@ -97,15 +97,11 @@ extension EndToEnd {
                 service("steady", ["hosts": "steady.test", "pier.keepalive_timeout": "10s"], [app]),
             ], settings: settings)
             for (host, closes) in [("brief.test", true), ("steady.test", false)] {
-                let fd = try loopbackSocket(port: pier.port, timeout: 2)
-                defer { close(fd) }
-                let ask = Array("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
-                _ = ask.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
                 let start = ContinuousClock.now
                 // Reads the response, then waits: the connection ends (closes) or the 2 s socket timeout does.
-                let bytes = readUntilClosed(fd)
+                let reply = try rawExchange(port: pier.port, "GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n", timeout: 2)
                 let elapsed = ContinuousClock.now - start
-                #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+                #expect(reply.hasPrefix("HTTP/1.1 200"))
                 if closes {
                     #expect(elapsed >= .milliseconds(250) && elapsed < .milliseconds(1_500), "\(host): closed after \(elapsed)")
                 } else {

@@ -155,3 +155,33 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd.WebSocketTests {
+    @Test("a tunnel that carries nothing either way for ReadTimeout closes (between one and two timeouts); a busy one stays")
+    func idleTunnelCloses() async throws {
+        let backend = try await WebSocketEchoBackend.start("ws-a")
+        var settings = ProxySettings(accessLog: false)
+        settings.readTimeout = .milliseconds(300)
+        let pier = try await InProcessPier.start([Self.chat([backend])], settings: settings)
+        let busy = try await WebSocketTestClient.connect(port: pier.port, host: "chat.test", path: "/ws")
+        let idle = try await WebSocketTestClient.connect(port: pier.port, host: "chat.test", path: "/ws")
+        #expect(try await busy.receiveText() == "hello from ws-a")
+        #expect(try await idle.receiveText() == "hello from ws-a")
+        let start = ContinuousClock.now
+        // Busy: a message every 100 ms for 1 s, well past the timeout.
+        for i in 0..<10 {
+            try await busy.send(text: "tick \(i)")
+            #expect(try await busy.receiveText() == "tick \(i)")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        // Idle: closed by now (no message arrives, the stream ends).
+        await #expect(throws: WebSocketTestClient.Failure.self) { _ = try await idle.receive() }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        try await busy.send(text: "still here")
+        #expect(try await busy.receiveText() == "still here")
+        await busy.close()
+        await pier.stop()
+        await backend.stop()
+    }
+}
