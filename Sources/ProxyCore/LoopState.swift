@@ -105,12 +105,12 @@ final class LoopState: @unchecked Sendable {
             random ^= random << 17
             return random
         }
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 32) { buffer in
             for half in 0..<2 {
                 var value = next()
                 for i in 0..<16 {
-                    buffer[half * 16 + i] = hex[Int(value & 0xF)]
+                    let digit = UInt8(truncatingIfNeeded: value & 0xF)
+                    buffer[half * 16 + i] = digit < 10 ? 0x30 + digit : 0x57 + digit
                     value >>= 4
                 }
             }

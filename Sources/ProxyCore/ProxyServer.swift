@@ -169,7 +169,9 @@ public final class ProxyServer: Service, Sendable {
             // Outbound heads are built from heads NIO's decoder already validated plus Pier's own fixed
             // headers: validating them again costs a scan of every byte per response.
             withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
+            // Framing headers are restated by `ForwardedHeaders.downstreamHead` (local answers carry a
+            // Content-Length): NIO's own pass would search and edit every response head once more.
+            withEncoderConfiguration: .noFramingHeaders,
             withDecoderLimitConfiguration: limits
         )
         try channel.pipeline.syncOperations.addHandler(
@@ -203,5 +205,14 @@ public final class ProxyServer: Service, Sendable {
         await healthChecker.stop()
         state.withLockedValue { $0 = (nil, nil, []) }
         logger.info("entrypoint stopped")
+    }
+}
+
+extension HTTPResponseEncoder.Configuration {
+    /// Pier states every response's framing headers itself.
+    static var noFramingHeaders: Self {
+        var configuration = Self()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
     }
 }

@@ -4,10 +4,21 @@ public enum HostName {
     ///
     /// Returns an empty string when nothing usable is left. IPv6 literals keep their brackets
     /// (`[::1]:8080` → `[::1]`) so that they never collide with a name.
-    public static func normalize(_ raw: some StringProtocol) -> String {
+    public static func normalize(_ raw: String) -> String {
+        // Most Host headers are already normal (lower case, no port, no trailing dot): the same string then,
+        // without a copy (a name over 15 bytes would cost an allocation per request).
+        if !raw.utf8.contains(where: { ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: "."),
+            raw.utf8.first != UInt8(ascii: "[")
+        {
+            return raw
+        }
+        return normalize(Substring(raw))
+    }
+
+    public static func normalize(_ raw: Substring) -> String {
         // Works on UTF-8 bytes: this runs once per request, and Character-level operations (grapheme
         // breaking) cost more than the whole route lookup.
-        let bytes = Substring(raw).utf8
+        let bytes = raw.utf8
         var end = bytes.endIndex
         if bytes.first == UInt8(ascii: "[") {
             if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = bytes.index(after: close) }

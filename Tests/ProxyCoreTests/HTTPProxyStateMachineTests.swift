@@ -35,7 +35,7 @@ struct HTTPProxyStateMachineTests {
         case .answer(let a): return "answer \(a.response.status.code)\(a.keepAlive ? "" : " close")\(a.dropUpstream ? " drop" : "")\(a.finished == nil ? "" : " finished")"
         case .acquireUpstream(let e, let c): return "acquire \(e)\(c ? " continue" : "")"
         case .retry(let e, let fresh, let drop): return "retry \(e)\(fresh ? " fresh" : "")\(drop ? " drop" : "")"
-        case .sendRequest(let parts, let arm): return "send \(parts.count)\(arm ? " arm" : "")"
+        case .sendRequest(_, let parts, let arm): return "send \(parts.count + 1)\(arm ? " arm" : "")"
         case .forwardBody(let b): return "body \(b.readableBytes)"
         case .forwardEnd: return "end"
         case .writeResponseHead(let h): return "head \(h.status.code)"

@@ -13,32 +13,94 @@ enum ForwardedHeaders {
     /// target (a request smuggling vector), not just a hop's options.
     static let protectedFromConnection: Set<String> = ["content-length", "host"]
 
-    /// Removes hop-by-hop headers and every header named in `Connection` (except framing and `Host`).
-    static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        // Fast path: one pass to see whether there is anything to remove at all (most messages carry at
-        // most `Connection`); the removals below each scan the whole header list.
-        var found = false
-        for (name, _) in headers where mayBeHopByHop(name) {
-            found = true
-            break
+    /// The header names the builders below treat specially, recognised by length first and then by a
+    /// case-insensitive byte comparison: one pass over a message's headers, no lowercased copies.
+    enum Name {
+        case connection, keepAlive, proxyConnection, te, trailer, transferEncoding, upgrade, http2Settings
+        case host, contentLength, expect
+        case xForwardedFor, xRealIP, xForwardedProto, xForwardedPort, xForwardedHost, xRequestID
+        case xProxyID, xServerInfo, xUpstreamAddr, xUpstreamResponseTime
+        case other
+
+        init(_ name: String) {
+            let n = name.utf8
+            switch n.count {
+            case 2: self = n.equalsLowercase("te") ? .te : .other
+            case 4: self = n.equalsLowercase("host") ? .host : .other
+            case 6: self = n.equalsLowercase("expect") ? .expect : .other
+            case 7:
+                if n.equalsLowercase("upgrade") { self = .upgrade } else if n.equalsLowercase("trailer") { self = .trailer } else { self = .other }
+            case 9: self = n.equalsLowercase("x-real-ip") ? .xRealIP : .other
+            case 10:
+                if n.equalsLowercase("connection") {
+                    self = .connection
+                } else if n.equalsLowercase("keep-alive") {
+                    self = .keepAlive
+                } else if n.equalsLowercase("x-proxy-id") {
+                    self = .xProxyID
+                } else {
+                    self = .other
+                }
+            case 12: self = n.equalsLowercase("x-request-id") ? .xRequestID : .other
+            case 13: self = n.equalsLowercase("x-server-info") ? .xServerInfo : .other
+            case 14:
+                if n.equalsLowercase("content-length") { self = .contentLength } else if n.equalsLowercase("http2-settings") { self = .http2Settings } else { self = .other }
+            case 15:
+                if n.equalsLowercase("x-forwarded-for") { self = .xForwardedFor } else if n.equalsLowercase("x-upstream-addr") { self = .xUpstreamAddr } else { self = .other }
+            case 16:
+                if n.equalsLowercase("proxy-connection") {
+                    self = .proxyConnection
+                } else if n.equalsLowercase("x-forwarded-port") {
+                    self = .xForwardedPort
+                } else if n.equalsLowercase("x-forwarded-host") {
+                    self = .xForwardedHost
+                } else {
+                    self = .other
+                }
+            case 17:
+                if n.equalsLowercase("transfer-encoding") { self = .transferEncoding } else if n.equalsLowercase("x-forwarded-proto") { self = .xForwardedProto } else { self = .other }
+            case 24: self = n.equalsLowercase("x-upstream-response-time") ? .xUpstreamResponseTime : .other
+            default: self = .other
+            }
         }
-        guard found else { return }
-        var named: [String] = []
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.lowercased()
-            if !hopByHop.contains(token), !protectedFromConnection.contains(token) { named.append(token) }
+
+        /// A hop-by-hop header: never forwarded as it is.
+        var isHopByHop: Bool {
+            switch self {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .http2Settings: return true
+            default: return false
+            }
         }
-        for name in hopByHop { headers.remove(name: name) }
-        for name in named { headers.remove(name: name) }
     }
 
-    /// Whether `name` has the length of a hop-by-hop header and then matches one (case-insensitively).
-    @inline(__always)
-    static func mayBeHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2, 7, 9, 10, 14, 16, 17: return hopByHop.contains(name.lowercased())
-        default: return false
+    /// The lowercased tokens of a message's `Connection` headers that name further headers to remove (not the
+    /// hop-by-hop ones, which go anyway, nor framing and `Host`). Empty, and unallocated, in the common case.
+    static func namedByConnection(_ headers: HTTPHeaders) -> [String] {
+        var named: [String] = []
+        for (name, value) in headers where name.utf8.count == 10 && name.utf8.equalsLowercase("connection") {
+            // Most values are one of `keep-alive`, `close`, `upgrade`: recognised without splitting.
+            let whole = Substring(value).trimmingSpaces()
+            if whole.utf8.equalsLowercase("keep-alive") || whole.utf8.equalsLowercase("close") || whole.utf8.equalsLowercase("upgrade") {
+                continue
+            }
+            for token in value.split(separator: ",") {
+                let token = token.trimmingSpaces().lowercased()
+                if token.isEmpty || token == "close" || token == "keep-alive" { continue }
+                if !hopByHop.contains(token), !protectedFromConnection.contains(token) { named.append(token) }
+            }
         }
+        return named
+    }
+
+    /// Whether a header of this name goes, because a `Connection` header named it.
+    @inline(__always)
+    static func isNamed(_ name: String, in named: [String]) -> Bool {
+        !named.isEmpty && named.contains { $0.utf8.count == name.utf8.count && name.lowercased() == $0 }
+    }
+
+    /// The comma-separated elements of a header value, trimmed, empty ones left out.
+    static func elements(_ value: String) -> [Substring] {
+        value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
 
     /// Whether `value` is an acceptable client-supplied request id (kept as it is).
@@ -52,7 +114,10 @@ enum ForwardedHeaders {
     }
 
     /// The request head sent upstream: same method, the routed target, HTTP/1.1, hop-by-hop headers removed,
-    /// `Expect` answered by Pier and removed, forwarding headers set, framing headers restated.
+    /// `Expect` answered by Pier and removed, forwarding headers set, framing headers restated (the upstream
+    /// encoder is told not to add its own: this is the one place that decides them).
+    ///
+    /// Built in one pass over the client's headers into a list sized once; nothing is searched twice.
     static func upstreamHead(
         from head: HTTPRequestHead,
         target: String,
@@ -64,86 +129,140 @@ enum ForwardedHeaders {
         http2Upstream: Bool = false,
         webSocket: Bool = false
     ) -> HTTPRequestHead {
-        var headers = head.headers
-        // A WebSocket handshake keeps its upgrade: the one hop-by-hop request Pier passes on, restated.
-        let upgrade = webSocket ? headers[canonicalForm: "upgrade"].joined(separator: ", ") : nil
-        // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
-        let trailers = http2Upstream && headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
-        if let authority {
-            // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
-            headers.replaceOrAdd(name: "host", value: authority)
+        let named = namedByConnection(head.headers)
+        var out: [(String, String)] = []
+        out.reserveCapacity(head.headers.count + 9)
+        var host = authority
+        var previousFor: String?
+        var chunked = false
+        var hasLength = false
+        var trailers = false
+        var upgrade: [Substring] = []
+        for (name, value) in head.headers {
+            let kind = Name(name)
+            switch kind {
+            case .transferEncoding:
+                // The last coding of the last header decides the framing (RFC 9112 §6.3).
+                chunked = elements(value).last.map { $0.utf8.equalsLowercase("chunked") } ?? chunked
+                continue
+            case .te:
+                // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
+                if http2Upstream, elements(value).contains(where: { $0.utf8.equalsLowercase("trailers") }) { trailers = true }
+                continue
+            case .upgrade:
+                // A WebSocket handshake keeps its upgrade: the one hop-by-hop request header Pier passes on.
+                if webSocket { upgrade.append(contentsOf: elements(value)) }
+                continue
+            case _ where kind.isHopByHop:
+                continue
+            case .expect, .xRealIP, .xForwardedProto, .xForwardedPort, .xForwardedHost, .xRequestID:
+                continue
+            case .host:
+                // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
+                if authority != nil { continue }
+                if host == nil { host = value }
+            case .contentLength:
+                hasLength = true
+            case .xForwardedFor:
+                if isNamed(name, in: named) { continue }
+                if clientIP != nil {
+                    let joined = elements(value).joined(separator: ", ")
+                    if !joined.isEmpty { previousFor = previousFor.map { $0 + ", " + joined } ?? joined }
+                    continue
+                }
+            default:
+                if isNamed(name, in: named) { continue }
+            }
+            out.append((name, value))
         }
-        let chunked = headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
-        stripHopByHop(&headers)
-        headers.remove(name: "expect")
+        if let authority { out.append(("host", authority)) }
         if chunked {
-            headers.add(name: "transfer-encoding", value: "chunked")
-        } else if !headers.contains(name: "content-length"), head.method.requestUsuallyHasBody {
-            headers.add(name: "content-length", value: "0")
+            out.append(("transfer-encoding", "chunked"))
+        } else if !hasLength, head.method.requestUsuallyHasBody {
+            out.append(("content-length", "0"))
         }
         if let clientIP {
-            let previous = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
-            headers.replaceOrAdd(name: "x-forwarded-for", value: previous.isEmpty ? clientIP : previous + ", " + clientIP)
-            headers.replaceOrAdd(name: "x-real-ip", value: clientIP)
+            out.append(("x-forwarded-for", previousFor.map { $0 + ", " + clientIP } ?? clientIP))
+            out.append(("x-real-ip", clientIP))
         }
-        headers.replaceOrAdd(name: "x-forwarded-proto", value: proto)
-        if let port {
-            headers.replaceOrAdd(name: "x-forwarded-port", value: String(port))
-        } else {
-            headers.remove(name: "x-forwarded-port")
+        out.append(("x-forwarded-proto", proto))
+        if let port { out.append(("x-forwarded-port", String(port))) }
+        if let host { out.append(("x-forwarded-host", host)) }
+        out.append(("x-request-id", requestID))
+        if trailers { out.append(("te", "trailers")) }
+        if webSocket, !upgrade.isEmpty {
+            out.append(("connection", "upgrade"))
+            out.append(("upgrade", upgrade.joined(separator: ", ")))
         }
-        if let host = headers.first(name: "host") {
-            headers.replaceOrAdd(name: "x-forwarded-host", value: host)
-        } else {
-            headers.remove(name: "x-forwarded-host")
-        }
-        headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        if trailers { headers.add(name: "te", value: "trailers") }
-        if let upgrade {
-            headers.add(name: "connection", value: "upgrade")
-            headers.add(name: "upgrade", value: upgrade)
-        }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: HTTPHeaders(out))
     }
 
-    /// The response head sent to the client: hop-by-hop headers removed (the encoder restates framing),
-    /// info headers added unless hidden, `Connection: close` when the connection ends after it.
+    /// The response head sent to the client: hop-by-hop headers removed, info headers added unless hidden,
+    /// `Connection: close` when the connection ends after it, and the framing restated for an HTTP/1 client
+    /// (the downstream encoder is told not to add its own): the upstream's `Content-Length` when it gave
+    /// one, else chunked for HTTP/1.1 (an HTTP/1.0 client reads to the close); none on a response that has
+    /// no body by its status.
+    ///
+    /// Built in one pass over the upstream's headers into a list sized once.
     static func downstreamHead(
         from head: HTTPResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         info: InfoHeaders?
     ) -> HTTPResponseHead {
-        var headers = head.headers
-        // A 101 keeps the protocol it switches to; its connection then carries that protocol, not HTTP.
-        let upgrade = head.status == .switchingProtocols ? headers[canonicalForm: "upgrade"].joined(separator: ", ") : nil
-        stripHopByHop(&headers)
+        let named = namedByConnection(head.headers)
+        let switching = head.status == .switchingProtocols
+        let bodyAllowed = head.status.mayHaveResponseBody
+        var out: [(String, String)] = []
+        out.reserveCapacity(head.headers.count + 7)
+        var hasLength = false
+        var upgrade: [Substring] = []
+        for (name, value) in head.headers {
+            let kind = Name(name)
+            switch kind {
+            case .upgrade:
+                // A 101 keeps the protocol it switches to; its connection then carries that protocol, not HTTP.
+                if switching { upgrade.append(contentsOf: elements(value)) }
+                continue
+            case _ where kind.isHopByHop:
+                continue
+            case .contentLength:
+                guard bodyAllowed else { continue }
+                hasLength = true
+            case .xRequestID, .xProxyID, .xServerInfo:
+                if info != nil || isNamed(name, in: named) { continue }
+            case .xUpstreamAddr:
+                if info?.upstreamAddress != nil || isNamed(name, in: named) { continue }
+            case .xUpstreamResponseTime:
+                if info?.upstreamResponseTime != nil || isNamed(name, in: named) { continue }
+            default:
+                if isNamed(name, in: named) { continue }
+            }
+            out.append((name, value))
+        }
         if let info {
-            headers.replaceOrAdd(name: "x-request-id", value: info.requestID)
-            headers.replaceOrAdd(name: "x-proxy-id", value: info.proxyID)
-            headers.replaceOrAdd(name: "x-server-info", value: info.serverInfo)
-            if let upstream = info.upstreamAddress {
-                headers.replaceOrAdd(name: "x-upstream-addr", value: upstream)
-            }
-            if let time = info.upstreamResponseTime {
-                headers.replaceOrAdd(name: "x-upstream-response-time", value: time)
-            }
+            out.append(("x-request-id", info.requestID))
+            out.append(("x-proxy-id", info.proxyID))
+            out.append(("x-server-info", info.serverInfo))
+            if let upstream = info.upstreamAddress { out.append(("x-upstream-addr", upstream)) }
+            if let time = info.upstreamResponseTime { out.append(("x-upstream-response-time", time)) }
         }
-        if let upgrade {
-            headers.add(name: "connection", value: "upgrade")
-            headers.add(name: "upgrade", value: upgrade)
-            return HTTPResponseHead(version: .http1_1, status: head.status, headers: headers)
+        if switching {
+            out.append(("connection", "upgrade"))
+            out.append(("upgrade", upgrade.joined(separator: ", ")))
+            return HTTPResponseHead(version: .http1_1, status: head.status, headers: HTTPHeaders(out))
         }
-        // HTTP/2 has no Connection header (its codec would drop it anyway).
+        // HTTP/2 has neither Connection nor Transfer-Encoding (its codec frames the body itself).
         if clientVersion.major == 1 {
+            if bodyAllowed, !hasLength, clientVersion.minor >= 1 { out.append(("transfer-encoding", "chunked")) }
             if !keepAlive {
-                headers.add(name: "connection", value: "close")
+                out.append(("connection", "close"))
             } else if clientVersion.minor == 0 {
-                headers.add(name: "connection", value: "keep-alive")
+                out.append(("connection", "keep-alive"))
             }
         }
         let version: HTTPVersion = clientVersion == .http1_0 ? .http1_0 : .http1_1
-        return HTTPResponseHead(version: version, status: head.status, headers: headers)
+        return HTTPResponseHead(version: version, status: head.status, headers: HTTPHeaders(out))
     }
 
     /// Interlock's response info headers.
@@ -170,5 +289,36 @@ extension HTTPMethod {
         case .POST, .PUT, .PATCH: return true
         default: return false
         }
+    }
+}
+
+extension String.UTF8View {
+    /// Whether these bytes equal `lowercase` (given in lowercase ASCII) ignoring ASCII case.
+    @inline(__always)
+    func equalsLowercase(_ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
+        return withContiguousStorageIfAvailable { $0.equalsLowercase(lowercase) } ?? Array(self).equalsLowercase(lowercase)
+    }
+}
+
+extension Substring.UTF8View {
+    /// Whether these bytes equal `lowercase` (given in lowercase ASCII) ignoring ASCII case.
+    @inline(__always)
+    func equalsLowercase(_ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
+        return withContiguousStorageIfAvailable { $0.equalsLowercase(lowercase) } ?? Array(self).equalsLowercase(lowercase)
+    }
+}
+
+extension Collection where Element == UInt8 {
+    /// Byte by byte against a static lowercase ASCII string of the same length, folding A–Z to a–z.
+    @inline(__always)
+    fileprivate func equalsLowercase(_ lowercase: StaticString) -> Bool {
+        var expected = lowercase.utf8Start
+        for byte in self {
+            if byte | (byte &- 0x41 < 26 ? 0x20 : 0) != expected.pointee { return false }
+            expected += 1
+        }
+        return true
     }
 }

@@ -23,7 +23,10 @@ extension HTTPProxyHandler {
     }
 
     func upstreamReadComplete() {
-        context.flush()
+        if downstreamNeedsFlush {
+            downstreamNeedsFlush = false
+            context.flush()
+        }
     }
 
     func upstreamFailed(_ error: Error?) {

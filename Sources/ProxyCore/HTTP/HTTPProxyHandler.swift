@@ -54,6 +54,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var queuedBytes = 0
     var queueFull = false
     var draining = false
+    /// Writes not yet flushed on either side: a read burst's end flushes only a side that has some (a
+    /// flush walks the whole pipeline even when there is nothing to send).
+    var upstreamNeedsFlush = false
+    var downstreamNeedsFlush = false
 
     enum QueuedInput {
         case part(HTTPServerRequestPart)
@@ -133,7 +137,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        upstream?.channel.flush()
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
+        }
         context.fireChannelReadComplete()
     }
 
@@ -250,25 +257,30 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             if drop { dropUpstream() }
             readDeadline = nil
             acquire(endpoint, fresh: fresh)
-        case .sendRequest(let parts, let armReadTimer):
+        case .sendRequest(let head, let parts, let armReadTimer):
             guard let upstream else { return }
+            upstream.write(.head(head), flush: false)
             for part in parts { upstream.write(part, flush: false) }
-            upstream.channel.flush()
+            upstream.flush()
             if armReadTimer { self.armReadTimer() }
         case .forwardBody(let buffer):
             upstream?.write(.body(.byteBuffer(buffer)), flush: false)
+            upstreamNeedsFlush = true
         case .forwardEnd(let trailers):
             upstream?.write(.end(trailers), flush: true)
             armReadTimer()
         case .writeResponseHead(let head):
             context.write(wrapOutboundOut(.head(head)), promise: nil)
+            downstreamNeedsFlush = true
         case .writeResponseBody(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            downstreamNeedsFlush = true
             if !context.channel.isWritable { upstream?.readsPaused = true }
         case .writeResponseEnd(let trailers, let releaseUpstream, let close, let finished):
             if releaseUpstream { releaseUpstreamToPool(finished.settings) } else { dropUpstream() }
             // Finish first: writing `.end` lets the pipelining assistant hand over the next request at once.
             finish(finished)
+            downstreamNeedsFlush = false
             if close {
                 context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { [context] _ in
                     context?.close(promise: nil)

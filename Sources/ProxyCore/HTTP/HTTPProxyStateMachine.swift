@@ -34,7 +34,7 @@ struct HTTPProxyStateMachine {
         /// the connection of the failed attempt first.
         case retry(Endpoint, fresh: Bool, dropUpstream: Bool)
         /// Write the request head and what was buffered to the upstream just attached.
-        case sendRequest([HTTPClientRequestPart], armReadTimer: Bool)
+        case sendRequest(HTTPRequestHead, buffered: [HTTPClientRequestPart], armReadTimer: Bool)
         /// Pass a request body part upstream.
         case forwardBody(ByteBuffer)
         /// Pass the request end upstream and start the read timer.
@@ -199,17 +199,15 @@ struct HTTPProxyStateMachine {
         exchange.reusedUpstream = reused
         exchange.upstreamSentNanos = now.uptimeNanoseconds
         exchange.lastUpstreamActivity = now
-        var parts: [HTTPClientRequestPart] = [.head(head)]
-        for part in exchange.buffered {
-            if case .body = part { exchange.bodyForwarded = true }
-            parts.append(part)
-        }
+        // The head travels apart from the buffered parts: no list is built per request for it.
+        let parts = exchange.buffered
+        exchange.buffered = []
+        if parts.contains(where: { if case .body = $0 { return true } else { return false } }) { exchange.bodyForwarded = true }
         if exchange.bodyForwarded, exchange.requestEnded, exchange.replayBody == nil, exchange.bodyBytes <= Self.maxReplayBody {
             // The whole request goes now: a small body is kept so that a failed attempt can be retried.
-            exchange.replayBody = exchange.buffered
+            exchange.replayBody = parts
         }
-        exchange.buffered.removeAll()
-        return .sendRequest(parts, armReadTimer: exchange.requestEnded)
+        return .sendRequest(head, buffered: parts, armReadTimer: exchange.requestEnded)
     }
 
     mutating func upstreamConnectFailed(timedOut: Bool, pickAnother: PickAnother) -> Action {

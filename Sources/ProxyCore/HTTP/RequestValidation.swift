@@ -60,10 +60,12 @@ enum RequestValidation {
 }
 
 extension Substring {
+    /// Without leading and trailing spaces and tabs (header whitespace, RFC 9110 §5.6.3); bytes, not
+    /// characters (no grapheme breaking on the hot path).
     func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
+        var view = utf8
+        while let byte = view.first, byte == 0x20 || byte == 0x09 { view = view.dropFirst() }
+        while let byte = view.last, byte == 0x20 || byte == 0x09 { view = view.dropLast() }
+        return Substring(view)
     }
 }

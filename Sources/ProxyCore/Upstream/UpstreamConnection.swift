@@ -54,12 +54,23 @@ final class UpstreamConnection {
         self.address = endpoint.description
     }
 
+    /// The upstream handler's context, once added: writes start there rather than at the pipeline's tail,
+    /// which saves two handler hops per write on the hot path.
+    fileprivate var context: ChannelHandlerContext?
+
     func write(_ part: HTTPClientRequestPart, flush: Bool) {
-        if flush {
-            channel.writeAndFlush(part, promise: nil)
-        } else {
-            channel.write(part, promise: nil)
+        guard let context else {
+            return flush ? channel.writeAndFlush(part, promise: nil) : channel.write(part, promise: nil)
         }
+        if flush {
+            context.writeAndFlush(NIOAny(part), promise: nil)
+        } else {
+            context.write(NIOAny(part), promise: nil)
+        }
+    }
+
+    func flush() {
+        if let context { context.flush() } else { channel.flush() }
     }
 
     func close() {
@@ -75,7 +86,21 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    var connection: UpstreamConnection?
+    var connection: UpstreamConnection? {
+        didSet { connection?.context = context }
+    }
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        connection?.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The tunnel removes this handler: later writes (none) would go through the channel.
+        connection?.context = nil
+        self.context = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
@@ -122,6 +147,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             connection.delegate = nil
             delegate.upstreamFailed(nil)
         }
+        connection.context = nil
         self.connection = nil
     }
 }

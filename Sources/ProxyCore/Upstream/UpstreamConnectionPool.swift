@@ -10,7 +10,13 @@ import RouteModel
 /// Owned by one event loop; not thread-safe by design.
 final class UpstreamConnectionPool {
     let eventLoop: EventLoop
-    private var idle: [Endpoint: [UpstreamConnection]] = [:]
+    /// Idle connections by endpoint, most recently used last. A class per endpoint, so that taking and
+    /// returning a connection edits the list in place after one lookup.
+    private var idle: [Endpoint: IdleList] = [:]
+
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
     private var addresses: [Endpoint: SocketAddress] = [:]
     /// Connections opened so far (for tests and metrics).
     private(set) var connectionsOpened = 0
@@ -21,9 +27,12 @@ final class UpstreamConnectionPool {
 
     /// An idle connection to `endpoint`, if one is pooled and still open.
     func takeIdle(_ endpoint: Endpoint) -> UpstreamConnection? {
-        while var list = idle[endpoint], let connection = list.popLast() {
-            idle[endpoint] = list.isEmpty ? nil : list
-            if !connection.isClosed, connection.channel.isActive { return connection }
+        // In place (no copy of the list), and an emptied list stays for the next release: the sweep drops it.
+        guard let list = idle[endpoint] else { return nil }
+        while let connection = list.connections.popLast() {
+            // `isClosed` is set as the channel goes inactive, on this loop; a connection that closes as it is
+            // reused is the stale case the handler retries on a fresh connection.
+            if !connection.isClosed { return connection }
         }
         return nil
     }
@@ -33,21 +42,27 @@ final class UpstreamConnectionPool {
     func release(_ connection: UpstreamConnection, maxIdle: Int, idleTimeout: Duration) {
         connection.delegate = nil
         connection.readsPaused = false
-        guard !connection.isClosed, connection.channel.isActive else { return }
+        guard !connection.isClosed else { return }
         if connection.isStream {
             connection.close()
             return
         }
-        var list = idle[connection.endpoint] ?? []
-        guard list.count < maxIdle else {
+        let now = NIODeadline.now()
+        connection.idleSince = now
+        connection.idleTimeout = TimeAmount(idleTimeout)
+        let list: IdleList
+        if let existing = idle[connection.endpoint] {
+            list = existing
+        } else {
+            list = IdleList()
+            idle[connection.endpoint] = list
+        }
+        guard list.connections.count < maxIdle else {
             connection.close()
             return
         }
-        connection.idleSince = .now()
-        connection.idleTimeout = TimeAmount(idleTimeout)
-        list.append(connection)
-        idle[connection.endpoint] = list
-        armSweep(idleTimeout: connection.idleTimeout)
+        list.connections.append(connection)
+        armSweep(idleTimeout: connection.idleTimeout, now: now)
     }
 
     /// One sweep timer per pool closes connections idle past the timeout: releasing a connection after
@@ -56,8 +71,8 @@ final class UpstreamConnectionPool {
     private var sweepDeadline: NIODeadline?
 
     /// Makes sure a sweep runs within half of `idleTimeout` (each connection keeps its own service's timeout).
-    private func armSweep(idleTimeout: TimeAmount) {
-        let deadline = NIODeadline.now() + .nanoseconds(max(idleTimeout.nanoseconds / 2, 100_000_000))
+    private func armSweep(idleTimeout: TimeAmount, now: NIODeadline) {
+        let deadline = now + .nanoseconds(max(idleTimeout.nanoseconds / 2, 100_000_000))
         if let sweepDeadline, sweepDeadline <= deadline { return }
         sweep?.cancel()
         sweepDeadline = deadline
@@ -69,7 +84,7 @@ final class UpstreamConnectionPool {
             var shortest: TimeAmount?
             for (endpoint, list) in idle {
                 var kept: [UpstreamConnection] = []
-                for connection in list {
+                for connection in list.connections {
                     if now - connection.idleSince >= connection.idleTimeout || connection.isClosed {
                         connection.close()
                     } else {
@@ -77,16 +92,14 @@ final class UpstreamConnectionPool {
                         shortest = min(shortest ?? connection.idleTimeout, connection.idleTimeout)
                     }
                 }
-                idle[endpoint] = kept.isEmpty ? nil : kept
+                if kept.isEmpty { idle[endpoint] = nil } else { list.connections = kept }
             }
-            if let shortest { armSweep(idleTimeout: shortest) }
+            if let shortest { armSweep(idleTimeout: shortest, now: now) }
         }
     }
 
     private func remove(_ connection: UpstreamConnection) {
-        guard var list = idle[connection.endpoint], let i = list.firstIndex(where: { $0 === connection }) else { return }
-        list.remove(at: i)
-        idle[connection.endpoint] = list.isEmpty ? nil : list
+        idle[connection.endpoint]?.connections.removeAll { $0 === connection }
     }
 
     /// A new exchange's upstream: a new HTTP/1.1 connection, or a new stream on this loop's HTTP/2 connection
@@ -147,7 +160,10 @@ final class UpstreamConnectionPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // `.forwardBytes`: after a 101 the bytes behind the head belong to the WebSocket tunnel.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false,
+                        // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends.
+                        encoderConfiguration: .noFramingHeaders)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -167,5 +183,14 @@ final class UpstreamConnectionPool {
             connection.setOnClose { [self] closed in remove(closed) }
             return connection
         }.nonisolated()
+    }
+}
+
+extension HTTPRequestEncoder.Configuration {
+    /// Pier states every upstream request's framing headers itself.
+    static var noFramingHeaders: Self {
+        var configuration = Self()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
     }
 }
