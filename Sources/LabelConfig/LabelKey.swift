@@ -44,6 +44,12 @@ public enum LabelKey: String, CaseIterable, Sendable {
     /// The label prefix shared by every key.
     public static let prefix = "com.docker.lb."
 
+    /// The key of a label suffix (after the prefix), if Pier knows it. One hash lookup: the synthesized
+    /// `init(rawValue:)` compares the suffix with every case in turn.
+    static func named(_ suffix: String) -> LabelKey? { byRawValue[suffix] }
+
+    private static let byRawValue: [String: LabelKey] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
     /// The full label name, e.g. `com.docker.lb.hosts`.
     public var label: String { Self.prefix + rawValue }
 

@@ -7,28 +7,29 @@ extension RouteTableBuilder {
     /// other service whose labels ask for something else is told whose setting applies. Weights
     /// (`com.docker.lb.pier.weight`) split the route between services: each endpoint of service S gets
     /// W(S) / (endpoints of S). Without any weight the pool has none, and traffic follows endpoint counts.
-    static func composePool(id: Int, services names: [String], labels: [String: Labels],
-                            endpoints: [String: [Endpoint]]) -> (BackendPool, [RouteIssue]) {
+    static func composePool(id: Int, services names: [String], accepted: [String: Accepted]) -> (BackendPool, [RouteIssue]) {
         var issues: [RouteIssue] = []
-        // Each service's labels copied out once (a `Labels` is a large value: every copy retains its fields).
-        let all = names.map { labels[$0] ?? Labels() }
+        // One lookup per service; its labels are read in place (a `Labels` is a large value: every copy
+        // retains its fields).
+        let all = names.map { accepted[$0] ?? Accepted.missing }
 
         // One protocol per pool: h2c only when every service sharing it asks for it.
-        let h2c = all.allSatisfy { $0.upstreamProtocol == .h2c }
+        let h2c = all.allSatisfy { $0.labels.upstreamProtocol == .h2c }
         if !h2c {
-            for (name, own) in zip(names, all) where own.upstreamProtocol == .h2c {
+            for (name, own) in zip(names, all) where own.labels.upstreamProtocol == .h2c {
                 issues.append(RouteIssue(.warning, service: name, key: LabelKey.upstreamProtocol.label, value: "h2c",
                                          reason: "shares its route with services that speak HTTP/1.1; HTTP/1.1 is used for all of them"))
             }
         }
 
         let first = names.first ?? ""
-        let firstLabels = all.first ?? Labels()
-        let policy = firstLabels.policy
-        let health = firstLabels.passiveHealth
-        let limits = firstLabels.limits
-        let probe = firstLabels.activeHealth
-        for (name, own) in zip(names, all).dropFirst() {
+        let firstEntry = all.first ?? Accepted.missing
+        let policy = firstEntry.labels.policy
+        let health = firstEntry.labels.passiveHealth
+        let limits = firstEntry.labels.limits
+        let probe = firstEntry.labels.activeHealth
+        for (name, entry) in zip(names, all).dropFirst() {
+            let own = entry.labels
             if own.limits != limits {
                 issues.append(RouteIssue(.warning, service: name, reason:
                     "shares its route with service \"\(first)\", whose timeouts and body size limit apply to all of them: \(limits.isEmpty ? "the global settings" : limits.description)"))
@@ -50,11 +51,11 @@ extension RouteTableBuilder {
         }
 
         var weights: [Double] = []
-        let weighted = names.indices.filter { all[$0].weight != nil }.map { names[$0] }
+        let weighted = names.indices.filter { all[$0].labels.weight != nil }.map { names[$0] }
         if !weighted.isEmpty {
             var serviceWeights: [String: Int] = [:]
             for (name, own) in zip(names, all) {
-                if let weight = own.weight {
+                if let weight = own.labels.weight {
                     serviceWeights[name] = weight
                 } else {
                     serviceWeights[name] = 1
@@ -70,13 +71,13 @@ extension RouteTableBuilder {
                 }
             } else {
                 for name in names {
-                    let own = endpoints[name] ?? []
+                    let own = accepted[name]?.endpoints ?? []
                     weights += repeatElement(Double(serviceWeights[name]!) / Double(own.count), count: own.count)
                 }
             }
         }
 
-        let pool = BackendPool(id: id, services: names, endpoints: names.flatMap { endpoints[$0] ?? [] },
+        let pool = BackendPool(id: id, services: names, endpoints: all.count == 1 ? all[0].endpoints : all.flatMap(\.endpoints),
                                upstreamProtocol: h2c ? .h2c : .http1, weights: weights, policy: policy, passiveHealth: health,
                                activeHealth: probe, limits: limits)
         return (pool, issues)

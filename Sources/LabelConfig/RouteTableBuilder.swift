@@ -49,6 +49,21 @@ public struct RouteTableBuilder: Sendable {
         var webSocketPaths: [String] = []
     }
 
+    /// What the compile keeps of a routed service: its parsed labels and endpoints. A class, so that pool
+    /// composition reads them without copying a `Labels` (a large value) per lookup.
+    final class Accepted: Sendable {
+        let labels: Labels
+        let endpoints: [Endpoint]
+
+        init(labels: Labels, endpoints: [Endpoint]) {
+            self.labels = labels
+            self.endpoints = endpoints
+        }
+
+        /// Stands for a name without an entry (never expected: pools are made of accepted services).
+        static let missing = Accepted(labels: Labels(), endpoints: [])
+    }
+
     private struct TLSClaim {
         var host: HostPattern
         var service: String
@@ -60,17 +75,15 @@ public struct RouteTableBuilder: Sendable {
     public func build(_ services: [ServiceDescription], generation: UInt64 = 1) -> Result {
         var issues: [RouteIssue] = []
         var statuses: [String: ServiceStatus.State] = [:]
-        var endpointsByService: [String: [Endpoint]] = [:]
         var claims: [Claim] = []
         var tlsClaims: [TLSClaim] = []
         var defaultCandidates: [String] = []
         var sslOnlyHosts: [(service: String, host: HostPattern)] = []
         var httpsRedirectSources: [(service: String, host: String)] = []
-        var labelsByService: [String: Labels] = [:]
+        var accepted: [String: Accepted] = [:]
         // One entry per service: growing these tables while compiling 10,000 services moved them many times.
         statuses.reserveCapacity(services.count)
-        endpointsByService.reserveCapacity(services.count)
-        labelsByService.reserveCapacity(services.count)
+        accepted.reserveCapacity(services.count)
         claims.reserveCapacity(services.count)
 
         for service in services.sorted(by: { $0.name < $1.name }) {
@@ -117,8 +130,7 @@ public struct RouteTableBuilder: Sendable {
             }
             // Providers list tasks in no particular order: sorting keeps equal input equal tables.
             endpoints.sort()
-            endpointsByService[service.name] = endpoints
-            labelsByService[service.name] = labels
+            accepted[service.name] = Accepted(labels: labels, endpoints: endpoints)
             statuses[service.name] = .routed(endpoints: endpoints.count)
 
             for redirect in labels.redirects {
@@ -172,16 +184,21 @@ public struct RouteTableBuilder: Sendable {
 
         var pools: [BackendPool] = []
         var poolIDs: [[String]: Int] = [:]
+        // Most pools have one service: keyed by its name, they skip hashing a list.
+        var singlePoolIDs: [String: Int] = [:]
+        pools.reserveCapacity(claims.count)
+        singlePoolIDs.reserveCapacity(claims.count)
         // Kept apart from `issues`, which the compile steps below hold while they create pools.
         var poolIssues: [RouteIssue] = []
         func pool(for names: [String]) -> Int {
-            if let id = poolIDs[names] { return id }
+            if names.count == 1, let id = singlePoolIDs[names[0]] { return id }
+            if names.count != 1, let id = poolIDs[names] { return id }
             let id = pools.count
-            let (pool, issues) = Self.composePool(id: id, services: names, labels: labelsByService, endpoints: endpointsByService)
+            let (pool, issues) = Self.composePool(id: id, services: names, accepted: accepted)
             // A service in several pools with the same first service would hear the same thing twice.
             for issue in issues where !poolIssues.contains(issue) { poolIssues.append(issue) }
             pools.append(pool)
-            poolIDs[names] = id
+            if names.count == 1 { singlePoolIDs[names[0]] = id } else { poolIDs[names] = id }
             return id
         }
 
@@ -250,19 +267,33 @@ public struct RouteTableBuilder: Sendable {
     /// on one host without a context root share a pool (canary); any other overlap is a conflict that the
     /// first service by name wins. A group whose two entrypoints agree gives one route for both.
     private func compileRoutes(_ claims: [Claim], pool: (([String]) -> Int), issues: inout [RouteIssue]) -> [Route] {
-        var groups: [String: [Int]] = [:]
-        var order: [String] = []
+        // Claims grouped by (host, context root), groups in the order of their first claim.
+        var groupOf: [GroupKey: Int] = [:]
+        var groups: [[Int]] = []
+        groupOf.reserveCapacity(claims.count)
+        groups.reserveCapacity(claims.count)
         for (i, claim) in claims.enumerated() {
-            let key = claim.host.description + " " + claim.contextRoot
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(i)
+            let key = GroupKey(host: claim.host, contextRoot: claim.contextRoot)
+            if let group = groupOf[key] {
+                groups[group].append(i)
+            } else {
+                groupOf[key] = groups.count
+                groups.append([i])
+            }
         }
         var routes: [Route] = []
+        routes.reserveCapacity(groups.count)
         var reported = Set<Int>()
-        for key in order {
+        for group in groups {
+            if group.count == 1 {
+                // The common case, one claim for its host and root: no conflict, no sharing, one route for
+                // the entrypoints the claim names (what the general path below gives, without its work).
+                routes.append(route(for: claims[group[0]], pool: pool))
+                continue
+            }
             var perScheme: [(Route, RouteSchemes)] = []
             for scheme in [Scheme.http, .https] {
-                let members = groups[key]!.filter { claims[$0].schemes.applies(on: scheme) }
+                let members = group.filter { claims[$0].schemes.applies(on: scheme) }
                 guard let firstIndex = members.first else { continue }
                 let first = claims[firstIndex]
                 var services = [first.service]
@@ -309,6 +340,25 @@ public struct RouteTableBuilder: Sendable {
             routes += perScheme.map(\.0)
         }
         return routes
+    }
+
+    /// A (host, context root) pair: claims that share one compete for it.
+    private struct GroupKey: Hashable {
+        var host: HostPattern
+        var contextRoot: String
+    }
+
+    /// The route of a claim that has its host and context root to itself.
+    private func route(for claim: Claim, pool: (([String]) -> Int)) -> Route {
+        let action: RouteAction
+        switch claim.kind {
+        case .redirect(let redirect): action = .redirect(target: redirect.target, status: 302)
+        case .redirectToHTTPS: action = .redirectToHTTPS
+        case .proxy: action = .proxy(pool: pool([claim.service]))
+        }
+        let webSocketPaths = claim.kind == .proxy ? (claim.webSocketPaths.count > 1 ? Set(claim.webSocketPaths).sorted() : claim.webSocketPaths) : []
+        return Route(host: claim.host, contextRoot: claim.contextRoot, stripContextRoot: claim.kind == .proxy && claim.rewrite,
+                     action: action, services: [claim.service], schemes: claim.schemes, webSocketPaths: webSocketPaths)
     }
 
     /// One entry per host on the HTTPS entrypoint: the first service by name wins; passthrough services that

@@ -85,3 +85,13 @@ extension StringProtocol {
         return String(text[first...last])
     }
 }
+
+extension String {
+    /// As for any `StringProtocol`, but a string with nothing to trim (the usual case) comes back as it is,
+    /// without a copy.
+    func trimmingWhitespace() -> String {
+        func isSpace(_ c: UInt8?) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        if !isSpace(utf8.first), !isSpace(utf8.last) { return self }
+        return Substring(self).trimmingWhitespace()
+    }
+}

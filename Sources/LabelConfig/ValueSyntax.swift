@@ -77,7 +77,17 @@ public enum ValueSyntax {
     }
 
     /// A list separated by `separator`, items trimmed, empty items dropped.
-    public static func list(_ text: String, separator: Character = ",") -> [String] {
-        text.split(separator: separator).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+    public static func list(_ text: String, separator: Unicode.Scalar = ",") -> [String] {
+        // Split on the separator's byte (always ASCII here): no grapheme breaking for 10,000-service tables.
+        let byte = UInt8(ascii: separator)
+        if !text.utf8.contains(byte) {
+            // One item, the common case (one host, one path).
+            let item = text.trimmingWhitespace()
+            return item.isEmpty ? [] : [item]
+        }
+        return text.utf8.split(separator: byte).compactMap { part in
+            let item = String(Substring(part)).trimmingWhitespace()
+            return item.isEmpty ? nil : item
+        }
     }
 }

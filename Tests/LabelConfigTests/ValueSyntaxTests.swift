@@ -83,7 +83,7 @@ struct ValueSyntaxTests {
             ("x,y;z", [";", "x,y", "z"]),
         ] as [(String, [String])])
     func list(text: String, separatorAndItems: [String]) {
-        let separator = Character(separatorAndItems[0])
+        let separator = separatorAndItems[0].unicodeScalars.first!
         #expect(ValueSyntax.list(text, separator: separator) == Array(separatorAndItems.dropFirst()))
     }
 }
