@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "pier", targets: ["pier"]),
         .executable(name: "pier-table-bench", targets: ["pier-table-bench"]),
+        .executable(name: "pier-nio-floor", targets: ["pier-nio-floor"]),
         .library(name: "RouteModel", targets: ["RouteModel"]),
         .library(name: "LabelConfig", targets: ["LabelConfig"]),
         .library(name: "ProxyCore", targets: ["ProxyCore"]),
@@ -85,6 +86,15 @@ let package = Package(
 
         // MARK: - Benchmarks (bench/run, scenario f)
         .executableTarget(name: "pier-table-bench", dependencies: ["LabelConfig", "RouteModel"]),
+        // The thinnest HTTP/1.1 proxy NIO's typed handlers allow: the floor Pier is measured against.
+        .executableTarget(
+            name: "pier-nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
 
         // MARK: - Tests
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),

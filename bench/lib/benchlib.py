@@ -47,7 +47,10 @@ import time
 HOST_FMT = "host{}.bench.test"
 EXTRA_HOST = "extra.bench.test"
 PROXIES = ["pier", "nginx", "haproxy"]
-PROXY_TITLE = {"pier": "Pier", "nginx": "nginx", "haproxy": "HAProxy"}
+PROXY_TITLE = {"pier": "Pier", "floor": "NIO floor", "nginx": "nginx", "haproxy": "HAProxy"}
+# pier-nio-floor (bench/run's "floor"): the HTTP/1.1 scenarios only (no reload, no TLS), right after Pier.
+FLOOR_SCENARIOS = "abcde"
+HTTP1_PROXIES = ["pier", "floor", "nginx", "haproxy"]
 # Scenarios (h) and (i): every proxy gets the same certificate, protocols and TLS 1.2 cipher list (Mozilla
 # intermediate, Pier's default); TLS 1.3 suites are each TLS library's defaults (all AEAD).
 TLS_PROTOCOLS = "TLSv1.2 TLSv1.3"
@@ -779,6 +782,14 @@ def cmd_report(args):
             print("report: no --meta and no meta record", file=sys.stderr)
             return 1
     problems = []
+    # The NIO floor is expected in (a)–(e) when the run had it at all (older records and --only g,h,i do not).
+    floor_run = any(r["kind"] in ("wrk", "idle") and r.get("proxy") == "floor" for r in records)
+
+    def proxies_of(key, recs=()):
+        if (key in FLOOR_SCENARIOS and floor_run) or any(r.get("proxy") == "floor" for r in recs):
+            return HTTP1_PROXIES
+        return PROXIES
+
     L = []
     w = L.append
     w(f"# Pier benchmark results\n")
@@ -789,8 +800,8 @@ def cmd_report(args):
       "that count.\n")
     w("## Machine and versions\n")
     w("| | |\n|---|---|")
-    for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "pier source", "nginx",
-              "haproxy", "wrk", "h2load", "openssl", "swift"]:
+    for k in ["cores", "cpu", "memory", "kernel", "load average before the run", "pier", "pier source",
+              "pier-nio-floor", "nginx", "haproxy", "wrk", "h2load", "openssl", "swift"]:
         if k in meta:
             w(f"| {k} | {meta[k]} |")
     w("")
@@ -807,8 +818,25 @@ def cmd_report(args):
       "same response info headers (`x-request-id`, `x-proxy-id`, `x-server-info`, `x-upstream-addr`, "
       "`x-upstream-response-time`). Pier runs with its defaults apart from `AccessLog = false` and "
       "`ClientMaxBodySize = \"0\"`. No access logs anywhere.")
+    if floor_run:
+        w("- NIO floor (`pier-nio-floor`, built from `Sources/pier-nio-floor`; scenarios (a)–(e) only, as it has no "
+          "configuration reload and no TLS): the thinnest HTTP/1.1 reverse proxy SwiftNIO's typed HTTP handlers "
+          "allow. NIO's server pipeline (`configureHTTPServerPipeline`) downstream, NIO's client handlers "
+          "(`addHTTPClientHandlers`) upstream, keep-alive connections to the one backend pooled, every request and "
+          "response part passed on unchanged (headers included, Host as sent: the backend's default server "
+          "answers it) except `Connection`, the one edit every proxy must make (a client's `close` closes the "
+          "client connection after the response, not the upstream one); no routing, no other header edits, no "
+          "timers, no logs. The same NIO settings as Pier: no "
+          "outbound header validation, encoders told not to add framing headers "
+          "(`automaticallySetFramingHeaders = false`), `tcp_nodelay`, `maxMessagesPerRead` 16, a 256-byte first "
+          "read, 1 event loop, and the same release build flags. "
+          "It shows what any proxy built on these libraries costs before doing work of its own, so Pier's gap "
+          "to nginx splits round by round as Pier/nginx = Pier/NIO floor (Pier's own work) × NIO floor/nginx "
+          "(the libraries' floor).")
+    order = "Pier, NIO floor, nginx, HAProxy in (a)–(d); Pier, nginx, HAProxy in (g)–(i)" if floor_run else \
+        "Pier, nginx, HAProxy"
     w(f"- Load: `wrk -t1 -c{meta['connections']} -d{meta['duration']}s --latency`, {meta['rounds']} rounds, "
-      f"proxies in turn (Pier, nginx, HAProxy) inside each round; a {meta['warmup']} s warm-up per proxy and "
+      f"proxies in turn ({order}) inside each round; a {meta['warmup']} s warm-up per proxy and "
       "scenario is not counted. wrk, the proxy and the backend share the machine's cores.")
     tls = {r["proxy"]: r for r in records if r["kind"] == "tls"}
     if any(r["kind"] == "wrk" and r["scenario"] in ("h", "i") for r in records):
@@ -848,7 +876,8 @@ def cmd_report(args):
         w("| proxy | median req/s | p50 | p99 | failed requests | upstream connections opened | req/s by round |")
         w("|---|---|---|---|---|---|---|")
         stats = {}
-        for p in PROXIES:
+        ps = proxies_of(key, recs)
+        for p in ps:
             rs = [by.get((p, rd)) for rd in rounds]
             rs = [r for r in rs if r]
             if not rs or any(r["rps"] is None for r in rs):
@@ -866,19 +895,23 @@ def cmd_report(args):
         w("")
         w("| ratio (median of per-round ratios) | req/s | p99 latency | per round (req/s) |")
         w("|---|---|---|---|")
-        for other in ("nginx", "haproxy"):
+        pairs = [("pier", "nginx"), ("pier", "haproxy")]
+        if "floor" in ps:
+            pairs += [("pier", "floor"), ("floor", "nginx")]
+        for num, other in pairs:
             rr, lr = [], []
             for rd in rounds:
-                a, b = by.get(("pier", rd)), by.get((other, rd))
+                a, b = by.get((num, rd)), by.get((other, rd))
                 if a and b and a["rps"] and b["rps"]:
                     rr.append(a["rps"] / b["rps"])
                 if a and b and a["p99_ms"] and b["p99_ms"]:
                     lr.append(a["p99_ms"] / b["p99_ms"])
             if not rr:
-                problems.append(f"scenario {key}: no Pier/{other} ratio")
-            stats[f"ratio_{other}"] = med(rr)
-            stats[f"p99ratio_{other}"] = med(lr)
-            w(f"| Pier/{PROXY_TITLE[other]} | {fmt(med(rr), 2, '×')} | {fmt(med(lr), 2, '×')} | "
+                problems.append(f"scenario {key}: no {PROXY_TITLE[num]}/{PROXY_TITLE[other]} ratio")
+            sk = other if num == "pier" else f"{num}_{other}"  # ratio_nginx …, ratio_floor, ratio_floor_nginx
+            stats[f"ratio_{sk}"] = med(rr)
+            stats[f"p99ratio_{sk}"] = med(lr)
+            w(f"| {PROXY_TITLE[num]}/{PROXY_TITLE[other]} | {fmt(med(rr), 2, '×')} | {fmt(med(lr), 2, '×')} | "
               f"{', '.join(f'{x:.2f}' for x in rr)} |")
         w("")
         if key == "d":
@@ -905,7 +938,7 @@ def cmd_report(args):
           "after the last one; bytes per connection = delta / connections still open.\n")
     w("| proxy | connections held | closed by the proxy | RSS before | RSS after | per idle connection |")
     w("|---|---|---|---|---|---|")
-    for p in PROXIES:
+    for p in proxies_of("e", idle.values()):
         r = idle.get(p)
         if not r or r.get("bytes_per_conn") is None:
             problems.append(f"scenario e: no figure for {p}")
@@ -966,8 +999,9 @@ def cmd_report(args):
 
     # ----- summary against the issue's targets
     S = ["## Summary against the targets of issue 3 (and the TLS comparison of issue 5)\n",
-         "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met |",
-         "|---|---|---|---|---|---|---|"]
+         "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met | "
+         "Pier/NIO floor req/s |",
+         "|---|---|---|---|---|---|---|---|"]
     for key, title, st in summary:
         rn, rh = st.get("ratio_nginx"), st.get("ratio_haproxy")
         ln, lh = st.get("p99ratio_nginx"), st.get("p99ratio_haproxy")
@@ -980,11 +1014,13 @@ def cmd_report(args):
             target = "≥ 1.0× both, p99 no worse"
             met = None not in (rn, rh, ln, lh) and rn >= 1.0 and rh >= 1.0 and ln <= 1.0 and lh <= 1.0
         S.append(f"| {title} | {fmt(rn, 2, '×')} | {fmt(rh, 2, '×')} | {fmt(ln, 2, '×')} | {fmt(lh, 2, '×')} | "
-                 f"{target} | {'—' if key in NO_TARGET else 'yes' if met else 'no'} |")
+                 f"{target} | {'—' if key in NO_TARGET else 'yes' if met else 'no'} | "
+                 f"{fmt(st.get('ratio_floor'), 2, '×')} |")
     pe = idle.get("pier", {}).get("bytes_per_conn")
-    others = ", ".join(f"{PROXY_TITLE[p]} {kib(idle.get(p, {}).get('bytes_per_conn'))}" for p in ("nginx", "haproxy"))
+    others = ", ".join(f"{PROXY_TITLE[p]} {kib(idle.get(p, {}).get('bytes_per_conn'))}"
+                       for p in proxies_of("e", idle.values()) if p != "pier")
     S.append(f"| (e) idle connection memory | {kib(pe)} per connection ({others}) | | | | ≤ 2 KiB | "
-             f"{'yes' if pe is not None and pe <= 2048 else 'no'} |")
+             f"{'yes' if pe is not None and pe <= 2048 else 'no'} | — |")
     t = {r["services"]: r for r in tables}
     c10 = t.get(10000, {}).get("compile_ms")
     looks = [t[n]["lookup_ns"] for n in sorted(t)]
@@ -993,10 +1029,10 @@ def cmd_report(args):
              f"{fmt(t.get(100000, {}).get('compile_ms'), 1, ' ms')}; lookup "
              f"{' / '.join(f'{x:.0f}' for x in looks)} ns at {' / '.join(f'{n // 1000}k' for n in sorted(t))} | | | | "
              f"10k < 100 ms; lookup flat | {'yes' if c10 is not None and c10 < 100 and flat else 'no'}"
-             f"{'' if 10000 in t else ' (10k not measured)'} |")
+             f"{'' if 10000 in t else ' (10k not measured)'} | — |")
     S.append(f"| (g) config churn | Pier {gstats.get('pier', '—')} failed requests (nginx {gstats.get('nginx', '—')}, "
              f"HAProxy {gstats.get('haproxy', '—')}) | | | | 0 failed for Pier | "
-             f"{'yes' if gstats.get('pier') == 0 else 'no'} |")
+             f"{'yes' if gstats.get('pier') == 0 else 'no'} | — |")
     S.append("")
     S.append("“Lookup flat” is read here as: the slowest size costs at most 1.5× the fastest. "
              "p99 ratios below 1.0× mean Pier's p99 is lower (better).\n")

@@ -1,0 +1,232 @@
+// The floor under Pier's HTTP/1.1 data plane, for the benchmark harness only (bench/run, "NIO floor" rows).
+//
+// The thinnest HTTP/1.1 reverse proxy that SwiftNIO's typed HTTP handlers allow, on one event loop: NIO's
+// server pipeline downstream (decoder and encoder), NIO's client handlers upstream, keep-alive connections
+// to one upstream pooled per loop, each part passed on as it is. No routing, no header edits, no timers, no
+// limits, no logs: nothing Pier adds. What it costs per request is what any proxy built on these libraries
+// pays before doing any work of its own, so Pier's distance to nginx splits into "the libraries' floor" and
+// "Pier's own work" (see bench/PROFILE.md). Not a product: it trusts its upstream and handles no errors
+// beyond closing.
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Options {
+    var listen = 0
+    var upstreamHost = "127.0.0.1"
+    var upstreamPort = 0
+    var threads = 1
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            let value = iterator.next() ?? ""
+            switch argument {
+            case "--listen": listen = Int(value) ?? 0
+            case "--upstream":
+                let parts = value.split(separator: ":")
+                upstreamHost = String(parts.first ?? "127.0.0.1")
+                upstreamPort = Int(parts.last ?? "") ?? 0
+            case "--threads": threads = Int(value) ?? 1
+            default:
+                print("usage: pier-nio-floor --listen PORT --upstream HOST:PORT [--threads N]")
+                exit(2)
+            }
+        }
+    }
+}
+
+/// Idle upstream connections of one event loop.
+final class Pool {
+    let loop: EventLoop
+    let address: SocketAddress
+    var idle: [Upstream] = []
+
+    init(loop: EventLoop, address: SocketAddress) {
+        self.loop = loop
+        self.address = address
+    }
+
+    func acquire(_ onReady: @escaping (Upstream?) -> Void) {
+        while let upstream = idle.popLast() {
+            if upstream.channel.isActive { return onReady(upstream) }
+        }
+        ClientBootstrap(group: loop)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        enableOutboundHeaderValidation: false, encoderConfiguration: requestEncoder)
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            .connect(to: address)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    let handler = try! channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    onReady(Upstream(channel: channel, handler: handler))
+                case .failure:
+                    onReady(nil)
+                }
+            }
+    }
+}
+
+final class Upstream {
+    let channel: Channel
+    let handler: UpstreamHandler
+    init(channel: Channel, handler: UpstreamHandler) {
+        self.channel = channel
+        self.handler = handler
+    }
+}
+
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    var downstream: ProxyHandler?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        downstream?.upstreamRead(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        downstream?.context?.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        downstream?.context?.close(promise: nil)
+        downstream = nil
+    }
+}
+
+final class ProxyHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let pool: Pool
+    var context: ChannelHandlerContext?
+    var upstream: Upstream?
+    var buffered: [HTTPClientRequestPart] = []
+    var keepAlive = true
+
+    init(pool: Pool) {
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            // The one edit every proxy must make: `Connection` is hop-by-hop (a client's `close` is not the
+            // upstream connection's business).
+            keepAlive = head.isKeepAlive
+            var headers = head.headers
+            if !keepAlive { headers.remove(name: "connection") }
+            let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+            buffered.append(.head(upstreamHead))
+            pool.acquire { [self] upstream in
+                guard let upstream else { return self.context?.close(promise: nil) ?? () }
+                self.upstream = upstream
+                upstream.handler.downstream = self
+                for part in buffered { upstream.channel.write(part, promise: nil) }
+                buffered.removeAll()
+                upstream.channel.flush()
+            }
+        case .body(let buffer):
+            if let upstream { upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) } else { buffered.append(.body(.byteBuffer(buffer))) }
+        case .end(let trailers):
+            if let upstream { upstream.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil) } else { buffered.append(.end(trailers)) }
+        }
+    }
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let context else { return }
+        switch part {
+        case .head(let head):
+            var headers = head.headers
+            if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
+        case .body(let buffer):
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers):
+            if let upstream {
+                upstream.handler.downstream = nil
+                pool.idle.append(upstream)
+                self.upstream = nil
+            }
+            if keepAlive {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { [context] _ in
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let upstream {
+            upstream.handler.downstream = nil
+            upstream.channel.close(promise: nil)
+            self.upstream = nil
+        }
+    }
+}
+
+// The same NIO settings as Pier's pipelines: no outbound header validation, no framing pass by the encoders
+// (heads are passed on as the upstream framed them).
+let requestEncoder: HTTPRequestEncoder.Configuration = {
+    var configuration = HTTPRequestEncoder.Configuration()
+    configuration.automaticallySetFramingHeaders = false
+    return configuration
+}()
+let responseEncoder: HTTPResponseEncoder.Configuration = {
+    var configuration = HTTPResponseEncoder.Configuration()
+    configuration.automaticallySetFramingHeaders = false
+    return configuration
+}()
+
+/// One pool per event loop, looked up by the loop (read-only once built).
+struct Pools: @unchecked Sendable {
+    var byLoop: [ObjectIdentifier: Pool] = [:]
+}
+
+func serve(_ options: Options) throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
+    let upstreamAddress = try SocketAddress(ipAddress: options.upstreamHost, port: options.upstreamPort)
+    var pools = Pools()
+    for loop in group.makeIterator() { pools.byLoop[ObjectIdentifier(loop)] = Pool(loop: loop, address: upstreamAddress) }
+    let allPools = pools
+    let server = try ServerBootstrap(group: group)
+    .serverChannelOption(.backlog, value: 1024)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+    .childChannelOption(.maxMessagesPerRead, value: 16)
+    // Pier's receive buffers: a small first read, grown as needed (scenario e).
+    .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+    .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: responseEncoder)
+            try channel.pipeline.syncOperations.addHandler(ProxyHandler(pool: allPools.byLoop[ObjectIdentifier(channel.eventLoop)]!))
+        }
+    }
+    .bind(host: "127.0.0.1", port: options.listen)
+    .wait()
+    print("pier-nio-floor listening on \(server.localAddress!), upstream \(upstreamAddress)")
+    fflush(nil)  // every output stream: stdout goes to a log file in bench/run
+    try server.closeFuture.wait()
+}
+
+try serve(Options(CommandLine.arguments))
