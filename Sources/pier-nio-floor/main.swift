@@ -9,7 +9,10 @@
 // beyond closing.
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +25,9 @@ struct Options {
     var upstreamHost = "127.0.0.1"
     var upstreamPort = 0
     var threads = 1
+    var tlsListen: Int?
+    var certificate = ""
+    var key = ""
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -34,8 +40,11 @@ struct Options {
                 upstreamHost = String(parts.first ?? "127.0.0.1")
                 upstreamPort = Int(parts.last ?? "") ?? 0
             case "--threads": threads = Int(value) ?? 1
+            case "--tls-listen": tlsListen = Int(value)
+            case "--cert": certificate = value
+            case "--key": key = value
             default:
-                print("usage: pier-nio-floor --listen PORT --upstream HOST:PORT [--threads N]")
+                print("usage: pier-nio-floor --listen PORT --upstream HOST:PORT [--threads N] [--tls-listen PORT --cert PEM --key PEM]")
                 exit(2)
             }
         }
@@ -116,9 +125,12 @@ final class ProxyHandler: ChannelInboundHandler {
     var upstream: Upstream?
     var buffered: [HTTPClientRequestPart] = []
     var keepAlive = true
+    /// Behind NIO's HTTP/2 → HTTP/1 codec (one handler per stream).
+    let http2: Bool
 
-    init(pool: Pool) {
+    init(pool: Pool, http2: Bool = false) {
         self.pool = pool
+        self.http2 = http2
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -129,7 +141,7 @@ final class ProxyHandler: ChannelInboundHandler {
         case .head(let head):
             // The one edit every proxy must make: `Connection` is hop-by-hop (a client's `close` is not the
             // upstream connection's business).
-            keepAlive = head.isKeepAlive
+            keepAlive = http2 || head.isKeepAlive
             var headers = head.headers
             if !keepAlive { headers.remove(name: "connection") }
             let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
@@ -154,8 +166,14 @@ final class ProxyHandler: ChannelInboundHandler {
         switch part {
         case .head(let head):
             var headers = head.headers
-            if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
+            if http2 {
+                // HTTP/2 has no connection-specific headers (its codec refuses them).
+                headers.remove(name: "connection")
+                headers.remove(name: "keep-alive")
+            } else if !keepAlive {
+                headers.replaceOrAdd(name: "connection", value: "close")
+            }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: http2 ? .http2 : .http1_1, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
@@ -225,8 +243,57 @@ func serve(_ options: Options) throws {
     .bind(host: "127.0.0.1", port: options.listen)
     .wait()
     print("pier-nio-floor listening on \(server.localAddress!), upstream \(upstreamAddress)")
+    if let tlsPort = options.tlsListen {
+        let tls = try tlsServer(options, group: group, pools: allPools, port: tlsPort)
+        print("pier-nio-floor listening on \(tls.localAddress!) (TLS: HTTP/2 and HTTP/1.1 by ALPN)")
+    }
     fflush(nil)  // every output stream: stdout goes to a log file in bench/run
     try server.closeFuture.wait()
+}
+
+/// The TLS listener of scenarios (h) and (i): NIOSSL, ALPN, then NIO's HTTP/2 handler with its HTTP/2 → HTTP/1
+/// codec per stream (h2) or NIO's HTTP/1.1 pipeline — the handlers Pier uses, with NIO's default HTTP/2 settings.
+func tlsServer(_ options: Options, group: EventLoopGroup, pools: Pools, port: Int) throws -> Channel {
+    var configuration = TLSConfiguration.makeServerConfiguration(
+        certificateChain: try NIOSSLCertificate.fromPEMFile(options.certificate).map { .certificate($0) },
+        privateKey: .privateKey(try NIOSSLPrivateKey(file: options.key, format: .pem)))
+    configuration.minimumTLSVersion = .tlsv12
+    configuration.applicationProtocols = ["h2", "http/1.1"]
+    let context = try NIOSSLContext(configuration: configuration)
+    return try ServerBootstrap(group: group)
+        .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        .childChannelOption(.maxMessagesPerRead, value: 16)
+        .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let pool = pools.byLoop[ObjectIdentifier(channel.eventLoop)]!
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                try channel.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result in
+                    channel.eventLoop.makeCompletedFuture {
+                        if case .negotiated("h2") = result {
+                            _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                                mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                            ) { stream in
+                                stream.eventLoop.makeCompletedFuture {
+                                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                    try stream.pipeline.syncOperations.addHandler(
+                                        ProxyHandler(pool: pools.byLoop[ObjectIdentifier(stream.eventLoop)]!, http2: true))
+                                }
+                            }
+                        } else {
+                            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                                withEncoderConfiguration: responseEncoder)
+                            try channel.pipeline.syncOperations.addHandler(ProxyHandler(pool: pool))
+                        }
+                    }
+                })
+            }
+        }
+        .bind(host: "127.0.0.1", port: port)
+        .wait()
 }
 
 try serve(Options(CommandLine.arguments))
