@@ -7,12 +7,12 @@ public enum HostName {
     public static func normalize(_ raw: String) -> String {
         // Most Host headers are already normal (lower case, no port, no trailing dot): the same string then,
         // without a copy (a name over 15 bytes would cost an allocation per request).
-        if !raw.utf8.contains(where: { ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: "."),
-            raw.utf8.first != UInt8(ascii: "[")
-        {
-            return raw
+        let normal = raw.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard let first = bytes.first, first != UInt8(ascii: "["), bytes.last != UInt8(ascii: ".") else { return false }
+            for byte in bytes where (byte >= 0x41 && byte <= 0x5A) || byte == UInt8(ascii: ":") { return false }
+            return true
         }
-        return normalize(Substring(raw))
+        return normal == true ? raw : normalize(Substring(raw))
     }
 
     public static func normalize(_ raw: Substring) -> String {

@@ -35,7 +35,8 @@ struct PathTrie: Sendable {
         while true {
             // Skip slashes, then take one segment; no array allocated on the hot path.
             while let first = rest.first, first == UInt8(ascii: "/") { rest = rest.dropFirst() }
-            if rest.isEmpty { break }
+            // A node without children (every host routed as a whole) ends the walk before any hashing.
+            if rest.isEmpty || node.children.isEmpty { break }
             let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
             let segment = Substring(rest[rest.startIndex..<end])
             guard let next = node.children[segment] else { break }
