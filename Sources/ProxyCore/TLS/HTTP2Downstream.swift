@@ -75,16 +75,25 @@ final class HPACKIndexingHandler: ChannelOutboundHandler, RemovableChannelHandle
         context.write(wrapOutboundOut(.headers(headers)), promise: promise)
     }
 
-    /// `headers` with the indexing above; names are lower case on HTTP/2.
+    /// The indexing for a header `name` (lower case on HTTP/2), or nil to keep NIO's. By length first: most
+    /// names are compared with nothing.
+    @inline(__always)
+    static func policy(_ name: String) -> HPACKIndexing? {
+        switch name.utf8.count {
+        case 4: return name == "date" ? .nonIndexable : nil
+        case 10: return name == "set-cookie" ? .neverIndexed : nil
+        case 12: return name == "x-request-id" ? .nonIndexable : nil
+        case 24: return name == "x-upstream-response-time" ? .nonIndexable : nil
+        default: return nil
+        }
+    }
+
+    /// `headers` with the indexing above.
     static func withIndexing(_ headers: HPACKHeaders) -> HPACKHeaders {
         var out = HPACKHeaders()
         out.reserveCapacity(headers.count)
         for (name, value, indexing) in headers {
-            switch name {
-            case "date", "x-request-id", "x-upstream-response-time": out.add(name: name, value: value, indexing: .nonIndexable)
-            case "set-cookie": out.add(name: name, value: value, indexing: .neverIndexed)
-            default: out.add(name: name, value: value, indexing: indexing)
-            }
+            out.add(name: name, value: value, indexing: policy(name) ?? indexing)
         }
         return out
     }
