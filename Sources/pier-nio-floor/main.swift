@@ -219,19 +219,24 @@ struct Pools: @unchecked Sendable {
     var byLoop: [ObjectIdentifier: Pool] = [:]
 }
 
+/// Pier's socket options for both listeners.
+func listener(_ group: EventLoopGroup) -> ServerBootstrap {
+    ServerBootstrap(group: group)
+        .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        .childChannelOption(.maxMessagesPerRead, value: 16)
+        // Pier's receive buffers: a small first read, grown as needed (scenario e).
+        .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+}
+
 func serve(_ options: Options) throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
     let upstreamAddress = try SocketAddress(ipAddress: options.upstreamHost, port: options.upstreamPort)
     var pools = Pools()
     for loop in group.makeIterator() { pools.byLoop[ObjectIdentifier(loop)] = Pool(loop: loop, address: upstreamAddress) }
     let allPools = pools
-    let server = try ServerBootstrap(group: group)
-    .serverChannelOption(.backlog, value: 1024)
-    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-    .childChannelOption(.maxMessagesPerRead, value: 16)
-    // Pier's receive buffers: a small first read, grown as needed (scenario e).
-    .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+    let server = try listener(group)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -260,12 +265,7 @@ func tlsServer(_ options: Options, group: EventLoopGroup, pools: Pools, port: In
     configuration.minimumTLSVersion = .tlsv12
     configuration.applicationProtocols = ["h2", "http/1.1"]
     let context = try NIOSSLContext(configuration: configuration)
-    return try ServerBootstrap(group: group)
-        .serverChannelOption(.backlog, value: 1024)
-        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        .childChannelOption(.maxMessagesPerRead, value: 16)
-        .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+    return try listener(group)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 let pool = pools.byLoop[ObjectIdentifier(channel.eventLoop)]!
