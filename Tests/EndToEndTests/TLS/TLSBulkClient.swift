@@ -86,3 +86,64 @@ enum TLSBulkClient {
         }
     }
 }
+
+/// The server's first HTTP/2 SETTINGS frame, read raw over TLS with ALPN h2 (a server sends it as soon as the
+/// connection is up): its parameters by identifier (RFC 9113 §6.5.2: 3 is MAX_CONCURRENT_STREAMS, 6
+/// MAX_HEADER_LIST_SIZE, 4 INITIAL_WINDOW_SIZE).
+enum HTTP2SettingsProbe {
+    static func settings(port: Int, serverName: String, caPath: String) async throws -> [UInt16: UInt32] {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(caPath)
+        configuration.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: configuration)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.next().makePromise(of: [UInt16: UInt32].self)
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+                    try channel.pipeline.syncOperations.addHandler(Reader(done: promise))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        defer { channel.close(promise: nil) }
+        let timeout = channel.eventLoop.scheduleTask(in: .seconds(10)) { promise.fail(ChannelError.connectTimeout(.seconds(10))) }
+        defer { timeout.cancel() }
+        return try await promise.futureResult.get()
+    }
+
+    private final class Reader: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let done: EventLoopPromise<[UInt16: UInt32]>
+        var received = ByteBuffer()
+
+        init(done: EventLoopPromise<[UInt16: UInt32]>) {
+            self.done = done
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            received.writeBuffer(&buffer)
+            // Frame header: 24-bit length, type, flags, 32-bit stream id; SETTINGS is type 4.
+            guard received.readableBytes >= 9, let length = received.getInteger(at: received.readerIndex, as: UInt32.self).map({ $0 >> 8 }),
+                received.readableBytes >= 9 + Int(length)
+            else { return }
+            guard received.getInteger(at: received.readerIndex + 3, as: UInt8.self) == 4 else {
+                return done.fail(ChannelError.inappropriateOperationForState)
+            }
+            var settings: [UInt16: UInt32] = [:]
+            var offset = received.readerIndex + 9
+            while offset + 6 <= received.readerIndex + 9 + Int(length) {
+                if let id = received.getInteger(at: offset, as: UInt16.self), let value = received.getInteger(at: offset + 2, as: UInt32.self) {
+                    settings[id] = value
+                }
+                offset += 6
+            }
+            done.succeed(settings)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            done.fail(ChannelError.eof)
+        }
+    }
+}
