@@ -3,16 +3,6 @@ import NIOHTTP1
 /// Header rewriting between the two sides: hop-by-hop removal, forwarding headers toward the upstream and
 /// info headers toward the client. Pure functions of their inputs.
 enum ForwardedHeaders {
-    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies strip.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "http2-settings",
-    ]
-
-    /// Headers a `Connection` token may never remove: dropping them would change the message's framing or
-    /// target (a request smuggling vector), not just a hop's options.
-    static let protectedFromConnection: Set<String> = ["content-length", "host"]
-
     /// The header names the builders below treat specially, recognised by length first and then by a
     /// case-insensitive byte comparison: one pass over a message's headers, no lowercased copies.
     enum Name {
@@ -64,7 +54,7 @@ enum ForwardedHeaders {
             }
         }
 
-        /// A hop-by-hop header: never forwarded as it is.
+        /// A hop-by-hop header (RFC 9110 §7.6.1, plus the legacy ones proxies strip): never forwarded as it is.
         var isHopByHop: Bool {
             switch self {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .http2Settings: return true
@@ -85,8 +75,11 @@ enum ForwardedHeaders {
             }
             for token in value.split(separator: ",") {
                 let token = token.trimmingSpaces().lowercased()
-                if token.isEmpty || token == "close" || token == "keep-alive" { continue }
-                if !hopByHop.contains(token), !protectedFromConnection.contains(token) { named.append(token) }
+                // Hop-by-hop ones go anyway (and `close` names no header); framing and target can never be
+                // removed this way (a request smuggling vector), only a hop's options.
+                let kind = Name(token)
+                if token.isEmpty || token == "close" || kind.isHopByHop || kind == .contentLength || kind == .host { continue }
+                named.append(token)
             }
         }
         return named
