@@ -22,9 +22,11 @@ enum HTTP2Downstream {
             HTTP2Setting(parameter: .initialWindowSize, value: 65535),
         ]
         // Limits against abuse, set explicitly rather than inherited: at most 200 resets (rapid reset,
-        // CVE-2023-44487), 200 stream errors and 200 control frames a client provokes per 30 s, and a bounded
-        // queue of control frames it does not read.
+        // CVE-2023-44487), 200 stream errors and 200 control frames a client provokes per 30 s, 200 stream
+        // errors over the connection's life ("glitches"), and a bounded queue of control frames it does not read.
+        // Past any of them the connection ends with GOAWAY ENHANCE_YOUR_CALM (HTTP2LimitsTests).
         connection.maximumBufferedControlFrames = 1000
+        connection.maximumConnectionGlitches = 200
         connection.controlFrameRateLimit.maximumCount = 200
         connection.controlFrameRateLimit.windowLength = .seconds(30)
         connection.maximumSequentialContinuationFrames = 5
@@ -54,6 +56,67 @@ enum HTTP2Downstream {
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorHandler())
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
+    }
+}
+
+/// Closes an HTTP/2 connection on a connection error. NIO's HTTP/2 handler answers one (a protocol
+/// violation, or a limit above: rapid reset, too many stream errors) with GOAWAY and reports it down the
+/// pipeline, but leaves the connection open: a client that broke the rules would keep its socket until the idle
+/// timeout. Errors of one stream (NIO has reset that stream already) leave the connection be. The close waits
+/// for the end of the loop turn, after NIO has flushed its GOAWAY.
+final class HTTP2ConnectionErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if Self.isStreamError(error) { return }
+        context.eventLoop.assumeIsolated().execute {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Whether NIO reports `error` for one stream (which it has reset) rather than for the connection.
+    static func isStreamError(_ error: Error) -> Bool {
+        error is NIOHTTP2Errors.StreamError || error is NIOHTTP2Errors.BadStreamStateTransition
+            || error is NIOHTTP2Errors.TrailersWithoutEndStream
+    }
+}
+
+/// Holds an HTTP/2 connection's socket flushes until the event loop has handled every socket that was ready
+/// together, then flushes once. Responses of several streams of one connection are often ready in the same
+/// loop turn (their upstream reads arrive together): each flushes its stream, and NIO's HTTP/2 handler
+/// passes every stream flush down to TLS and the socket — one `write` system call per response. Held here,
+/// below TLS, they leave as one `writev`. The flush runs as a task of the same loop turn, right after its
+/// I/O: nothing waits for a timer, and a flush never stays pending past the turn.
+final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var pending = false
+    private var removed = false
+
+    func flush(context: ChannelHandlerContext) {
+        if pending { return }
+        pending = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            guard pending, !removed else { return }
+            pending = false
+            context.flush()
+        }
+    }
+
+    /// What is written before a close leaves before it (a GOAWAY, TLS close_notify).
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if pending {
+            pending = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
     }
 }
 

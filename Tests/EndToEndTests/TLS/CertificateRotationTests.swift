@@ -32,7 +32,7 @@ extension EndToEnd {
             throw TestFailure("the certificate did not change from \(old ?? "none") within \(timeout)")
         }
 
-        @Test("replace the certificate files, then the label, under load: new handshakes see each new certificate, a broken one keeps the previous, zero failed requests")
+        @Test("replace the certificate files, then the label, under load: new handshakes see each new certificate, a broken or expired one keeps the previous, zero failed requests")
         func rotation() async throws {
             let pki = try TestPKI()
             defer { pki.remove() }
@@ -85,6 +85,18 @@ extension EndToEnd {
             #expect(try pki.presented(port: port, serverName: "a.test").serial == thirdSerial)
             try await Task.sleep(for: pause)
 
+            // 4. An expired certificate, with its own key: reported as expired; the previous one stays in use.
+            let expired = try pki.issue("expired/a", names: ["a.test"], validFrom: "20200101000000Z", until: "20200102000000Z")
+            try Data(contentsOf: URL(fileURLWithPath: expired.key)).write(to: URL(fileURLWithPath: third.key))
+            try Data(contentsOf: URL(fileURLWithPath: expired.certificate)).write(to: URL(fileURLWithPath: third.certificate))
+            let expiredDeadline = ContinuousClock.now + .seconds(10)
+            while !pier.output.contains("certificate expired"), ContinuousClock.now < expiredDeadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(pier.output.contains("certificate expired (2020-01-02"), "\(pier.output.suffix(600))")
+            #expect(try pki.presented(port: port, serverName: "a.test").serial == thirdSerial)
+            try await Task.sleep(for: pause)
+
             stop.withLockedValue { $0 = true }
             try await load.value
             let (ok, failed) = counts.withLockedValue { ($0.ok, $0.failed) }
@@ -101,11 +113,12 @@ extension EndToEnd {
             await backend.stop()
         }
 
-        @Test("pier check reports an unreadable certificate with key, value and reason, exits 1, and never prints a key")
+        @Test("pier check reports an unreadable, a mismatched and an expired certificate with key, value and reason, exits 1, and never prints a key")
         func check() async throws {
             let pki = try TestPKI()
             defer { pki.remove() }
             let good = try pki.issue("good", names: ["good.test"])
+            let expired = try pki.issue("expired", names: ["expired.test"], validFrom: "20200101000000Z", until: "20200102000000Z")
             let config = """
                 [[Services]]
                 Name = "good"
@@ -130,6 +143,14 @@ extension EndToEnd {
                 "com.docker.lb.hosts" = "mismatch.test"
                 "com.docker.lb.ssl_cert" = "\(good.certificate)"
                 "com.docker.lb.ssl_key" = "\(pki.path("ca.key"))"
+
+                [[Services]]
+                Name = "expired"
+                Endpoints = ["127.0.0.1:8083"]
+                [Services.Labels]
+                "com.docker.lb.hosts" = "expired.test"
+                "com.docker.lb.ssl_cert" = "\(expired.certificate)"
+                "com.docker.lb.ssl_key" = "\(expired.key)"
                 """
             let path = pki.path("check.toml")
             try config.write(toFile: path, atomically: true, encoding: .utf8)
@@ -137,7 +158,8 @@ extension EndToEnd {
             #expect(result.status == 1)
             #expect(result.out.contains(#"error: service "broken": com.docker.lb.ssl_cert="\#(good.certificate)+\#(pki.path("missing.key"))": cannot read \#(pki.path("missing.key"))"#), "\(result.out)")
             #expect(result.out.contains(#"error: service "mismatch""#) && result.out.contains("the private key does not belong to the certificate"))
-            #expect(result.out.contains("2 errors"))
+            #expect(result.out.contains(#"error: service "expired""#) && result.out.contains("certificate expired (2020-01-02"), "\(result.out)")
+            #expect(result.out.contains("3 errors"))
             #expect(!result.out.contains("PRIVATE KEY"))
             let routes = try run(pierBinary, ["routes", "-c", path])
             #expect(routes.out.contains("terminate with certificate \(good.certificate)+\(good.key) (good.test)"), "\(routes.out)")

@@ -28,6 +28,41 @@ final class TestPKI: Sendable {
         return (path(file + ".crt"), path(file + ".key"))
     }
 
+    /// Issues a certificate for `names` valid only from `start` to `end` (`YYYYMMDDHHMMSSZ`, UTC) — one that
+    /// expired long ago, say — into `<file>.crt` and `<file>.key`. `openssl x509` only counts days from now;
+    /// `openssl ca` takes explicit dates, with a throwaway database of its own.
+    @discardableResult
+    func issue(_ file: String, names: [String], validFrom start: String, until end: String) throws -> (certificate: String, key: String) {
+        let ca = directory.appendingPathComponent("ca-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: ca, withIntermediateDirectories: true)
+        try "".write(to: ca.appendingPathComponent("index.txt"), atomically: true, encoding: .utf8)
+        try "01\n".write(to: ca.appendingPathComponent("serial"), atomically: true, encoding: .utf8)
+        let san = names.map { "DNS:\($0)" }.joined(separator: ",")
+        let config = """
+            [ca]
+            default_ca = test
+            [test]
+            database = \(ca.path)/index.txt
+            new_certs_dir = \(ca.path)
+            serial = \(ca.path)/serial
+            default_md = sha256
+            policy = any
+            unique_subject = no
+            [any]
+            commonName = supplied
+            [leaf]
+            subjectAltName = \(san)
+            """
+        try config.write(to: ca.appendingPathComponent("ca.cnf"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", path(file + ".key"), "-out", path(file + ".csr"), "-subj", "/CN=\(names[0])"])
+        try openssl(["ca", "-batch", "-config", ca.appendingPathComponent("ca.cnf").path, "-extensions", "leaf", "-notext",
+                     "-in", path(file + ".csr"), "-out", path(file + ".crt"), "-cert", path("ca.crt"), "-keyfile", path("ca.key"),
+                     "-startdate", start, "-enddate", end])
+        return (path(file + ".crt"), path(file + ".key"))
+    }
+
     private func openssl(_ arguments: [String]) throws {
         let result = try run("/usr/bin/openssl", arguments)
         guard result.status == 0 else { throw TestFailure("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(result.err)") }

@@ -1,0 +1,135 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+
+/// An HTTP/2 client over TLS that works in frames, for tests of what a server does with a client that
+/// misbehaves: NIO's HTTP/2 handler in client mode, with no stream multiplexer, so the test writes whatever
+/// frames it likes (and resets streams at will) and sees every frame the server sends, in order.
+final class HTTP2FrameClient: Sendable {
+    let channel: Channel
+    private let received: NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>
+
+    private init(channel: Channel, received: NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>) {
+        self.channel = channel
+        self.received = received
+    }
+
+    /// Connects to 127.0.0.1:`port` with SNI `serverName`, trusting only `caPath`, offering only h2.
+    static func connect(port: Int, serverName: String, caPath: String) async throws -> HTTP2FrameClient {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(caPath)
+        configuration.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: configuration)
+        let received = NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>(([], false))
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+                    // The client's own DoS limits off: this client is the one that misbehaves.
+                    var connection = NIOHTTP2Handler.ConnectionConfiguration()
+                    connection.maximumConnectionGlitches = 1_000_000
+                    try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: connection))
+                    try channel.pipeline.syncOperations.addHandler(Collector(received: received))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return HTTP2FrameClient(channel: channel, received: received)
+    }
+
+    /// A whole GET for `path` on `authority` as stream `stream`: one HEADERS frame with END_STREAM.
+    static func get(_ stream: Int, _ authority: String, _ path: String) -> HTTP2Frame {
+        let head: HPACKHeaders = [":method": "GET", ":scheme": "https", ":authority": authority, ":path": path]
+        return HTTP2Frame(streamID: HTTP2StreamID(stream), payload: .headers(.init(headers: head, endStream: true)))
+    }
+
+    /// Writes `frames` and flushes once.
+    func send(_ frames: [HTTP2Frame]) async throws {
+        for frame in frames.dropLast() { channel.write(frame, promise: nil) }
+        if let last = frames.last { try await channel.writeAndFlush(last) }
+    }
+
+    /// Every frame received so far.
+    var frames: [HTTP2Frame] { received.withLockedValue { $0.frames } }
+    /// Whether the server has closed the connection.
+    var closed: Bool { received.withLockedValue { $0.closed } }
+
+    /// Waits until `condition` holds of the frames received and whether the connection has closed; false if
+    /// it has not within `timeout`.
+    func wait(timeout: Duration = .seconds(10), until condition: ([HTTP2Frame], Bool) -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let (frames, closed) = received.withLockedValue { ($0.frames, $0.closed) }
+            if condition(frames, closed) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let (frames, closed) = received.withLockedValue { ($0.frames, $0.closed) }
+        return condition(frames, closed)
+    }
+
+    /// The GOAWAY received, if any: its error code and last stream.
+    var goAway: (code: HTTP2ErrorCode, lastStream: HTTP2StreamID)? {
+        for frame in frames {
+            if case .goAway(let last, let code, _) = frame.payload { return (code, last) }
+        }
+        return nil
+    }
+
+    /// The `:status` of the response head received on `stream`, if any.
+    func status(of stream: HTTP2StreamID) -> String? {
+        for frame in frames where frame.streamID == stream {
+            if case .headers(let headers) = frame.payload, let status = headers.headers.first(name: ":status") { return status }
+        }
+        return nil
+    }
+
+    /// Whether the response on `stream` has ended (a frame with END_STREAM).
+    func ended(_ stream: HTTP2StreamID) -> Bool {
+        frames.contains { frame in
+            guard frame.streamID == stream else { return false }
+            switch frame.payload {
+            case .headers(let headers): return headers.endStream
+            case .data(let data): return data.endStream
+            default: return false
+            }
+        }
+    }
+
+    /// The RST_STREAM error code received for `stream`, if any.
+    func reset(of stream: HTTP2StreamID) -> HTTP2ErrorCode? {
+        for frame in frames where frame.streamID == stream {
+            if case .rstStream(let code) = frame.payload { return code }
+        }
+        return nil
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    private final class Collector: ChannelInboundHandler {
+        typealias InboundIn = HTTP2Frame
+        let received: NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>
+
+        init(received: NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>) {
+            self.received = received
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            received.withLockedValue { $0.frames.append(frame) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            received.withLockedValue { $0.closed = true }
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            // A connection error the server caused ends the connection; the frames tell the test why.
+            context.close(promise: nil)
+        }
+    }
+}

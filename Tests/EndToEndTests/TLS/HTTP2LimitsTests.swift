@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import NIOHTTP2
+import RouteModel
+import Testing
+
+extension EndToEnd {
+    /// What Pier's HTTP/2 does with clients that abuse it, leave, or outstay: a frame-level client
+    /// (`HTTP2FrameClient`) against the HTTPS entrypoint, the limits read off the wire.
+    @Suite("HTTP/2 limits, idle close and drain", .serialized)
+    struct HTTP2LimitsTests {
+        static func start(_ pki: TestPKI, backend: TestBackend, settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> InProcessPier {
+            let a = try pki.issue("a", names: ["a.test"])
+            return try await InProcessPier.start([service("a", ["hosts": "a.test", "ssl_cert": a.certificate, "ssl_key": a.key], [backend])],
+                                                 settings: settings, https: true)
+        }
+
+        /// A stream opened and cancelled at once, as in the rapid reset attack (CVE-2023-44487).
+        static func openAndReset(_ stream: Int) -> [HTTP2Frame] {
+            [HTTP2FrameClient.get(stream, "a.test", "/slow/200"), HTTP2Frame(streamID: HTTP2StreamID(stream), payload: .rstStream(.cancel))]
+        }
+
+        @Test("rapid reset: 190 streams opened and reset leave the connection serving; past 200 resets it ends with GOAWAY ENHANCE_YOUR_CALM")
+        func rapidReset() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            let pier = try await Self.start(pki, backend: backend)
+            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+
+            // Client stream ids are odd: stream n is 2n + 1.
+            try await h2.send((0..<190).flatMap { Self.openAndReset(2 * $0 + 1) })
+            let honest = HTTP2StreamID(2 * 190 + 1)
+            try await h2.send([HTTP2FrameClient.get(2 * 190 + 1, "a.test", "/")])
+            #expect(try await h2.wait { frames, _ in h2.ended(honest) }, "no answer after 190 resets: \(h2.frames.suffix(3))")
+            #expect(h2.status(of: honest) == "200")
+            #expect(h2.goAway == nil)
+
+            // Twenty more: the 201st reset within 30 s is one too many.
+            try await h2.send((191..<211).flatMap { Self.openAndReset(2 * $0 + 1) })
+            #expect(try await h2.wait { _, closed in closed }, "still open after 210 resets")
+            #expect(h2.goAway?.code == .enhanceYourCalm, "\(h2.frames.suffix(3))")
+
+            // Another connection is not affected.
+            let next = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            try await next.send([HTTP2FrameClient.get(1, "a.test", "/")])
+            #expect(try await next.wait { _, _ in next.ended(1) })
+            #expect(next.status(of: 1) == "200")
+            await next.close()
+            await pier.stop()
+            await backend.stop()
+        }
+
+        @Test("a connection with no open stream is closed after KeepaliveTimeout, with GOAWAY NO_ERROR; one with a stream open is not")
+        func idleClose() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            var settings = ProxySettings(accessLog: false)
+            settings.keepaliveTimeout = .seconds(1)
+            let pier = try await Self.start(pki, backend: backend, settings: settings)
+
+            let idle = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            try await idle.send([HTTP2FrameClient.get(1, "a.test", "/")])
+            #expect(try await idle.wait { _, _ in idle.ended(1) })
+            let answered = ContinuousClock.now
+            // A stream that outlives the timeout keeps its connection open.
+            let busy = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            try await busy.send([HTTP2FrameClient.get(1, "a.test", "/slow/2500")])
+
+            #expect(try await idle.wait(timeout: .seconds(6)) { _, closed in closed }, "the idle connection is still open")
+            let closedAfter = ContinuousClock.now - answered
+            #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter), before the keep-alive timeout")
+            #expect(idle.goAway?.code == HTTP2ErrorCode.noError, "\(idle.frames.suffix(3))")
+
+            #expect(try await busy.wait(timeout: .seconds(6)) { _, _ in busy.ended(1) }, "the slow answer never came")
+            #expect(busy.status(of: 1) == "200")
+            #expect(busy.frames.allSatisfy { if case .goAway = $0.payload { false } else { true } },
+                    "the busy connection had a GOAWAY before its stream ended: \(busy.frames)")
+            // Idle now, it goes the same way.
+            #expect(try await busy.wait(timeout: .seconds(6)) { _, closed in closed })
+            await pier.stop()
+            await backend.stop()
+        }
+
+        @Test("drain: open HTTP/2 connections get GOAWAY, their streams in flight finish, then they close")
+        func drain() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            let pier = try await Self.start(pki, backend: backend)
+            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1000")])
+            try await Task.sleep(for: .milliseconds(200))
+
+            let draining = Task { await pier.server.drain() }
+            #expect(try await h2.wait(timeout: .seconds(3)) { _, _ in h2.goAway != nil }, "no GOAWAY on drain")
+            #expect(!h2.ended(1), "the stream ended before the GOAWAY: the drain did not wait for it")
+            // The request in flight is answered in full, then the connection closes.
+            #expect(try await h2.wait(timeout: .seconds(5)) { _, _ in h2.ended(1) })
+            #expect(h2.status(of: 1) == "200")
+            #expect(try await h2.wait(timeout: .seconds(5)) { _, closed in closed })
+            #expect(h2.goAway?.code == HTTP2ErrorCode.noError)
+            await draining.value
+            await pier.stop()
+            await backend.stop()
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP2
+import Testing
+
+@testable import ProxyCore
+
+/// The two connection-level handlers Pier adds to NIO's HTTP/2 pipeline.
+struct HTTP2ConnectionHandlersTests {
+    /// Counts the flushes that reach the socket.
+    final class FlushCounter: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var flushes = 0
+
+        func flush(context: ChannelHandlerContext) {
+            flushes += 1
+            context.flush()
+        }
+    }
+
+    static func channel() throws -> (EmbeddedChannel, FlushCounter) {
+        let channel = EmbeddedChannel()
+        let counter = FlushCounter()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
+        return (channel, counter)
+    }
+
+    @Test func flushesOfOneLoopTurnReachTheSocketOnceAtItsEnd() throws {
+        let (channel, counter) = try Self.channel()
+        for text in ["one", "two", "three"] {
+            channel.write(ByteBuffer(string: text), promise: nil)
+            channel.flush()
+        }
+        #expect(counter.flushes == 0)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing leaves before the turn ends")
+        channel.embeddedEventLoop.run()
+        #expect(counter.flushes == 1)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "one"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "two"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "three"))
+        // The next turn flushes again.
+        channel.write(ByteBuffer(string: "four"), promise: nil)
+        channel.flush()
+        channel.embeddedEventLoop.run()
+        #expect(counter.flushes == 2)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "four"))
+        _ = try channel.finish()
+    }
+
+    @Test func aCloseSendsWhatWasWrittenFirst() throws {
+        let (channel, counter) = try Self.channel()
+        channel.write(ByteBuffer(string: "goaway"), promise: nil)
+        channel.flush()
+        let closed = channel.close()
+        #expect(counter.flushes == 1, "the pending flush went out before the close")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "goaway"))
+        channel.embeddedEventLoop.run()
+        try closed.wait()
+        #expect(counter.flushes == 1, "no second flush after the close")
+    }
+
+    @Test(arguments: [
+        (NIOHTTP2Errors.streamError(streamID: 1, baseError: NIOHTTP2Errors.noSuchStream(streamID: 1)) as any Error, true),
+        (NIOHTTP2Errors.badStreamStateTransition(from: .closed), true),
+        (NIOHTTP2Errors.trailersWithoutEndStream(streamID: 3), true),
+        (NIOHTTP2Errors.excessiveRSTFrames(), false),
+        (NIOHTTP2Errors.excessiveNumberOfGlitches(), false),
+        (NIOHTTP2Errors.badClientMagic(), false),
+        (IOError(errnoCode: 104, reason: "read"), false),
+    ])
+    func connectionErrorsCloseStreamErrorsDoNot(error: any Error, streamOnly: Bool) throws {
+        #expect(HTTP2ConnectionErrorHandler.isStreamError(error) == streamOnly)
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorHandler())
+        channel.pipeline.fireErrorCaught(error)
+        channel.embeddedEventLoop.run()
+        #expect(channel.isActive == streamOnly, "\(error)")
+        if streamOnly { _ = try channel.finish() }
+    }
+}
