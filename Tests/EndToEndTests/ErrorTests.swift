@@ -13,14 +13,6 @@ extension EndToEnd {
     /// malformed requests.
     @Suite(.serialized)
     struct ErrorTests {
-        /// A port on 127.0.0.1 that refuses connections: bound, then closed.
-        func refusedPort() async throws -> Int {
-            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-            let port = channel.localAddress!.port!
-            try await channel.close()
-            return port
-        }
-
         @Test func refusedUpstreamIs502() async throws {
             let port = try await refusedPort()
             let pier = try await InProcessPier.start([

@@ -69,6 +69,14 @@ final class InProcessPier: Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
 }
 
+/// A port on 127.0.0.1 that refuses connections: bound, then closed.
+func refusedPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return port
+}
+
 /// A service description with `com.docker.lb.*` labels given without their prefix.
 func service(_ name: String, _ labels: [String: String], _ backends: [TestBackend]) -> ServiceDescription {
     var full: [String: String] = [:]

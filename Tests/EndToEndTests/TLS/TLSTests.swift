@@ -235,6 +235,35 @@ extension EndToEnd {
             await pier.stop()
             await echo.stop()
         }
+
+        @Test("passthrough fail-over: an endpoint that refuses is passed over for another; with none reachable the client connection closes")
+        func passthroughFailOver() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let own = try pki.issue("pt", names: ["pt.test"])
+            let echo = try await TLSEchoBackend.start(certificate: own.certificate, key: own.key, expectProxyHeader: false)
+            let dead = try await refusedPort(), alsoDead = try await refusedPort()
+            // Passive health off: round robin keeps offering the dead endpoint first to every other connection.
+            let labels = ["com.docker.lb.hosts": "pt.test", "com.docker.lb.ssl_passthrough": "true", "com.docker.lb.max_fails": "0"]
+            let pier = try await InProcessPier.start([
+                ServiceDescription(name: "vault", labels: labels, endpoints: [.init(host: "127.0.0.1", port: dead), .init(host: "127.0.0.1", port: echo.port)]),
+            ], https: true)
+            // Round robin alternates: three of the six connections are offered the dead endpoint first, and
+            // reach the live one only by failing over.
+            for i in 0..<6 {
+                let presented = try pki.presented(port: pier.httpsPort!, serverName: "pt.test")
+                #expect(presented.cn == "pt.test", "connection \(i): \(presented.output.suffix(300))")
+            }
+            let unreachable = try await InProcessPier.start([
+                ServiceDescription(name: "vault", labels: labels, endpoints: [.init(host: "127.0.0.1", port: dead), .init(host: "127.0.0.1", port: alsoDead)]),
+            ], https: true)
+            let refused = try pki.presented(port: unreachable.httpsPort!, serverName: "pt.test")
+            #expect(refused.cn == nil)
+            #expect(!refused.output.contains("BEGIN CERTIFICATE"), "\(refused.output.suffix(300))")
+            await pier.stop()
+            await unreachable.stop()
+            await echo.stop()
+        }
     }
 }
 
