@@ -65,7 +65,7 @@ extension HTTPProxyHandler {
         }
         upstream = nil
         connection.delegate = nil
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        sendAndFlush(.head(head))
         do {
             try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
                                   idleTimeout: TimeAmount(finished.settings.readTimeout))

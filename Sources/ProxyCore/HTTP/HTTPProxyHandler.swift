@@ -37,6 +37,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var headerTimeout: TimeAmount = .seconds(60)
     /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
     let headWatcher: RequestHeadWatcher?
+    /// On an HTTP/2 stream, where the response goes (as frames, below NIO's codec); nil on HTTP/1.1.
+    let http2Writer: HTTP2ResponseWriter?
     var readDeadline: NIODeadline?
     var bodyDeadline: NIODeadline?
     var readsPaused = false {
@@ -68,8 +70,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     private static let maxQueuedBytes = 64 * 1024
 
     init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http,
-         headWatcher: RequestHeadWatcher? = nil) {
+         headWatcher: RequestHeadWatcher? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
         self.headWatcher = headWatcher
+        self.http2Writer = http2Writer
         self.tables = tables
         self.loop = loop
         self.accessLogger = accessLogger
@@ -250,7 +253,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             }
         case .acquireUpstream(let endpoint, let sendContinue):
             if sendContinue {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                sendAndFlush(.head(HTTPResponseHead(version: .http1_1, status: .continue)))
             }
             acquire(endpoint, fresh: false)
         case .retry(let endpoint, let fresh, let drop):
@@ -270,10 +273,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             upstream?.write(.end(trailers), flush: true)
             armReadTimer()
         case .writeResponseHead(let head):
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            send(.head(head))
             downstreamNeedsFlush = true
         case .writeResponseBody(let buffer):
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            send(.body(.byteBuffer(buffer)))
             downstreamNeedsFlush = true
             if !context.channel.isWritable { upstream?.readsPaused = true }
         case .writeResponseEnd(let trailers, let releaseUpstream, let close, let finished):
@@ -282,11 +285,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             finish(finished)
             downstreamNeedsFlush = false
             if close {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { [context] _ in
+                sendAndFlushed(.end(trailers)).assumeIsolated().whenComplete { [context] _ in
                     context?.close(promise: nil)
                 }
             } else {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                sendAndFlush(.end(trailers))
                 drainQueue()
             }
         case .abort(let finished):
@@ -309,6 +312,29 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         }
     }
 
+    /// Writes a response part to the client: through NIO's HTTP/1 encoder, or as HTTP/2 frames.
+    @inline(__always)
+    func send(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
+        if let http2Writer {
+            http2Writer.write(part, promise: promise)
+        } else {
+            context.write(wrapOutboundOut(part), promise: promise)
+        }
+    }
+
+    func sendAndFlush(_ part: HTTPServerResponsePart) {
+        send(part)
+        context.flush()
+    }
+
+    /// `sendAndFlush`, with a future for when the part is written.
+    func sendAndFlushed(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        send(part, promise: promise)
+        context.flush()
+        return promise.futureResult
+    }
+
     func resumeReads() {
         if readsPaused { machine.clientReadsResumed(now: .now()) }
         readsPaused = false
@@ -322,14 +348,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         let hide = answer.settings.hideInfoHeaders
         let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID,
                                         proxyID: hide ? nil : answer.settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        send(.head(head))
         var body = context.channel.allocator.buffer(capacity: answer.response.body.utf8.count)
         body.writeString(answer.response.body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        send(.body(.byteBuffer(body)))
         if answer.keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            sendAndFlush(.end(nil))
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [context] _ in
+            sendAndFlushed(.end(nil)).assumeIsolated().whenComplete { [context] _ in
                 context?.close(promise: nil)
             }
         }

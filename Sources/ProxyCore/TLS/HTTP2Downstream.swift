@@ -7,7 +7,8 @@ import RouteModel
 
 /// HTTP/2 on a terminated TLS connection: NIO's HTTP/2 handler with Pier's limits, and per stream NIO's
 /// HTTP/2 → HTTP/1 codec in front of the same `HTTPProxyHandler` that serves HTTP/1.1, so that every request
-/// is routed, limited and forwarded the same way whatever the client spoke.
+/// is routed, limited and forwarded the same way whatever the client spoke. Responses leave through
+/// `HTTP2ResponseWriter`, below the codec.
 enum HTTP2Downstream {
     /// Concurrent streams a client may open (nginx's default is 128).
     static let maxConcurrentStreams = 128
@@ -49,10 +50,11 @@ enum HTTP2Downstream {
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
-                try streamChannel.pipeline.syncOperations.addHandler(HPACKIndexingHandler())
+                let writer = HTTP2ResponseWriter()
+                try streamChannel.pipeline.syncOperations.addHandler(writer)
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream))
+                    HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Writer: writer))
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
@@ -120,44 +122,131 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
     }
 }
 
-/// Tells HPACK which response header values not to enter into the connection's dynamic table: values that
-/// change with every response (`date`, `x-request-id`, `x-upstream-response-time`) would only evict useful
-/// entries and make every later lookup scan a table of dead ones (the encoder searches it linearly for each
-/// header: 2–3 µs per response in a profile); `set-cookie` is never indexed (RFC 7541 §7.1.3: secrets must not
-/// be guessable through compression). NIO's HTTP/2 → HTTP/1 codec marks every header indexable; this handler
-/// sits between it and the stream.
-final class HPACKIndexingHandler: ChannelOutboundHandler, RemovableChannelHandler {
+/// Writes a stream's response as HTTP/2 frames, in place of the outbound half of NIO's HTTP/2 → HTTP/1 codec
+/// (whose inbound half still turns the request into HTTP/1 parts): `HTTPProxyHandler` hands its response parts
+/// here, and this handler, first in the stream's pipeline, writes the frames below the codec.
+///
+/// What it does beyond the codec's conversion:
+/// - the last frame carries END_STREAM: a response that ends in the same turn as its last body part is a
+///   HEADERS and a DATA frame, not HEADERS, DATA and an empty DATA (a bodiless one is one HEADERS frame);
+/// - HPACK indexing per header: values that change with every response (`date`, `x-request-id`,
+///   `x-upstream-response-time`) stay out of the connection's dynamic table — they would only evict useful
+///   entries and make every lookup scan a table of dead ones (2–3 µs per response in a profile) — and
+///   `set-cookie` is never indexed (RFC 7541 §7.1.3: secrets must not be guessable through compression);
+/// - names lowercased (RFC 9113 §8.2.1) and connection-specific headers dropped (§8.2.2) in the same pass.
+///
+/// A part is held until the next one or a flush, so that the end can ride on it; a flush writes what is held.
+final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .headers(var headers) = unwrapOutboundIn(data) else {
-            return context.write(data, promise: promise)
-        }
-        headers.headers = Self.withIndexing(headers.headers)
-        context.write(wrapOutboundOut(.headers(headers)), promise: promise)
+    private var context: ChannelHandlerContext?
+    private var held: (payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
     }
 
-    /// The indexing for a header `name` (lower case on HTTP/2), or nil to keep NIO's. By length first: most
-    /// names are compared with nothing.
-    @inline(__always)
-    static func policy(_ name: String) -> HPACKIndexing? {
-        switch name.utf8.count {
-        case 4: return name == "date" ? .nonIndexable : nil
-        case 10: return name == "set-cookie" ? .neverIndexed : nil
-        case 12: return name == "x-request-id" ? .nonIndexable : nil
-        case 24: return name == "x-upstream-response-time" ? .nonIndexable : nil
-        default: return nil
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Writes `part` of the response (held until the next part or a flush).
+    func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch part {
+        case .head(let head):
+            let headers = Self.headers(head.headers, status: head.status.code)
+            if head.status.code < 200 {
+                // An interim response (100 Continue): a HEADERS frame of its own, not the stream's end.
+                writeHeld(context)
+                context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: promise)
+            } else {
+                hold(context, .headers(.init(headers: headers)), promise)
+            }
+        case .body(let body):
+            hold(context, .data(.init(data: body)), promise)
+        case .end(let trailers):
+            if let trailers, !trailers.isEmpty {
+                writeHeld(context)
+                context.write(wrapOutboundOut(.headers(.init(headers: Self.headers(trailers, status: nil), endStream: true))), promise: promise)
+                return
+            }
+            guard var (payload, heldPromise) = held else {
+                return context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: promise)
+            }
+            held = nil
+            switch payload {
+            case .headers(var headers):
+                headers.endStream = true
+                payload = .headers(headers)
+            case .data(var data):
+                data.endStream = true
+                payload = .data(data)
+            default:
+                break
+            }
+            if let promise {
+                if let heldPromise { heldPromise.futureResult.cascade(to: promise) } else { heldPromise = promise }
+            }
+            context.write(wrapOutboundOut(payload), promise: heldPromise)
         }
     }
 
-    /// `headers` with the indexing above.
-    static func withIndexing(_ headers: HPACKHeaders) -> HPACKHeaders {
+    func flush(context: ChannelHandlerContext) {
+        writeHeld(context)
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        writeHeld(context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func hold(_ context: ChannelHandlerContext, _ payload: HTTP2Frame.FramePayload, _ promise: EventLoopPromise<Void>?) {
+        writeHeld(context)
+        held = (payload, promise)
+    }
+
+    private func writeHeld(_ context: ChannelHandlerContext) {
+        guard let (payload, promise) = held else { return }
+        held = nil
+        context.write(wrapOutboundOut(payload), promise: promise)
+    }
+
+    /// `headers` as an HTTP/2 header block: `:status` first when given, names in lower case, connection-specific
+    /// headers left out, each with its indexing.
+    static func headers(_ headers: HTTPHeaders, status: UInt?) -> HPACKHeaders {
         var out = HPACKHeaders()
-        out.reserveCapacity(headers.count)
-        for (name, value, indexing) in headers {
-            out.add(name: name, value: value, indexing: policy(name) ?? indexing)
+        out.reserveCapacity(headers.count + 1)
+        if let status { out.add(name: ":status", value: String(status)) }
+        for (name, value) in headers {
+            let kind = ForwardedHeaders.Name(name)
+            if kind.isHopByHop { continue }
+            let lower = lowercased(name)
+            out.add(name: lower, value: value, indexing: indexing(lower))
         }
         return out
+    }
+
+    /// The indexing for a lowercase header `name`. By length first: most names are compared with nothing.
+    @inline(__always)
+    static func indexing(_ name: String) -> HPACKIndexing {
+        switch name.utf8.count {
+        case 4: return name == "date" ? .nonIndexable : .indexable
+        case 10: return name == "set-cookie" ? .neverIndexed : .indexable
+        case 12: return name == "x-request-id" ? .nonIndexable : .indexable
+        case 24: return name == "x-upstream-response-time" ? .nonIndexable : .indexable
+        default: return .indexable
+        }
+    }
+
+    /// `name` in lower case; the same string when it already is (most names Pier adds, many upstreams send).
+    @inline(__always)
+    static func lowercased(_ name: String) -> String {
+        name.utf8.contains(where: { $0 &- 0x41 < 26 }) ? name.lowercased() : name
     }
 }
