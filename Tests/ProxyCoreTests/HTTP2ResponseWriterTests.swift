@@ -80,6 +80,12 @@ struct HTTP2ResponseWriterTests {
         #expect(block[canonicalForm: "set-cookie"] == ["s=secret"])
     }
 
+    @Test(arguments: [("Content-Type", "content-type"), ("ETag", "etag"), ("Last-Modified", "last-modified"), ("x-request-id", "x-request-id"),
+                      ("X-Custom-Thing", "x-custom-thing"), ("CONTENT-LENGTH", "content-length"), ("Content-Typo", "content-typo")])
+    func namesInLowerCase(name: String, lower: String) {
+        #expect(HTTP2ResponseWriter.lowercased(name) == lower)
+    }
+
     @Test func thePromiseOfTheEndCompletesWithTheFrameThatCarriesIt() throws {
         let channel = EmbeddedChannel()
         let writer = HTTP2ResponseWriter()

@@ -244,9 +244,35 @@ final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler
         }
     }
 
-    /// `name` in lower case; the same string when it already is (most names Pier adds, many upstreams send).
+    /// `name` in lower case: the same string when it already is (the names Pier adds), a literal for the names
+    /// upstreams send most in mixed case (no allocation), else a lowercased copy.
     @inline(__always)
     static func lowercased(_ name: String) -> String {
-        name.utf8.contains(where: { $0 &- 0x41 < 26 }) ? name.lowercased() : name
+        guard name.utf8.contains(where: { $0 &- 0x41 < 26 }) else { return name }
+        return common(name) ?? name.lowercased()
+    }
+
+    /// The lower-case literal of a common response header name, by length first.
+    static func common(_ name: String) -> String? {
+        let n = name.utf8
+        switch n.count {
+        case 4:
+            if n.equalsLowercase("date") { return "date" }
+            if n.equalsLowercase("etag") { return "etag" }
+            if n.equalsLowercase("vary") { return "vary" }
+        case 6: if n.equalsLowercase("server") { return "server" }
+        case 7: if n.equalsLowercase("expires") { return "expires" }
+        case 8: if n.equalsLowercase("location") { return "location" }
+        case 10: if n.equalsLowercase("set-cookie") { return "set-cookie" }
+        case 12: if n.equalsLowercase("content-type") { return "content-type" }
+        case 13:
+            if n.equalsLowercase("last-modified") { return "last-modified" }
+            if n.equalsLowercase("cache-control") { return "cache-control" }
+            if n.equalsLowercase("accept-ranges") { return "accept-ranges" }
+        case 14: if n.equalsLowercase("content-length") { return "content-length" }
+        case 16: if n.equalsLowercase("content-encoding") { return "content-encoding" }
+        default: break
+        }
+        return nil
     }
 }
