@@ -83,6 +83,35 @@ extension EndToEnd {
             await backend.stop()
         }
 
+        @Test("per-stream timers: a stream whose upstream stays silent gets 504 after ReadTimeout while its neighbours are answered")
+        func streamReadTimeout() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            var settings = ProxySettings(accessLog: false)
+            settings.readTimeout = .milliseconds(500)
+            let pier = try await Self.start(pki, backend: backend, settings: settings)
+            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let start = ContinuousClock.now
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/hang"), HTTP2FrameClient.get(3, "a.test", "/"),
+                               HTTP2FrameClient.get(5, "a.test", "/hang")])
+            #expect(try await h2.wait { _, _ in h2.ended(3) })
+            #expect(h2.status(of: 3) == "200")
+            #expect(!h2.ended(1) && !h2.ended(5), "a silent upstream's stream ended at once")
+            #expect(try await h2.wait(timeout: .seconds(5)) { _, _ in h2.ended(1) && h2.ended(5) })
+            let elapsed = ContinuousClock.now - start
+            #expect(h2.status(of: 1) == "504" && h2.status(of: 5) == "504")
+            #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3), "answered after \(elapsed)")
+            // The connection goes on serving.
+            try await h2.send([HTTP2FrameClient.get(7, "a.test", "/")])
+            #expect(try await h2.wait { _, _ in h2.ended(7) })
+            #expect(h2.status(of: 7) == "200")
+            #expect(h2.goAway == nil)
+            await h2.close()
+            await pier.stop()
+            await backend.stop()
+        }
+
         @Test("drain: open HTTP/2 connections get GOAWAY, their streams in flight finish, then they close")
         func drain() async throws {
             let pki = try TestPKI()
