@@ -172,5 +172,20 @@ extension EndToEnd {
             await pier.stop()
             await app.stop()
         }
+
+        @Test("a HEAD request Pier answers itself (503 for an unknown host) gets the head alone: the next response on the connection is intact")
+        func headAnsweredLocally() async throws {
+            let app = try await TestBackend.start("app")
+            let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], [app])])
+            let reply = try rawExchange(port: pier.port,
+                "HEAD /x HTTP/1.1\r\nHost: nowhere.test\r\n\r\nGET /y HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+            let parts = reply.components(separatedBy: "\r\n\r\n")
+            #expect(parts.count >= 2)
+            #expect(parts[0].hasPrefix("HTTP/1.1 503"), "\(reply.prefix(200))")
+            #expect(parts[0].lowercased().contains("content-length:"), "HEAD keeps the length a GET would get")
+            #expect(parts.count >= 2 && parts[1].hasPrefix("HTTP/1.1 200"), "bytes after the HEAD answer's head: \(reply.prefix(400))")
+            await pier.stop()
+            await app.stop()
+        }
     }
 }

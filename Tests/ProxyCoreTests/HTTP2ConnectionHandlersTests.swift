@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import NIOHPACK
 import NIOHTTP2
 import Testing
 
@@ -61,22 +62,28 @@ struct HTTP2ConnectionHandlersTests {
     }
 
     @Test(arguments: [
-        (NIOHTTP2Errors.streamError(streamID: 1, baseError: NIOHTTP2Errors.noSuchStream(streamID: 1)) as any Error, true),
-        (NIOHTTP2Errors.badStreamStateTransition(from: .closed), true),
-        (NIOHTTP2Errors.trailersWithoutEndStream(streamID: 3), true),
-        (NIOHTTP2Errors.excessiveRSTFrames(), false),
-        (NIOHTTP2Errors.excessiveNumberOfGlitches(), false),
-        (NIOHTTP2Errors.badClientMagic(), false),
+        // Connection errors Pier answers by closing.
+        (NIOHTTP2Errors.excessiveRSTFrames() as any Error, true),
+        (NIOHTTP2Errors.excessiveNumberOfGlitches(), true),
+        (NIOHTTP2Errors.excessiveStreamErrors(), true),
+        (NIOHTTP2Errors.badClientMagic(), true),
+        (NIOHPACKErrors.ZeroHeaderIndex(), true),
+        // What NIO reports for one stream it has reset, wrapped or not: the connection stays.
+        (NIOHTTP2Errors.streamError(streamID: 1, baseError: NIOHTTP2Errors.noSuchStream(streamID: 1)), false),
+        (NIOHTTP2Errors.forbiddenHeaderField(name: "connection", value: "close"), false),
+        (NIOHTTP2Errors.contentLengthViolated(), false),
+        (NIOHTTP2Errors.badStreamStateTransition(from: .closed), false),
+        (NIOHTTP2Errors.trailersWithoutEndStream(streamID: 3), false),
         (IOError(errnoCode: 104, reason: "read"), false),
     ])
-    func connectionErrorsCloseStreamErrorsDoNot(error: any Error, streamOnly: Bool) throws {
-        #expect(HTTP2ConnectionErrorHandler.isStreamError(error) == streamOnly)
+    func connectionErrorsCloseStreamErrorsDoNot(error: any Error, closes: Bool) throws {
+        #expect(HTTP2ConnectionErrorHandler.endsConnection(error) == closes)
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorHandler())
         channel.pipeline.fireErrorCaught(error)
         channel.embeddedEventLoop.run()
-        #expect(channel.isActive == streamOnly, "\(error)")
-        if streamOnly { _ = try channel.finish() }
+        #expect(channel.isActive == !closes, "\(error)")
+        if !closes { _ = try channel.finish() }
     }
 }

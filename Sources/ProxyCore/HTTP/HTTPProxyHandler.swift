@@ -349,9 +349,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID,
                                         proxyID: hide ? nil : answer.settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
         send(.head(head))
-        var body = context.channel.allocator.buffer(capacity: answer.response.body.utf8.count)
-        body.writeString(answer.response.body)
-        send(.body(.byteBuffer(body)))
+        if !answer.headRequest {
+            var body = context.channel.allocator.buffer(capacity: answer.response.body.utf8.count)
+            body.writeString(answer.response.body)
+            send(.body(.byteBuffer(body)))
+        }
         if answer.keepAlive {
             sendAndFlush(.end(nil))
         } else {

@@ -20,6 +20,9 @@ struct HTTPProxyStateMachine {
         var dropUpstream: Bool
         /// The exchange, when the answer ends it (to log).
         var finished: HTTPExchange?
+        /// The request was HEAD: the answer's head says what a GET would get, and no body follows
+        /// (RFC 9110 §9.3.2; body bytes would corrupt the next response on HTTP/1.1, and fail the stream on HTTP/2).
+        var headRequest = false
     }
 
     /// What the handler must do.
@@ -354,7 +357,8 @@ struct HTTPProxyStateMachine {
         exchange.status = response.status.code
         exchange.responseStarted = true
         exchange.responseEnded = true
-        exchange.responseBytes = response.body.utf8.count
+        let headRequest = exchange.head.method == .HEAD
+        exchange.responseBytes = headRequest ? 0 : response.body.utf8.count
         exchange.buffered.removeAll()
         // A client that sent `Expect: 100-continue` may be waiting to send its body: close rather than wait.
         if close || (exchange.expectsContinue && !exchange.requestEnded) { exchange.keepAlive = false }
@@ -363,7 +367,7 @@ struct HTTPProxyStateMachine {
         if finished != nil { self.exchange = nil }
         return .answer(Answer(response: response, version: exchange.head.version, keepAlive: !closing,
                               requestID: exchange.requestID, settings: exchange.settings,
-                              dropUpstream: dropUpstream, finished: finished))
+                              dropUpstream: dropUpstream, finished: finished, headRequest: headRequest))
     }
 
     private mutating func abort(_ exchange: HTTPExchange, note: String) -> Action {

@@ -63,25 +63,43 @@ enum HTTP2Downstream {
     }
 }
 
-/// Closes an HTTP/2 connection on a connection error. NIO's HTTP/2 handler answers one (a protocol
-/// violation, or a limit above: rapid reset, too many stream errors) with GOAWAY and reports it down the
-/// pipeline, but leaves the connection open: a client that broke the rules would keep its socket until the idle
-/// timeout. Errors of one stream (NIO has reset that stream already) leave the connection be. The close waits
-/// for the end of the loop turn, after NIO has flushed its GOAWAY.
+/// Closes an HTTP/2 connection after the connection errors that matter: a client past the abuse limits
+/// (rapid reset, stream errors, glitches, control frames, CONTINUATION floods, oversized header blocks) or
+/// speaking something other than HTTP/2 (bad preface or settings, frames or HPACK blocks that do not parse,
+/// more streams than allowed). NIO's HTTP/2 handler answers these with GOAWAY and reports them down the
+/// pipeline, but leaves the socket open: such a client would keep it until the idle timeout.
+///
+/// NIO reports errors of a single stream (a malformed request head, a content-length mismatch) the same way,
+/// often unwrapped, after resetting that stream; those must leave the connection and its other streams be.
+/// The two cannot be told apart by how they arrive, so the connection errors are named here; anything else
+/// keeps NIO's own handling (for a connection error it did not name, the idle timeout then ends the
+/// connection, as before). Tests: `HTTP2LimitsTests` (rapid reset closes; a malformed request on one stream
+/// leaves the others and the connection).
 final class HTTP2ConnectionErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if Self.isStreamError(error) { return }
+        guard Self.endsConnection(error) else { return }
+        // At the end of the loop turn: inside a read NIO flushes its GOAWAY only once the read completes.
         context.eventLoop.assumeIsolated().execute {
             context.close(promise: nil)
         }
     }
 
-    /// Whether NIO reports `error` for one stream (which it has reset) rather than for the connection.
-    static func isStreamError(_ error: Error) -> Bool {
-        error is NIOHTTP2Errors.StreamError || error is NIOHTTP2Errors.BadStreamStateTransition
-            || error is NIOHTTP2Errors.TrailersWithoutEndStream
+    /// Whether NIO raises `error` only as a connection error that Pier answers by closing.
+    static func endsConnection(_ error: Error) -> Bool {
+        if error is any NIOHPACKError { return true }
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveStreamErrors,
+             is NIOHTTP2Errors.ExcessiveNumberOfGlitches, is NIOHTTP2Errors.ExcessiveControlFrames,
+             is NIOHTTP2Errors.ExcessiveEmptyDataFrames, is NIOHTTP2Errors.ExcessiveContinuationFrames,
+             is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock, is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering,
+             is NIOHTTP2Errors.BadClientMagic, is NIOHTTP2Errors.MissingPreface, is NIOHTTP2Errors.ReceivedBadSettings,
+             is NIOHTTP2Errors.InvalidSetting, is NIOHTTP2Errors.UnableToParseFrame, is NIOHTTP2Errors.MaxStreamsViolation:
+            return true
+        default:
+            return false
+        }
     }
 }
 
@@ -136,6 +154,8 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
 /// - names lowercased (RFC 9113 §8.2.1) and connection-specific headers dropped (§8.2.2) in the same pass.
 ///
 /// A part is held until the next one or a flush, so that the end can ride on it; a flush writes what is held.
+/// (So the stream channel's writability, which `HTTPProxyHandler` checks after each body part, counts the part
+/// before the last: backpressure acts one upstream read later, which stays bounded.)
 final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
@@ -149,6 +169,14 @@ final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        held?.promise?.fail(ChannelError.ioOnClosedChannel)
+        held = nil
+    }
+
+    /// A frame from above (none today): after what is held, to keep the order.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        writeHeld(context)
+        context.write(data, promise: promise)
     }
 
     /// Writes `part` of the response (held until the next part or a flush).

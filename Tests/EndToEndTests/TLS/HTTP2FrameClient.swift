@@ -17,8 +17,9 @@ final class HTTP2FrameClient: Sendable {
         self.received = received
     }
 
-    /// Connects to 127.0.0.1:`port` with SNI `serverName`, trusting only `caPath`, offering only h2.
-    static func connect(port: Int, serverName: String, caPath: String) async throws -> HTTP2FrameClient {
+    /// Connects to 127.0.0.1:`port` with SNI `serverName`, trusting only `caPath`, offering only h2; without
+    /// `validateHeaders` it sends header blocks NIO would refuse to.
+    static func connect(port: Int, serverName: String, caPath: String, validateHeaders: Bool = true) async throws -> HTTP2FrameClient {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = .file(caPath)
         configuration.applicationProtocols = ["h2"]
@@ -31,6 +32,7 @@ final class HTTP2FrameClient: Sendable {
                     // The client's own DoS limits off: this client is the one that misbehaves.
                     var connection = NIOHTTP2Handler.ConnectionConfiguration()
                     connection.maximumConnectionGlitches = 1_000_000
+                    if !validateHeaders { connection.headerBlockValidation = .disabled }
                     try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: connection))
                     try channel.pipeline.syncOperations.addHandler(Collector(received: received))
                 }

@@ -7,7 +7,7 @@ import Testing
 extension EndToEnd {
     /// What Pier's HTTP/2 does with clients that abuse it, leave, or outstay: a frame-level client
     /// (`HTTP2FrameClient`) against the HTTPS entrypoint, the limits read off the wire.
-    @Suite("HTTP/2 limits, idle close and drain", .serialized)
+    @Suite("HTTP/2 connections: limits, errors, idle close and drain", .serialized)
     struct HTTP2LimitsTests {
         static func start(_ pki: TestPKI, backend: TestBackend, settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> InProcessPier {
             let a = try pki.issue("a", names: ["a.test"])
@@ -51,6 +51,63 @@ extension EndToEnd {
             await backend.stop()
         }
 
+        @Test("a malformed request on one stream resets that stream only: the stream beside it is answered, no GOAWAY, the connection serves on")
+        func streamErrorKeepsTheConnection() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            let pier = try await Self.start(pki, backend: backend)
+            // This client sends what NIO's validation would refuse to: an upper-case name, a connection header.
+            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath, validateHeaders: false)
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1500")])
+            try await Task.sleep(for: .milliseconds(200))
+            var bad = HTTP2FrameClient.get(3, "a.test", "/")
+            if case .headers(var headers) = bad.payload {
+                headers.headers.add(name: "Connection", value: "close")
+                bad.payload = .headers(headers)
+            }
+            try await h2.send([bad])
+            #expect(try await h2.wait { _, _ in h2.reset(of: 3) != nil }, "no reset for the malformed stream: \(h2.frames.suffix(3))")
+            #expect(h2.reset(of: 3) == .protocolError)
+            #expect(try await h2.wait(timeout: .seconds(5)) { _, _ in h2.ended(1) }, "the stream beside it was not answered")
+            #expect(h2.status(of: 1) == "200")
+            try await h2.send([HTTP2FrameClient.get(5, "a.test", "/")])
+            #expect(try await h2.wait { _, _ in h2.ended(5) })
+            #expect(h2.status(of: 5) == "200")
+            #expect(h2.goAway == nil && !h2.closed, "\(h2.frames.suffix(3))")
+            await h2.close()
+            await pier.stop()
+            await backend.stop()
+        }
+
+        @Test("HEAD answered by Pier itself on HTTP/2: one HEADERS frame with END_STREAM, no body; the connection serves on")
+        func headAnsweredLocally() async throws {
+            let pki = try TestPKI()
+            defer { pki.remove() }
+            let backend = try await TestBackend.start("app")
+            let pier = try await Self.start(pki, backend: backend)
+            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            var head = HTTP2FrameClient.get(1, "a.test", "/")
+            if case .headers(var headers) = head.payload {
+                headers.headers.replaceOrAdd(name: ":method", value: "HEAD")
+                headers.headers.replaceOrAdd(name: ":authority", value: "nowhere.test")
+                head.payload = .headers(headers)
+            }
+            try await h2.send([head])
+            #expect(try await h2.wait { _, _ in h2.ended(1) }, "\(h2.frames.suffix(3))")
+            // 421: a.test's certificate does not serve nowhere.test — answered by Pier, not an upstream.
+            #expect(h2.status(of: 1) == "421")
+            #expect(h2.frames.filter { $0.streamID == 1 }.count == 1, "\(h2.frames.filter { $0.streamID == 1 })")
+            #expect(h2.reset(of: 1) == nil)
+            try await h2.send([HTTP2FrameClient.get(3, "a.test", "/")])
+            #expect(try await h2.wait { _, _ in h2.ended(3) })
+            #expect(h2.status(of: 3) == "200")
+            #expect(h2.goAway == nil)
+            await h2.close()
+            await pier.stop()
+            await backend.stop()
+        }
+
         @Test("a connection with no open stream is closed after KeepaliveTimeout, with GOAWAY NO_ERROR; one with a stream open is not")
         func idleClose() async throws {
             let pki = try TestPKI()
@@ -68,9 +125,11 @@ extension EndToEnd {
             let busy = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
             try await busy.send([HTTP2FrameClient.get(1, "a.test", "/slow/2500")])
 
+            // Not before the timeout (the server's idle time started before the client saw the answer, so this
+            // checks well inside it), then within a few seconds.
+            try await Task.sleep(until: answered + .milliseconds(400))
+            #expect(!idle.closed, "closed within 400 ms of its last answer, before the keep-alive timeout")
             #expect(try await idle.wait(timeout: .seconds(6)) { _, closed in closed }, "the idle connection is still open")
-            let closedAfter = ContinuousClock.now - answered
-            #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter), before the keep-alive timeout")
             #expect(idle.goAway?.code == HTTP2ErrorCode.noError, "\(idle.frames.suffix(3))")
 
             #expect(try await busy.wait(timeout: .seconds(6)) { _, _ in busy.ended(1) }, "the slow answer never came")
@@ -89,7 +148,7 @@ extension EndToEnd {
             defer { pki.remove() }
             let backend = try await TestBackend.start("app")
             var settings = ProxySettings(accessLog: false)
-            settings.readTimeout = .milliseconds(500)
+            settings.readTimeout = .milliseconds(1500)
             let pier = try await Self.start(pki, backend: backend, settings: settings)
             let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
             let start = ContinuousClock.now
@@ -98,10 +157,10 @@ extension EndToEnd {
             #expect(try await h2.wait { _, _ in h2.ended(3) })
             #expect(h2.status(of: 3) == "200")
             #expect(!h2.ended(1) && !h2.ended(5), "a silent upstream's stream ended at once")
-            #expect(try await h2.wait(timeout: .seconds(5)) { _, _ in h2.ended(1) && h2.ended(5) })
+            #expect(try await h2.wait(timeout: .seconds(8)) { _, _ in h2.ended(1) && h2.ended(5) })
             let elapsed = ContinuousClock.now - start
             #expect(h2.status(of: 1) == "504" && h2.status(of: 5) == "504")
-            #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3), "answered after \(elapsed)")
+            #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(6), "answered after \(elapsed)")
             // The connection goes on serving.
             try await h2.send([HTTP2FrameClient.get(7, "a.test", "/")])
             #expect(try await h2.wait { _, _ in h2.ended(7) })
@@ -119,8 +178,9 @@ extension EndToEnd {
             let backend = try await TestBackend.start("app")
             let pier = try await Self.start(pki, backend: backend)
             let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
-            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1000")])
-            try await Task.sleep(for: .milliseconds(200))
+            // The stream outlives the GOAWAY by ~1.4 s, within the 2 s grace period of the test's Pier.
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1500")])
+            try await Task.sleep(for: .milliseconds(100))
 
             let draining = Task { await pier.server.drain() }
             #expect(try await h2.wait(timeout: .seconds(3)) { _, _ in h2.goAway != nil }, "no GOAWAY on drain")
