@@ -9,10 +9,30 @@ extension EndToEnd {
     /// (`HTTP2FrameClient`) against the HTTPS entrypoint, the limits read off the wire.
     @Suite("HTTP/2 connections: limits, errors, idle close and drain", .serialized)
     struct HTTP2LimitsTests {
-        static func start(_ pki: TestPKI, backend: TestBackend, settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> InProcessPier {
-            let a = try pki.issue("a", names: ["a.test"])
-            return try await InProcessPier.start([service("a", ["hosts": "a.test", "ssl_cert": a.certificate, "ssl_key": a.key], [backend])],
-                                                 settings: settings, https: true)
+        /// Pier serving a.test over HTTPS (a CA and certificate of its own, a backend) for one test.
+        struct Fixture {
+            let pki: TestPKI
+            let backend: TestBackend
+            let pier: InProcessPier
+
+            static func start(settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> Fixture {
+                let pki = try TestPKI()
+                let backend = try await TestBackend.start("app")
+                let a = try pki.issue("a", names: ["a.test"])
+                let pier = try await InProcessPier.start([service("a", ["hosts": "a.test", "ssl_cert": a.certificate, "ssl_key": a.key], [backend])],
+                                                         settings: settings, https: true)
+                return Fixture(pki: pki, backend: backend, pier: pier)
+            }
+
+            /// A new HTTP/2 connection to Pier, SNI a.test.
+            func connect(validateHeaders: Bool = true) async throws -> HTTP2FrameClient {
+                try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath, validateHeaders: validateHeaders)
+            }
+
+            func stop() async {
+                await pier.stop()
+                await backend.stop()
+            }
         }
 
         /// A stream opened and cancelled at once, as in the rapid reset attack (CVE-2023-44487).
@@ -22,11 +42,9 @@ extension EndToEnd {
 
         @Test("rapid reset: 190 streams opened and reset leave the connection serving; past 200 resets it ends with GOAWAY ENHANCE_YOUR_CALM")
         func rapidReset() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
-            let pier = try await Self.start(pki, backend: backend)
-            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
+            let h2 = try await f.connect()
 
             // Client stream ids are odd: stream n is 2n + 1.
             try await h2.send((0..<190).flatMap { Self.openAndReset(2 * $0 + 1) })
@@ -42,23 +60,20 @@ extension EndToEnd {
             #expect(h2.goAway?.code == .enhanceYourCalm, "\(h2.frames.suffix(3))")
 
             // Another connection is not affected.
-            let next = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let next = try await f.connect()
             try await next.send([HTTP2FrameClient.get(1, "a.test", "/")])
             #expect(try await next.wait { _, _ in next.ended(1) })
             #expect(next.status(of: 1) == "200")
             await next.close()
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
 
         @Test("a malformed request on one stream resets that stream only: the stream beside it is answered, no GOAWAY, the connection serves on")
         func streamErrorKeepsTheConnection() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
-            let pier = try await Self.start(pki, backend: backend)
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
             // This client sends what NIO's validation would refuse to: an upper-case name, a connection header.
-            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath, validateHeaders: false)
+            let h2 = try await f.connect(validateHeaders: false)
             try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1500")])
             try await Task.sleep(for: .milliseconds(200))
             var bad = HTTP2FrameClient.get(3, "a.test", "/")
@@ -76,17 +91,14 @@ extension EndToEnd {
             #expect(h2.status(of: 5) == "200")
             #expect(h2.goAway == nil && !h2.closed, "\(h2.frames.suffix(3))")
             await h2.close()
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
 
         @Test("HEAD answered by Pier itself on HTTP/2: one HEADERS frame with END_STREAM, no body; the connection serves on")
         func headAnsweredLocally() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
-            let pier = try await Self.start(pki, backend: backend)
-            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
+            let h2 = try await f.connect()
             var head = HTTP2FrameClient.get(1, "a.test", "/")
             if case .headers(var headers) = head.payload {
                 headers.headers.replaceOrAdd(name: ":method", value: "HEAD")
@@ -104,25 +116,22 @@ extension EndToEnd {
             #expect(h2.status(of: 3) == "200")
             #expect(h2.goAway == nil)
             await h2.close()
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
 
         @Test("a connection with no open stream is closed after KeepaliveTimeout, with GOAWAY NO_ERROR; one with a stream open is not")
         func idleClose() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
             var settings = ProxySettings(accessLog: false)
             settings.keepaliveTimeout = .seconds(1)
-            let pier = try await Self.start(pki, backend: backend, settings: settings)
+            let f = try await Fixture.start(settings: settings)
+            defer { f.pki.remove() }
 
-            let idle = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let idle = try await f.connect()
             try await idle.send([HTTP2FrameClient.get(1, "a.test", "/")])
             #expect(try await idle.wait { _, _ in idle.ended(1) })
             let answered = ContinuousClock.now
             // A stream that outlives the timeout keeps its connection open.
-            let busy = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let busy = try await f.connect()
             try await busy.send([HTTP2FrameClient.get(1, "a.test", "/slow/2500")])
 
             // Not before the timeout (the server's idle time started before the client saw the answer, so this
@@ -138,19 +147,16 @@ extension EndToEnd {
                     "the busy connection had a GOAWAY before its stream ended: \(busy.frames)")
             // Idle now, it goes the same way.
             #expect(try await busy.wait(timeout: .seconds(6)) { _, closed in closed })
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
 
         @Test("per-stream timers: a stream whose upstream stays silent gets 504 after ReadTimeout while its neighbours are answered")
         func streamReadTimeout() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
             var settings = ProxySettings(accessLog: false)
             settings.readTimeout = .milliseconds(1500)
-            let pier = try await Self.start(pki, backend: backend, settings: settings)
-            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let f = try await Fixture.start(settings: settings)
+            defer { f.pki.remove() }
+            let h2 = try await f.connect()
             let start = ContinuousClock.now
             try await h2.send([HTTP2FrameClient.get(1, "a.test", "/hang"), HTTP2FrameClient.get(3, "a.test", "/"),
                                HTTP2FrameClient.get(5, "a.test", "/hang")])
@@ -167,22 +173,19 @@ extension EndToEnd {
             #expect(h2.status(of: 7) == "200")
             #expect(h2.goAway == nil)
             await h2.close()
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
 
         @Test("drain: open HTTP/2 connections get GOAWAY, their streams in flight finish, then they close")
         func drain() async throws {
-            let pki = try TestPKI()
-            defer { pki.remove() }
-            let backend = try await TestBackend.start("app")
-            let pier = try await Self.start(pki, backend: backend)
-            let h2 = try await HTTP2FrameClient.connect(port: pier.httpsPort!, serverName: "a.test", caPath: pki.caPath)
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
+            let h2 = try await f.connect()
             // The stream outlives the GOAWAY by ~1.4 s, within the 2 s grace period of the test's Pier.
             try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1500")])
             try await Task.sleep(for: .milliseconds(100))
 
-            let draining = Task { await pier.server.drain() }
+            let draining = Task { await f.pier.server.drain() }
             #expect(try await h2.wait(timeout: .seconds(3)) { _, _ in h2.goAway != nil }, "no GOAWAY on drain")
             #expect(!h2.ended(1), "the stream ended before the GOAWAY: the drain did not wait for it")
             // The request in flight is answered in full, then the connection closes.
@@ -191,8 +194,7 @@ extension EndToEnd {
             #expect(try await h2.wait(timeout: .seconds(5)) { _, closed in closed })
             #expect(h2.goAway?.code == HTTP2ErrorCode.noError)
             await draining.value
-            await pier.stop()
-            await backend.stop()
+            await f.stop()
         }
     }
 }
