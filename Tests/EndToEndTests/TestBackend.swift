@@ -16,7 +16,7 @@ import NIOPosix
 final class TestBackend: Sendable {
     let name: String
     private let channel: Channel
-    private let counters = NIOLockedValueBox((connections: 0, requests: 0))
+    private let counters = NIOLockedValueBox((connections: 0, requests: 0, downloaded: 0))
     private let children = NIOLockedValueBox<[Channel]>([])
     private let health = NIOLockedValueBox(true)
     /// What `/healthz` answers: 200 while true, 503 otherwise.
@@ -28,6 +28,8 @@ final class TestBackend: Sendable {
     var port: Int { channel.localAddress!.port! }
     var connections: Int { counters.withLockedValue { $0.connections } }
     var requests: Int { counters.withLockedValue { $0.requests } }
+    /// Bytes of `/download/` bodies written to the sockets so far (taken by the kernel or queued in NIO).
+    var downloaded: Int { counters.withLockedValue { $0.downloaded } }
 
     private init(name: String, channel: Channel) {
         self.name = name
@@ -48,6 +50,8 @@ final class TestBackend: Sendable {
                         box.withLockedValue { $0 }?.healthy ?? true
                     }, onRequest: {
                         box.withLockedValue { $0 }?.counters.withLockedValue { $0.requests += 1 }
+                    }, onDownload: { bytes in
+                        box.withLockedValue { $0 }?.counters.withLockedValue { $0.downloaded += bytes }
                     }))
                 }
             }
@@ -75,17 +79,19 @@ final class TestBackend: Sendable {
         let delay: Int64
         let healthy: @Sendable () -> Bool
         let onRequest: @Sendable () -> Void
+        let onDownload: @Sendable (Int) -> Void
         var head: HTTPRequestHead?
         var received = 0
         var requestsOnConnection = 0
 
         init(name: String, status: HTTPResponseStatus, delay: Int64, healthy: @escaping @Sendable () -> Bool,
-             onRequest: @escaping @Sendable () -> Void) {
+             onRequest: @escaping @Sendable () -> Void, onDownload: @escaping @Sendable (Int) -> Void) {
             self.name = name
             self.status = status
             self.delay = delay
             self.healthy = healthy
             self.onRequest = onRequest
+            self.onDownload = onDownload
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -151,6 +157,7 @@ final class TestBackend: Sendable {
             while remaining > 0, context.channel.isWritable {
                 let n = min(remaining, chunk.readableBytes)
                 context.write(wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: chunk.readerIndex, length: n)!))), promise: nil)
+                onDownload(n)
                 remaining -= n
             }
             if remaining == 0 {

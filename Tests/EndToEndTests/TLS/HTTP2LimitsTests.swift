@@ -119,6 +119,34 @@ extension EndToEnd {
             await f.stop()
         }
 
+        @Test("backpressure: a client that grants no flow-control window stops Pier reading the upstream; granting it lets the rest through")
+        func slowReaderHoldsTheUpstream() async throws {
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
+            // This client never sends WINDOW_UPDATE on its own: the stream may carry the initial 64 KiB.
+            let h2 = try await f.connect()
+            let total = 64 << 20
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/download/\(total)")])
+            #expect(try await h2.wait { _, _ in h2.status(of: 1) != nil })
+            // Let it settle: without backpressure Pier would take all 64 MiB from the backend in about a second.
+            try await Task.sleep(for: .seconds(2))
+            let held = f.backend.downloaded
+            #expect(held < 24 << 20, "the backend wrote \(held >> 20) MiB while the client took 64 KiB")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(f.backend.downloaded - held < 4 << 20, "the upstream kept flowing: \(held) → \(f.backend.downloaded)")
+            // Window granted for everything: the whole body arrives, in order of the bytes counted.
+            try await h2.send([HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: total)),
+                               HTTP2Frame(streamID: 1, payload: .windowUpdate(windowSizeIncrement: total))])
+            #expect(try await h2.wait(timeout: .seconds(30)) { _, _ in h2.ended(1) }, "the download did not finish")
+            let received = h2.frames.reduce(0) { sum, frame in
+                guard frame.streamID == 1, case .data(let data) = frame.payload, case .byteBuffer(let b) = data.data else { return sum }
+                return sum + b.readableBytes
+            }
+            #expect(received == total)
+            await h2.close()
+            await f.stop()
+        }
+
         @Test("a connection with no open stream is closed after KeepaliveTimeout, with GOAWAY NO_ERROR; one with a stream open is not")
         func idleClose() async throws {
             var settings = ProxySettings(accessLog: false)
