@@ -114,13 +114,13 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
     typealias OutboundOut = ByteBuffer
 
     private var pending = false
-    private var removed = false
 
     func flush(context: ChannelHandlerContext) {
         if pending { return }
         pending = true
         context.eventLoop.assumeIsolated().execute { [self] in
-            guard pending, !removed else { return }
+            // Not pending: a close flushed first, or the handler is gone.
+            guard pending else { return }
             pending = false
             context.flush()
         }
@@ -136,7 +136,7 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        removed = true
+        pending = false
     }
 }
 
@@ -203,24 +203,22 @@ final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler
                 context.write(wrapOutboundOut(.headers(.init(headers: Self.headers(trailers, status: nil), endStream: true))), promise: promise)
                 return
             }
-            guard var (payload, heldPromise) = held else {
-                return context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: promise)
-            }
-            held = nil
-            switch payload {
-            case .headers(var headers):
+            // END_STREAM rides on the held frame (HEADERS of a bodiless response, or the last DATA).
+            switch held {
+            case (.headers(var headers), let heldPromise)?:
                 headers.endStream = true
-                payload = .headers(headers)
-            case .data(var data):
+                held = (.headers(headers), heldPromise)
+            case (.data(var data), let heldPromise)?:
                 data.endStream = true
-                payload = .data(data)
+                held = (.data(data), heldPromise)
             default:
-                break
+                writeHeld(context)
+                held = (.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), nil)
             }
             if let promise {
-                if let heldPromise { heldPromise.futureResult.cascade(to: promise) } else { heldPromise = promise }
+                if let heldPromise = held?.promise { heldPromise.futureResult.cascade(to: promise) } else { held?.promise = promise }
             }
-            context.write(wrapOutboundOut(payload), promise: heldPromise)
+            writeHeld(context)
         }
     }
 

@@ -41,9 +41,10 @@ final class HTTP2FrameClient: Sendable {
         return HTTP2FrameClient(channel: channel, received: received)
     }
 
-    /// A whole GET for `path` on `authority` as stream `stream`: one HEADERS frame with END_STREAM.
-    static func get(_ stream: Int, _ authority: String, _ path: String) -> HTTP2Frame {
-        let head: HPACKHeaders = [":method": "GET", ":scheme": "https", ":authority": authority, ":path": path]
+    /// A whole bodiless request (GET unless said) for `path` on `authority` as stream `stream`, with `extra`
+    /// headers after the pseudo-headers: one HEADERS frame with END_STREAM.
+    static func get(_ stream: Int, _ authority: String, _ path: String, method: String = "GET", extra: [(String, String)] = []) -> HTTP2Frame {
+        let head = HPACKHeaders([(":method", method), (":scheme", "https"), (":authority", authority), (":path", path)] + extra)
         return HTTP2Frame(streamID: HTTP2StreamID(stream), payload: .headers(.init(headers: head, endStream: true)))
     }
 

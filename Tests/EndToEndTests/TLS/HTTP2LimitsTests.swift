@@ -35,6 +35,15 @@ extension EndToEnd {
             }
         }
 
+        /// Asks for `/` on `stream` and expects it answered 200 with the connection still open and no GOAWAY.
+        static func expectServes(_ h2: HTTP2FrameClient, stream: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            try await h2.send([HTTP2FrameClient.get(stream, "a.test", "/")])
+            let id = HTTP2StreamID(stream)
+            #expect(try await h2.wait { _, _ in h2.ended(id) }, "stream \(stream) not answered: \(h2.frames.suffix(3))", sourceLocation: sourceLocation)
+            #expect(h2.status(of: id) == "200", sourceLocation: sourceLocation)
+            #expect(h2.goAway == nil && !h2.closed, "\(h2.frames.suffix(3))", sourceLocation: sourceLocation)
+        }
+
         /// A stream opened and cancelled at once, as in the rapid reset attack (CVE-2023-44487).
         static func openAndReset(_ stream: Int) -> [HTTP2Frame] {
             [HTTP2FrameClient.get(stream, "a.test", "/slow/200"), HTTP2Frame(streamID: HTTP2StreamID(stream), payload: .rstStream(.cancel))]
@@ -48,11 +57,7 @@ extension EndToEnd {
 
             // Client stream ids are odd: stream n is 2n + 1.
             try await h2.send((0..<190).flatMap { Self.openAndReset(2 * $0 + 1) })
-            let honest = HTTP2StreamID(2 * 190 + 1)
-            try await h2.send([HTTP2FrameClient.get(2 * 190 + 1, "a.test", "/")])
-            #expect(try await h2.wait { frames, _ in h2.ended(honest) }, "no answer after 190 resets: \(h2.frames.suffix(3))")
-            #expect(h2.status(of: honest) == "200")
-            #expect(h2.goAway == nil)
+            try await Self.expectServes(h2, stream: 2 * 190 + 1)
 
             // Twenty more: the 201st reset within 30 s is one too many.
             try await h2.send((191..<211).flatMap { Self.openAndReset(2 * $0 + 1) })
@@ -61,9 +66,7 @@ extension EndToEnd {
 
             // Another connection is not affected.
             let next = try await f.connect()
-            try await next.send([HTTP2FrameClient.get(1, "a.test", "/")])
-            #expect(try await next.wait { _, _ in next.ended(1) })
-            #expect(next.status(of: 1) == "200")
+            try await Self.expectServes(next, stream: 1)
             await next.close()
             await f.stop()
         }
@@ -76,20 +79,12 @@ extension EndToEnd {
             let h2 = try await f.connect(validateHeaders: false)
             try await h2.send([HTTP2FrameClient.get(1, "a.test", "/slow/1500")])
             try await Task.sleep(for: .milliseconds(200))
-            var bad = HTTP2FrameClient.get(3, "a.test", "/")
-            if case .headers(var headers) = bad.payload {
-                headers.headers.add(name: "Connection", value: "close")
-                bad.payload = .headers(headers)
-            }
-            try await h2.send([bad])
+            try await h2.send([HTTP2FrameClient.get(3, "a.test", "/", extra: [("Connection", "close")])])
             #expect(try await h2.wait { _, _ in h2.reset(of: 3) != nil }, "no reset for the malformed stream: \(h2.frames.suffix(3))")
             #expect(h2.reset(of: 3) == .protocolError)
             #expect(try await h2.wait(timeout: .seconds(5)) { _, _ in h2.ended(1) }, "the stream beside it was not answered")
             #expect(h2.status(of: 1) == "200")
-            try await h2.send([HTTP2FrameClient.get(5, "a.test", "/")])
-            #expect(try await h2.wait { _, _ in h2.ended(5) })
-            #expect(h2.status(of: 5) == "200")
-            #expect(h2.goAway == nil && !h2.closed, "\(h2.frames.suffix(3))")
+            try await Self.expectServes(h2, stream: 5)
             await h2.close()
             await f.stop()
         }
@@ -99,22 +94,13 @@ extension EndToEnd {
             let f = try await Fixture.start()
             defer { f.pki.remove() }
             let h2 = try await f.connect()
-            var head = HTTP2FrameClient.get(1, "a.test", "/")
-            if case .headers(var headers) = head.payload {
-                headers.headers.replaceOrAdd(name: ":method", value: "HEAD")
-                headers.headers.replaceOrAdd(name: ":authority", value: "nowhere.test")
-                head.payload = .headers(headers)
-            }
-            try await h2.send([head])
+            try await h2.send([HTTP2FrameClient.get(1, "nowhere.test", "/", method: "HEAD")])
             #expect(try await h2.wait { _, _ in h2.ended(1) }, "\(h2.frames.suffix(3))")
             // 421: a.test's certificate does not serve nowhere.test — answered by Pier, not an upstream.
             #expect(h2.status(of: 1) == "421")
             #expect(h2.frames.filter { $0.streamID == 1 }.count == 1, "\(h2.frames.filter { $0.streamID == 1 })")
             #expect(h2.reset(of: 1) == nil)
-            try await h2.send([HTTP2FrameClient.get(3, "a.test", "/")])
-            #expect(try await h2.wait { _, _ in h2.ended(3) })
-            #expect(h2.status(of: 3) == "200")
-            #expect(h2.goAway == nil)
+            try await Self.expectServes(h2, stream: 3)
             await h2.close()
             await f.stop()
         }
@@ -196,10 +182,7 @@ extension EndToEnd {
             #expect(h2.status(of: 1) == "504" && h2.status(of: 5) == "504")
             #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(6), "answered after \(elapsed)")
             // The connection goes on serving.
-            try await h2.send([HTTP2FrameClient.get(7, "a.test", "/")])
-            #expect(try await h2.wait { _, _ in h2.ended(7) })
-            #expect(h2.status(of: 7) == "200")
-            #expect(h2.goAway == nil)
+            try await Self.expectServes(h2, stream: 7)
             await h2.close()
             await f.stop()
         }

@@ -19,10 +19,8 @@ final class TestPKI: Sendable {
     @discardableResult
     func issue(_ file: String, names: [String], ips: [String] = []) throws -> (certificate: String, key: String) {
         let san = (names.map { "DNS:\($0)" } + ips.map { "IP:\($0)" }).joined(separator: ",")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try request(file, commonName: names[0])
         try "subjectAltName=\(san)\n".write(toFile: path(file + ".ext"), atomically: true, encoding: .utf8)
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                     "-keyout", path(file + ".key"), "-out", path(file + ".csr"), "-subj", "/CN=\(names[0])"])
         try openssl(["x509", "-req", "-in", path(file + ".csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
                      "-CAcreateserial", "-out", path(file + ".crt"), "-days", "2", "-extfile", path(file + ".ext")])
         return (path(file + ".crt"), path(file + ".key"))
@@ -54,13 +52,18 @@ final class TestPKI: Sendable {
             subjectAltName = \(san)
             """
         try config.write(to: ca.appendingPathComponent("ca.cnf"), atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                     "-keyout", path(file + ".key"), "-out", path(file + ".csr"), "-subj", "/CN=\(names[0])"])
+        try request(file, commonName: names[0])
         try openssl(["ca", "-batch", "-config", ca.appendingPathComponent("ca.cnf").path, "-extensions", "leaf", "-notext",
                      "-in", path(file + ".csr"), "-out", path(file + ".crt"), "-cert", path("ca.crt"), "-keyfile", path("ca.key"),
                      "-startdate", start, "-enddate", end])
         return (path(file + ".crt"), path(file + ".key"))
+    }
+
+    /// A new P-256 key in `<file>.key` and a signing request for it in `<file>.csr` (folders made as needed).
+    private func request(_ file: String, commonName: String) throws {
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", path(file + ".key"), "-out", path(file + ".csr"), "-subj", "/CN=\(commonName)"])
     }
 
     private func openssl(_ arguments: [String]) throws {
