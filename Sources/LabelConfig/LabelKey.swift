@@ -35,6 +35,9 @@ public enum LabelKey: String, CaseIterable, Sendable {
     case keepaliveTimeout = "pier.keepalive_timeout"
     case upstreamIdleTimeout = "pier.upstream_idle_timeout"
     case maxBodySize = "pier.max_body_size"
+    case responseHeaderTimeout = "pier.response_header_timeout"
+    /// Pier extension: most connections open to each endpoint (nginx's `max_conns`).
+    case maxConnections = "pier.max_conns"
     /// Pier extension: active health probes.
     case healthPath = "pier.health_path"
     case healthInterval = "pier.health_interval"

@@ -152,7 +152,7 @@ struct LabelParser {
             case "h2c": r.upstreamProtocol = .h2c
             default: error(key, value, "unknown upstream protocol; use http1 or h2c")
             }
-        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout:
+        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .responseHeaderTimeout:
             guard let d = ValueSyntax.duration(value), d > .zero else {
                 error(key, value, "not a duration; use nginx syntax such as 30s, 500ms or 2m (more than 0)")
                 return
@@ -163,6 +163,7 @@ struct LabelParser {
             case .sendTimeout: r.limits.sendTimeout = d
             case .clientBodyTimeout: r.limits.clientBodyTimeout = d
             case .keepaliveTimeout: r.limits.keepaliveTimeout = d
+            case .responseHeaderTimeout: r.limits.responseHeaderTimeout = d
             default: r.limits.upstreamIdleTimeout = d
             }
         case .maxBodySize:
@@ -171,6 +172,12 @@ struct LabelParser {
                 return
             }
             r.limits.clientMaxBodySize = size
+        case .maxConnections:
+            guard let n = Int(value.trimmingWhitespace()), n >= 0, n <= 1_000_000 else {
+                error(key, value, "not a connection count; use a whole number such as 16 (0 = no limit)")
+                return
+            }
+            r.limits.maxConnections = n == 0 ? nil : n
         case .healthPath:
             let path = value.trimmingWhitespace()
             if let reason = Self.pathProblem(path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path) {
@@ -242,7 +249,8 @@ struct LabelParser {
             }
         }
         if r.sslPassthrough {
-            for key in [LabelKey.sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize, .healthPath]
+            for key in [LabelKey.sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize, .healthPath,
+                        .responseHeaderTimeout, .maxConnections]
             where written[key] != nil {
                 warning(key, written[key]!, "has no effect with com.docker.lb.ssl_passthrough=true: Pier relays the bytes as they are")
             }

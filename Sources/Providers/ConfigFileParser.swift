@@ -17,6 +17,7 @@ public enum ConfigFileParser {
         "LargeClientHeaderBuffers", "HideInfoHeaders", "AccessLog", "ProxyID", "UpstreamKeepaliveTimeout",
         "UpstreamMaxIdleConnections", "ClientBodyTimeout", "SSLProtocols", "SSLCiphers", "PublishedSSLPort",
         "SecretsDirectory", "DefaultCertificate", "DefaultCertificateKey", "TLSHandshakeTimeout", "ClientHeaderTimeout",
+        "UnderscoresInHeaders", "ResponseHeaderTimeout",
     ]
     /// Interlock NGINX keys that have no meaning for Pier; accepted with a warning so that an Interlock
     /// configuration can be reused as it is.
@@ -24,7 +25,7 @@ public enum ConfigFileParser {
         "Version", "HTTPVersion", "User", "PidPath", "MaxConnections", "IPHash", "AdminUser", "AdminPass",
         "SSLOpts", "SSLDefaultDHParam", "SSLDefaultDHParamPath", "SSLVerify", "WorkerProcesses", "RLimitNoFile",
         "RlimitNoFile", "ClientBodyBufferSize", "ClientHeaderBufferSize",
-        "UnderscoresInHeaders", "ServerNamesHashBucketSize", "UpstreamZoneSize",
+        "ServerNamesHashBucketSize", "UpstreamZoneSize",
         "GlobalOptions", "HTTPOptions", "TCPOptions", "AccessLogPath", "ErrorLogPath", "MainLogFormat",
         "TraceLogFormat",
     ]
@@ -149,6 +150,7 @@ public enum ConfigFileParser {
         if let d = duration("ClientBodyTimeout") { s.clientBodyTimeout = d }
         if let d = duration("KeepaliveTimeout") { s.keepaliveTimeout = d }
         if let d = duration("ClientHeaderTimeout") { s.clientHeaderTimeout = d }
+        if let d = duration("ResponseHeaderTimeout") { s.responseHeaderTimeout = d }
         if let d = duration("UpstreamKeepaliveTimeout") { s.upstreamIdleTimeout = d }
         if let value = table["ClientMaxBodySize"] {
             if let n = value.int, n >= 0 { s.clientMaxBodySize = Int64(n) }
@@ -165,6 +167,7 @@ public enum ConfigFileParser {
             }
         }
         if let b = bool("HideInfoHeaders") { s.hideInfoHeaders = b }
+        if let b = bool("UnderscoresInHeaders") { s.underscoresInHeaders = b }
         if let b = bool("AccessLog") { s.accessLog = b }
         if let value = table["ProxyID"] {
             if let text = value.string, !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { s.proxyID = text }

@@ -20,9 +20,12 @@ final class LoopState: @unchecked Sendable {
     /// The newest table generation the balancer was trimmed for.
     private var generation: UInt64 = 0
     private var random: UInt64
+    /// How many event loops share each endpoint's connection limit (`ServiceLimits.maxConnections`).
+    let loopCount: Int
 
-    init(eventLoop: EventLoop) {
+    init(eventLoop: EventLoop, loopCount: Int = 1) {
         self.eventLoop = eventLoop
+        self.loopCount = max(1, loopCount)
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop)
         self.random = UInt64.random(in: 1...UInt64.max)
     }
@@ -44,7 +47,23 @@ final class LoopState: @unchecked Sendable {
             budgets.append(contentsOf: repeatElement(RetryBudget(), count: pool.id + 1 - budgets.count))
         }
         budgets[pool.id].recordRequest(now: now)
-        return balancer.pick(from: pool, affinityKey: affinityKey, excluding: unhealthy(in: pool), now: now)
+        return balancer.pick(from: pool, affinityKey: affinityKey, excluding: unavailable(in: pool), now: now)
+    }
+
+    /// The endpoints of `pool` no request should go to now: failed probes, and those at their connection limit.
+    private func unavailable(in pool: BackendPool) -> [Endpoint] {
+        let down = unhealthy(in: pool)
+        guard let max = pool.limits.maxConnections else { return down }
+        return down + atConnectionLimit(in: pool, max: max)
+    }
+
+    /// This loop's share of `max` connections per endpoint.
+    func connectionShare(of max: Int) -> Int { Swift.max(1, max / loopCount) }
+
+    /// Endpoints of `pool` with this loop's share of connections open and none idle to reuse.
+    private func atConnectionLimit(in pool: BackendPool, max: Int) -> [Endpoint] {
+        let share = connectionShare(of: max)
+        return pool.endpoints.filter { self.pool.openConnections(to: $0) >= share && !self.pool.hasIdle($0) }
     }
 
     /// Replaces the set of endpoints active health checking keeps out of rotation.
@@ -70,7 +89,7 @@ final class LoopState: @unchecked Sendable {
     /// budget allows one more retry; nil otherwise.
     func pickForRetry(_ pool: BackendPool, affinityKey: String?, excluding: [Endpoint], now: UInt64) -> Endpoint? {
         eventLoop.assertInEventLoop()
-        guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding + unhealthy(in: pool), now: now)
+        guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding + unavailable(in: pool), now: now)
         else { return nil }
         guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return nil }
         return endpoint

@@ -57,7 +57,7 @@ public final class ProxyServer: Service, Sendable {
         self.accessLogger = access
         var loops: [ObjectIdentifier: LoopState] = [:]
         for loop in group.makeIterator() {
-            loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop)
+            loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop, loopCount: group.makeIterator().reduce(0) { n, _ in n + 1 })
         }
         self.loops = loops
         self.boundPromise = group.next().makePromise()
@@ -159,7 +159,7 @@ public final class ProxyServer: Service, Sendable {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = maxHeaderSize
         limits.maxHeaderFieldSize = maxHeaderSize
-        let watcher = RequestHeadWatcher()
+        let watcher = HeadWatcher(awaiting: true)
         try channel.pipeline.syncOperations.addHandler(watcher)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             // Pipelining is handled by HTTPProxyHandler's queue: NIO's assistant stops reading after every

@@ -22,6 +22,14 @@ public struct ProxySettings: Hashable, Sendable {
     public var clientMaxBodySize: Int64?
     /// Largest request header section accepted, in bytes (`LargeClientHeaderBuffers`, count × size); past it 431.
     public var maxHeaderSize: Int
+    /// Time an upstream has to send its whole response head once its first byte arrived
+    /// (`ResponseHeaderTimeout`, a Pier extension); past it 504. `readTimeout` bounds the wait for that first
+    /// byte and the gaps between reads; this bounds an upstream that trickles its head a line at a time.
+    public var responseHeaderTimeout: Duration
+    /// Forward request header names that contain `_` (`UnderscoresInHeaders`, nginx's `underscores_in_headers`).
+    /// Off by default, as in nginx and so Interlock: an application that reads headers as CGI-style variables
+    /// cannot tell `X-Auth_User` from `X-Auth-User`, so a client could pass one for the other.
+    public var underscoresInHeaders: Bool
     /// Hide Interlock's info headers (x-request-id stays on the upstream request) (`HideInfoHeaders`).
     public var hideInfoHeaders: Bool
     /// Value of the `x-proxy-id` response header (`ProxyID`).
@@ -46,6 +54,8 @@ public struct ProxySettings: Hashable, Sendable {
         clientBodyTimeout: Duration = .seconds(60),
         keepaliveTimeout: Duration = .seconds(75),
         clientHeaderTimeout: Duration = .seconds(60),
+        responseHeaderTimeout: Duration = .seconds(60),
+        underscoresInHeaders: Bool = false,
         upstreamIdleTimeout: Duration = .seconds(60),
         clientMaxBodySize: Int64? = 32 * 1024 * 1024,
         maxHeaderSize: Int = 32 * 1024,
@@ -63,6 +73,8 @@ public struct ProxySettings: Hashable, Sendable {
         self.clientBodyTimeout = clientBodyTimeout
         self.keepaliveTimeout = keepaliveTimeout
         self.clientHeaderTimeout = clientHeaderTimeout
+        self.responseHeaderTimeout = responseHeaderTimeout
+        self.underscoresInHeaders = underscoresInHeaders
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.clientMaxBodySize = clientMaxBodySize
         self.maxHeaderSize = maxHeaderSize

@@ -18,11 +18,16 @@ public struct ServiceLimits: Hashable, Sendable {
     public var upstreamIdleTimeout: Duration?
     /// Overrides `ProxySettings.clientMaxBodySize` (0: no limit).
     public var clientMaxBodySize: Int64?
+    /// Overrides `ProxySettings.responseHeaderTimeout`.
+    public var responseHeaderTimeout: Duration?
+    /// Most connections open to each endpoint of the service, idle pooled ones included (nginx's `max_conns`);
+    /// nil: no limit. Shared among Pier's event loops: each may open `maxConnections / loops` (at least 1).
+    public var maxConnections: Int?
 
     /// No override.
     public init(connectTimeout: Duration? = nil, readTimeout: Duration? = nil, sendTimeout: Duration? = nil,
                 clientBodyTimeout: Duration? = nil, keepaliveTimeout: Duration? = nil, upstreamIdleTimeout: Duration? = nil,
-                clientMaxBodySize: Int64? = nil) {
+                clientMaxBodySize: Int64? = nil, responseHeaderTimeout: Duration? = nil, maxConnections: Int? = nil) {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.sendTimeout = sendTimeout
@@ -30,6 +35,8 @@ public struct ServiceLimits: Hashable, Sendable {
         self.keepaliveTimeout = keepaliveTimeout
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.clientMaxBodySize = clientMaxBodySize
+        self.responseHeaderTimeout = responseHeaderTimeout
+        self.maxConnections = maxConnections
     }
 
     /// Whether nothing is overridden.
@@ -45,6 +52,7 @@ public struct ServiceLimits: Hashable, Sendable {
         if let keepaliveTimeout { s.keepaliveTimeout = keepaliveTimeout }
         if let upstreamIdleTimeout { s.upstreamIdleTimeout = upstreamIdleTimeout }
         if let clientMaxBodySize { s.clientMaxBodySize = clientMaxBodySize }
+        if let responseHeaderTimeout { s.responseHeaderTimeout = responseHeaderTimeout }
         return s
     }
 }
@@ -62,7 +70,9 @@ extension ServiceLimits: CustomStringConvertible {
         add("client_body", clientBodyTimeout)
         add("keepalive", keepaliveTimeout)
         add("upstream_idle", upstreamIdleTimeout)
+        add("response_header", responseHeaderTimeout)
         if let clientMaxBodySize { parts.append("max_body=\(clientMaxBodySize)") }
+        if let maxConnections { parts.append("max_conns=\(maxConnections)") }
         return parts.joined(separator: " ")
     }
 }

@@ -104,6 +104,9 @@ struct LabelValueTests {
         .init(.upstreamIdleTimeout, "90s", .parsed("upstream_idle=90s")),
         .init(.maxBodySize, "10m", .parsed("max_body=10485760")),
         .init(.maxBodySize, "0", .parsed("max_body=0")),
+        .init(.responseHeaderTimeout, "15s", .parsed("response_header=15s")),
+        .init(.maxConnections, "32", .parsed("max_conns=32")),
+        .init(.maxConnections, "0", .parsed("")),
         .init(.healthPath, "/healthz?deep=1", .parsed("health GET /healthz?deep=1 every 10s timeout 2s expects 200-399")),
         .init(.healthInterval, "3s", .parsed("health GET /healthz every 3s timeout 2s expects 200-399")),
         .init(.healthTimeout, "1s", .parsed("timeout 1000ms")),
@@ -201,6 +204,8 @@ struct LabelValueTests {
         .init(.keepaliveTimeout, "1y", .error("not a duration")),
         .init(.upstreamIdleTimeout, "10 s", .error("not a duration")),
         .init(.maxBodySize, "ten", .error("not a size; use a byte count with an optional k, m or g suffix")),
+        .init(.responseHeaderTimeout, "0s", .error("not a duration")),
+        .init(.maxConnections, "-3", .error("not a connection count")),
         .init(.healthPath, "healthz", .error("not an absolute path")),
         .init(.healthInterval, "50ms", .error("not a duration of at least 100ms")),
         .init(.healthTimeout, "x", .error("not a duration of at least 100ms")),
@@ -234,7 +239,8 @@ struct LabelValueTests {
         case .failTimeout: return l.failTimeout.map { "\($0)" } ?? "-"
         case .weight: return l.weight.map(String.init) ?? "-"
         case .balance: return l.balance.map { "\($0)" } ?? "-"
-        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize:
+        case .connectTimeout, .readTimeout, .sendTimeout, .clientBodyTimeout, .keepaliveTimeout, .upstreamIdleTimeout, .maxBodySize,
+             .responseHeaderTimeout, .maxConnections:
             return l.limits.description
         case .healthPath, .healthInterval, .healthStatus: return l.activeHealth.map { "\($0)" } ?? "-"
         case .healthTimeout:

@@ -22,6 +22,25 @@ struct ServiceLimitsLabelTests {
         #expect(result.table.settings(forPool: plain.id) == global)
     }
 
+    @Test("response_header_timeout and max_conns: parsed into the pool's limits; bad values reported")
+    func responseHeaderTimeoutAndMaxConns() throws {
+        let (labels, none) = Labels.parse(service: "web", labels: S.lb([
+            "hosts": "a.org", "pier.response_header_timeout": "5s", "pier.max_conns": "16",
+        ]))
+        #expect(none.isEmpty, "\(none)")
+        let limits = try #require(labels).limits
+        #expect(limits.responseHeaderTimeout == .seconds(5))
+        #expect(limits.maxConnections == 16)
+        #expect(limits.applied(to: ProxySettings()).responseHeaderTimeout == .seconds(5))
+        #expect(limits.description == "response_header=5s max_conns=16")
+        let (unlimited, _) = Labels.parse(service: "web", labels: S.lb(["hosts": "a.org", "pier.max_conns": "0"]))
+        #expect(try #require(unlimited).limits.maxConnections == nil)
+        for bad in ["-1", "many", "1.5"] {
+            let (_, issues) = Labels.parse(service: "web", labels: S.lb(["hosts": "a.org", "pier.max_conns": bad]))
+            #expect(issues.map(\.key) == ["com.docker.lb.pier.max_conns"], "\(bad)")
+        }
+    }
+
     @Test("health_interval, _timeout and _status need health_path; a probe collects them")
     func healthCompanions() throws {
         let (alone, issues) = Labels.parse(service: "web", labels: S.lb(["hosts": "a.org", "pier.health_interval": "5s"]))

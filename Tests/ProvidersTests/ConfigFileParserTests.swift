@@ -20,6 +20,8 @@ struct ConfigFileParserTests {
             DefaultCertificateKey = "default.key"
             ClientHeaderTimeout = "5s"
             TLSHandshakeTimeout = 3
+            ResponseHeaderTimeout = "7s"
+            UnderscoresInHeaders = true
             """)
         #expect(issues.isEmpty, "\(issues)")
         let config = try #require(parsed)
@@ -31,6 +33,9 @@ struct ConfigFileParserTests {
         #expect(config.defaultCertificate == CertificateNames(certificate: "default.crt", key: "default.key"))
         #expect(config.settings.clientHeaderTimeout == .seconds(5))
         #expect(config.settings.tlsHandshakeTimeout == .seconds(3))
+        #expect(config.settings.responseHeaderTimeout == .seconds(7))
+        #expect(config.settings.underscoresInHeaders)
+        #expect(!ProxySettings().underscoresInHeaders)
     }
 
     @Test("defaults: HTTPS on 0.0.0.0:8443, TLS 1.2–1.3, /run/secrets; an empty HTTPS entrypoint turns it off")

@@ -256,4 +256,46 @@ struct HTTPProxyStateMachineTests {
         var n = HTTPProxyStateMachine()
         #expect(name(n.parserError(.invalidHeaderToken, settings: ProxySettings())) == "answer 400 close")
     }
+
+    @Test func invalidResponseIsRetriedElsewhereOr502AndDropsTheUpstream() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        let weird = HTTPResponseHead(version: .http1_1, status: .init(statusCode: 999))
+        #expect(name(m.responseHead(weird, invalid: "status 999", upstream: "u", now: t0, pickAnother: another())) == "retry 10.0.0.2:80 drop")
+        _ = m.upstreamAttached(reused: false, now: t0)
+        #expect(name(m.responseHead(weird, invalid: "status 999", upstream: "u", now: t0, pickAnother: another())) == "answer 502 drop finished")
+    }
+
+    @Test func responseHeadTimeoutIs504UntilTheHeadArrives() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        var copy = m
+        #expect(name(copy.responseHeadTimedOut(timeout: .seconds(1))) == "answer 504 drop finished")
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: "u", now: t0, pickAnother: noOther)
+        #expect(name(m.responseHeadTimedOut(timeout: .seconds(1))) == "none")
+    }
+
+    @Test func earlyResponseDuringAnUploadSaysCloseAndClosesGently() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "100"])
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        guard case .writeResponseHead(let response) = m.responseHead(HTTPResponseHead(version: .http1_1, status: .forbidden),
+                                                                     upstream: "u", now: t0, pickAnother: noOther) else {
+            Issue.record("expected the head")
+            return
+        }
+        #expect(response.headers["connection"] == ["close"])
+        guard case .writeResponseEnd(_, let release, let close, let finished) = m.responseEnd(nil) else {
+            Issue.record("expected the end")
+            return
+        }
+        #expect(!release && close && !finished.requestEnded)
+    }
 }

@@ -107,7 +107,7 @@ enum ForwardedHeaders {
     }
 
     /// The request head sent upstream: same method, the routed target, HTTP/1.1, hop-by-hop headers removed,
-    /// `Expect` answered by Pier and removed, forwarding headers set, framing headers restated (the upstream
+    /// `Expect` answered by Pier and removed, names with `_` dropped unless `underscoresInHeaders`, forwarding headers set, framing headers restated (the upstream
     /// encoder is told not to add its own: this is the one place that decides them).
     ///
     /// Built in one pass over the client's headers into a list sized once; nothing is searched twice.
@@ -120,7 +120,8 @@ enum ForwardedHeaders {
         proto: String,
         port: Int? = nil,
         http2Upstream: Bool = false,
-        webSocket: Bool = false
+        webSocket: Bool = false,
+        underscoresInHeaders: Bool = false
     ) -> HTTPRequestHead {
         let named = namedByConnection(head.headers)
         var out: [(String, String)] = []
@@ -165,6 +166,9 @@ enum ForwardedHeaders {
                 }
             default:
                 if isNamed(name, in: named) { continue }
+                // nginx's `underscores_in_headers off` (`ProxySettings.underscoresInHeaders`); the names
+                // above have none.
+                if !underscoresInHeaders, name.utf8.contains(UInt8(ascii: "_")) { continue }
             }
             out.append((name, value))
         }

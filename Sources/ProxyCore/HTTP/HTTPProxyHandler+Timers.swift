@@ -23,8 +23,11 @@ extension HTTPProxyHandler {
 
     func armReadTimer() {
         guard let exchange = machine.exchange else { return }
-        readDeadline = .now() + TimeAmount(exchange.settings.readTimeout)
-        ensureTimer(readDeadline!)
+        let now = NIODeadline.now()
+        readDeadline = now + TimeAmount(exchange.settings.readTimeout)
+        // A response head that starts now is due by now + ResponseHeaderTimeout at the earliest: checking then
+        // catches a trickling one in time without a timer per request (the check re-arms for the real deadline).
+        ensureTimer(min(readDeadline!, now + TimeAmount(exchange.settings.responseHeaderTimeout)))
     }
 
     func armBodyTimer(_ timeout: Duration) {
@@ -46,6 +49,11 @@ extension HTTPProxyHandler {
 
     func timerFired() {
         let now = NIODeadline.now()
+        if let start = lingerStart {
+            let due = min(start + Self.lingerTime, lingerLastRead + Self.lingerIdle)
+            if now >= due { context.close(promise: nil) } else { ensureTimer(due) }
+            return
+        }
         if let idleSince, machine.isIdle {
             if let start = headWatcher?.headStart {
                 // A head is on its way: only the header timeout counts now.
@@ -61,6 +69,21 @@ extension HTTPProxyHandler {
                     return
                 }
                 ensureTimer(min(idleSince + idleTimeout, now + headerTimeout))
+            }
+        }
+        if readDeadline != nil, let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted {
+            // Waiting for the response head: bounded as a whole once it has started (ResponseHeaderTimeout).
+            let timeout = TimeAmount(exchange.settings.responseHeaderTimeout)
+            if let start = upstream?.headWatcher?.headStart {
+                if now - start >= timeout {
+                    readDeadline = nil
+                    report(exchange, failed: true)
+                    run(machine.responseHeadTimedOut(timeout: exchange.settings.responseHeaderTimeout))
+                    return
+                }
+                ensureTimer(start + timeout)
+            } else {
+                ensureTimer(now + timeout)
             }
         }
         if let deadline = readDeadline, let exchange = machine.exchange {

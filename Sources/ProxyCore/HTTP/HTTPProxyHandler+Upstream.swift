@@ -11,9 +11,11 @@ extension HTTPProxyHandler {
         guard let upstream else { return }
         switch part {
         case .head(let head):
-            let failed = (502...504).contains(head.status.code)
+            let invalid = ResponseValidation.problem(head)
+            let failed = invalid != nil || (502...504).contains(head.status.code)
             if let exchange = machine.exchange { report(exchange, failed: failed) }
-            run(machine.responseHead(head, upstream: upstream.address, now: .now(), pickAnother: { retryTarget(for: $0, excluding: $1) }))
+            run(machine.responseHead(head, invalid: invalid, upstream: upstream.address, now: .now(),
+                                     pickAnother: { retryTarget(for: $0, excluding: $1) }))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
         case .end(let trailers):
@@ -34,10 +36,12 @@ extension HTTPProxyHandler {
         readDeadline = nil
         // A pooled connection closing as it was reused is a race with the endpoint's idle timeout, not a
         // sign of bad health.
-        if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted, !exchange.reusedUpstream {
+        if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted,
+            !exchange.reusedUpstream || error is HTTPParserError
+        {
             report(exchange, failed: true)
         }
-        run(machine.upstreamClosed(pickAnother: { retryTarget(for: $0, excluding: $1) }))
+        run(machine.upstreamClosed(unparsable: error as? HTTPParserError, pickAnother: { retryTarget(for: $0, excluding: $1) }))
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
@@ -121,10 +125,10 @@ extension HTTPProxyHandler {
         let upstreamProtocol = exchange?.upstreamProtocol ?? .http1
         loop.pool.connect(endpoint, protocol: upstreamProtocol, timeout: settings.connectTimeout).assumeIsolated().whenComplete { [self] result in
             guard let exchange, machine.exchange === exchange, exchange.phase == .connecting else {
-                // The exchange ended meanwhile (client gone, local answer): keep the connection for others.
-                if case .success(let connection) = result {
-                    loop.pool.release(connection, maxIdle: settings.maxIdleUpstreamConnections, idleTimeout: settings.upstreamIdleTimeout)
-                }
+                // The exchange ended meanwhile (client gone, local answer). The connection carried no request:
+                // pooling it would park connections nobody asked for on the endpoint (a burst of abandoned
+                // HTTP/2 streams parked a hundred, and backends with a worker per connection stalled).
+                if case .success(let connection) = result { connection.close() }
                 return
             }
             switch result {
@@ -142,6 +146,7 @@ extension HTTPProxyHandler {
     func attach(_ connection: UpstreamConnection, reused: Bool) {
         upstream = connection
         connection.delegate = self
+        connection.headWatcher?.awaitHead()
         connection.readsPaused = !context.channel.isWritable
         run(machine.upstreamAttached(reused: reused, now: .now()))
         if connection.channel.isWritable { resumeReads() } else { readsPaused = true }

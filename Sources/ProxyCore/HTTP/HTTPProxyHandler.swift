@@ -36,7 +36,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var idleTimeout: TimeAmount = .seconds(75)
     var headerTimeout: TimeAmount = .seconds(60)
     /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
-    let headWatcher: RequestHeadWatcher?
+    let headWatcher: HeadWatcher?
     /// On an HTTP/2 stream, where the response goes (as frames, below NIO's codec); nil on HTTP/1.1.
     let http2Writer: HTTP2ResponseWriter?
     var readDeadline: NIODeadline?
@@ -60,6 +60,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// flush walks the whole pipeline even when there is nothing to send).
     var upstreamNeedsFlush = false
     var downstreamNeedsFlush = false
+    /// Lingering close (RFC 9112 §9.6): since when the connection, answered and closed for output, reads and
+    /// drops what is left of the client's request body; nil otherwise.
+    var lingerStart: NIODeadline?
+    var lingerLastRead = NIODeadline.uptimeNanoseconds(0)
+    var lingerBytes = 0
+    /// nginx's `lingering_time` and `lingering_timeout`, and a byte bound besides.
+    static let lingerTime: TimeAmount = .seconds(30)
+    static let lingerIdle: TimeAmount = .seconds(5)
+    static let lingerMaxBytes = 64 * 1024 * 1024
 
     enum QueuedInput {
         case part(HTTPServerRequestPart)
@@ -70,7 +79,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     private static let maxQueuedBytes = 64 * 1024
 
     init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http,
-         headWatcher: RequestHeadWatcher? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
+         headWatcher: HeadWatcher? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
         self.headWatcher = headWatcher
         self.http2Writer = http2Writer
         self.tables = tables
@@ -106,6 +115,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if lingerStart != nil { return lingered(part) }
         // The connection is closing once its last response is written: later input is not answered.
         if machine.closing, machine.exchange == nil { return }
         if !queued.isEmpty || (machine.exchange != nil && part.isHead) {
@@ -173,7 +183,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard let parserError = error as? HTTPParserError else {
+        guard let parserError = error as? HTTPParserError, lingerStart == nil else {
             context.close(promise: nil)
             return
         }
@@ -285,8 +295,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             finish(finished)
             downstreamNeedsFlush = false
             if close {
-                sendAndFlushed(.end(trailers)).assumeIsolated().whenComplete { [context] _ in
-                    context?.close(promise: nil)
+                let requestPending = !finished.requestEnded
+                sendAndFlushed(.end(trailers)).assumeIsolated().whenComplete { [self] _ in
+                    closeAfterResponse(requestPending: requestPending)
                 }
             } else {
                 sendAndFlush(.end(trailers))
@@ -357,9 +368,49 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if answer.keepAlive {
             sendAndFlush(.end(nil))
         } else {
-            sendAndFlushed(.end(nil)).assumeIsolated().whenComplete { [context] _ in
-                context?.close(promise: nil)
+            let requestPending = answer.requestPending
+            sendAndFlushed(.end(nil)).assumeIsolated().whenComplete { [self] _ in
+                closeAfterResponse(requestPending: requestPending)
             }
+        }
+    }
+
+    // MARK: - Lingering close
+
+    /// Closes the connection after its last response. When the client may still be sending the request's
+    /// body, closing at once would reset the connection under it, and a reset can destroy the response before
+    /// the client reads it (RFC 9112 §9.6). So: close for output (the client sees the response end, then EOF),
+    /// read and drop what it still sends, and close once its request ends, it goes quiet for `lingerIdle`,
+    /// `lingerTime` has passed or `lingerMaxBytes` were dropped. HTTP/2 streams have RST_STREAM for this.
+    func closeAfterResponse(requestPending: Bool) {
+        guard let context else { return }
+        guard requestPending, !downstream.multiplexed, context.channel.isActive else { return context.close(promise: nil) }
+        let now = NIODeadline.now()
+        lingerStart = now
+        lingerLastRead = now
+        readDeadline = nil
+        bodyDeadline = nil
+        idleSince = nil
+        queued.removeAll()
+        queuedBytes = 0
+        queueFull = false
+        context.close(mode: .output, promise: nil)
+        resumeReads()
+        ensureTimer(now + Self.lingerIdle)
+    }
+
+    /// A part of the request body that arrived while lingering: dropped.
+    func lingered(_ part: HTTPServerRequestPart) {
+        lingerLastRead = .now()
+        switch part {
+        case .head:
+            // A pipelined request behind the body: the client is done with its upload.
+            context.close(promise: nil)
+        case .body(let buffer):
+            lingerBytes += buffer.readableBytes
+            if lingerBytes > Self.lingerMaxBytes { context.close(promise: nil) }
+        case .end:
+            context.close(promise: nil)
         }
     }
 

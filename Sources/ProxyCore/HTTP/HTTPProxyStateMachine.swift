@@ -23,6 +23,8 @@ struct HTTPProxyStateMachine {
         /// The request was HEAD: the answer's head says what a GET would get, and no body follows
         /// (RFC 9110 §9.3.2; body bytes would corrupt the next response on HTTP/1.1, and fail the stream on HTTP/2).
         var headRequest = false
+        /// The client may still be sending the request's body when the connection is to close: close gently.
+        var requestPending = false
     }
 
     /// What the handler must do.
@@ -224,16 +226,22 @@ struct HTTPProxyStateMachine {
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
     }
 
-    mutating func responseHead(_ head: HTTPResponseHead, upstream: String, now: NIODeadline, pickAnother: PickAnother) -> Action {
+    /// The upstream's response head arrived; `invalid` says why it must not be relayed (`ResponseValidation`).
+    mutating func responseHead(_ head: HTTPResponseHead, invalid: String? = nil, upstream: String, now: NIODeadline,
+                               pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
-        // Interlock's proxy_next_upstream set: an idempotent request that got 502, 503 or 504 goes to
-        // another endpoint if it can be sent again whole; the response is dropped unread.
-        if (502...504).contains(head.status.code), exchange.head.method.isIdempotent, exchange.requestEnded, !exchange.webSocket,
-            let parts = exchange.replayParts,
+        // Interlock's proxy_next_upstream set: an idempotent request that got 502, 503 or 504 (or an invalid
+        // response) goes to another endpoint if it can be sent again whole; the response is dropped unread.
+        if invalid != nil || (502...504).contains(head.status.code), exchange.head.method.isIdempotent, exchange.requestEnded,
+            !exchange.webSocket, let parts = exchange.replayParts,
             let retry = retryElsewhere(exchange, parts: parts, dropUpstream: true, pickAnother)
         {
             return retry
+        }
+        if let invalid {
+            let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+            return answer(exchange, .error(.badGateway, "upstream \(endpoint) sent an invalid response: \(invalid)"), close: !exchange.requestEnded)
         }
         if head.status == .switchingProtocols {
             // NIO's decoder stops reading the upstream after a 101: the connection is the tunnel's or no one's.
@@ -254,6 +262,11 @@ struct HTTPProxyStateMachine {
         exchange.responseStarted = true
         exchange.status = head.status.code
         exchange.upstreamKeepAlive = head.isKeepAlive
+        if !exchange.requestEnded {
+            // The upstream answers before the whole body is in (an early error, a redirect): the rest of the
+            // body will not reach it, so the connection ends after this response; the head says so.
+            exchange.keepAlive = false
+        }
         if exchange.head.version == .http1_0, !head.headers.contains(name: "content-length"),
             exchange.head.method != .HEAD, head.status.mayHaveResponseBody
         {
@@ -286,8 +299,8 @@ struct HTTPProxyStateMachine {
         }
         let reusable = exchange.upstreamKeepAlive && exchange.requestEnded
         if !exchange.requestEnded {
-            // The upstream answered before the body was all sent (an early error): the rest of the body
-            // would have to be read and dropped; closing is simpler and safe.
+            // The upstream answered before the body was all sent (an early error): the connection closes,
+            // gently (the handler reads and drops the rest for a while, so that the client gets the response).
             exchange.keepAlive = false
         }
         if !exchange.keepAlive { closing = true }
@@ -295,12 +308,13 @@ struct HTTPProxyStateMachine {
         return .writeResponseEnd(trailers, releaseUpstream: reusable, close: closing, finished: exchange)
     }
 
-    /// The upstream connection closed or failed before the response ended.
-    mutating func upstreamClosed(pickAnother: PickAnother) -> Action {
+    /// The upstream connection closed or failed before the response ended; `unparsable`: NIO's decoder could
+    /// not read what it sent (e.g. `HTTP/1.1 0`, conflicting lengths).
+    mutating func upstreamClosed(unparsable: HTTPParserError? = nil, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         if exchange.responseStarted { return abort(exchange, note: "upstream closed mid-response") }
         if exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts {
-            if exchange.reusedUpstream, !exchange.staleRetried, let endpoint = exchange.endpoint {
+            if exchange.reusedUpstream, unparsable == nil, !exchange.staleRetried, let endpoint = exchange.endpoint {
                 // A pooled connection the upstream closed as we reused it: a race with the endpoint's idle
                 // timeout, not a failure. The same endpoint, on a fresh connection, once per request; it uses
                 // neither the request's one retry nor the retry budget.
@@ -313,6 +327,10 @@ struct HTTPProxyStateMachine {
             if let retry = retryElsewhere(exchange, parts: parts, dropUpstream: false, pickAnother) { return retry }
         }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        if let unparsable {
+            return answer(exchange, .error(.badGateway, "upstream \(endpoint) sent an invalid response (\(unparsable))"),
+                          close: !exchange.requestEnded, upstreamGone: true)
+        }
         return answer(exchange, .error(.badGateway, "upstream \(endpoint) closed the connection before responding"),
                       close: !exchange.requestEnded, upstreamGone: true)
     }
@@ -338,6 +356,14 @@ struct HTTPProxyStateMachine {
         if exchange.responseStarted { return abort(exchange, note: "upstream send timeout") }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not take the request body within the send timeout"), close: true)
+    }
+
+    /// The upstream started its response head and did not finish it within `timeout` (it trickles): 504.
+    mutating func responseHeadTimedOut(timeout: Duration) -> Action {
+        guard let exchange, exchange.phase == .forwarding, !exchange.responseStarted else { return .none }
+        let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not send its whole response head within \(timeout.nginxText)"),
+                      close: !exchange.requestEnded)
     }
 
     mutating func readTimerFired(now: NIODeadline, timeout: TimeAmount) -> Action {
@@ -367,7 +393,8 @@ struct HTTPProxyStateMachine {
         if finished != nil { self.exchange = nil }
         return .answer(Answer(response: response, version: exchange.head.version, keepAlive: !closing,
                               requestID: exchange.requestID, settings: exchange.settings,
-                              dropUpstream: dropUpstream, finished: finished, headRequest: headRequest))
+                              dropUpstream: dropUpstream, finished: finished, headRequest: headRequest,
+                              requestPending: !exchange.requestEnded))
     }
 
     private mutating func abort(_ exchange: HTTPExchange, note: String) -> Action {

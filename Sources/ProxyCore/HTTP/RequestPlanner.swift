@@ -92,14 +92,19 @@ enum RequestPlanner {
             case .roundRobin, .leastConnections: affinityKey = nil
             }
             guard let endpoint = chooseEndpoint(pool, affinityKey) else {
-                return .answer(.error(.serviceUnavailable, "service \(pool.services.joined(separator: ",")) has no running endpoint"), close: false)
+                let services = pool.services.joined(separator: ",")
+                if let max = pool.limits.maxConnections, !pool.endpoints.isEmpty {
+                    return .answer(.error(.serviceUnavailable, "every endpoint of service \(services) is at its connection limit (pier.max_conns=\(max)) or out of rotation"), close: false)
+                }
+                return .answer(.error(.serviceUnavailable, "service \(services) has no running endpoint"), close: false)
             }
             let upstreamHead = ForwardedHeaders.upstreamHead(
                 from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
                 proto: downstream.scheme.rawValue,
                 // The port the client connected to: behind a port mapping (443 → 8443) the published one.
                 port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
-                http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket)
+                http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket,
+                underscoresInHeaders: settings.underscoresInHeaders)
             return .forward(RequestPlan.Forward(upstreamHead: upstreamHead, endpoint: endpoint, pool: pool, affinityKey: affinityKey,
                                     webSocket: upgrade == .webSocket))
         }

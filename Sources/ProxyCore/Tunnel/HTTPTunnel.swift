@@ -22,11 +22,12 @@ enum HTTPTunnel {
             try up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self),
         ]
         for handler in upstreamHandlers { up.removeHandler(handler, promise: nil) }
+        if let watcher = try? up.handler(type: HeadWatcher.self) { up.removeHandler(watcher, promise: nil) }
         var downstreamHandlers: [RemovableChannelHandler] = [
             try down.handler(type: HTTPResponseEncoder.self),
             try down.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
         ]
-        if let watcher = try? down.handler(type: RequestHeadWatcher.self) { downstreamHandlers.append(watcher) }
+        if let watcher = try? down.handler(type: HeadWatcher.self) { downstreamHandlers.append(watcher) }
         for handler in downstreamHandlers { down.removeHandler(handler, promise: nil) }
         down.removeHandler(context: context, promise: nil)
         // Reads held by the HTTP handlers are the relay's to resume.

@@ -45,6 +45,8 @@ final class UpstreamConnection {
         }
     }
     fileprivate var pendingRead = false
+    /// Notes when the response head starts arriving (nil on HTTP/2 streams, whose heads arrive whole).
+    var headWatcher: HeadWatcher?
     fileprivate var onClose: ((UpstreamConnection) -> Void)?
 
     init(channel: Channel, endpoint: Endpoint, isStream: Bool = false) {
@@ -157,3 +159,4 @@ extension UpstreamConnection {
         onClose = callback
     }
 }
+

@@ -20,6 +20,20 @@ final class UpstreamConnectionPool {
     private var addresses: [Endpoint: SocketAddress] = [:]
     /// Connections opened so far (for tests and metrics).
     private(set) var connectionsOpened = 0
+    /// HTTP/1.1 connections open or opening, by endpoint (idle pooled ones included): what
+    /// `ServiceLimits.maxConnections` caps. An endpoint with none has no entry.
+    private var open: [Endpoint: Int] = [:]
+
+    /// HTTP/1.1 connections of this loop open or opening to `endpoint`.
+    func openConnections(to endpoint: Endpoint) -> Int { open[endpoint] ?? 0 }
+
+    /// Whether an idle connection to `endpoint` is pooled (it may have closed meanwhile).
+    func hasIdle(_ endpoint: Endpoint) -> Bool { !(idle[endpoint]?.connections.isEmpty ?? true) }
+
+    private func connectionClosed(_ endpoint: Endpoint) {
+        guard let count = open[endpoint] else { return }
+        open[endpoint] = count > 1 ? count - 1 : nil
+    }
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
@@ -154,6 +168,7 @@ final class UpstreamConnectionPool {
     /// Opens a new HTTP/1.1 connection to `endpoint` on this loop.
     func connect(_ endpoint: Endpoint, timeout: Duration) -> EventLoopFuture<UpstreamConnection> {
         connectionsOpened += 1
+        open[endpoint, default: 0] += 1
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.init(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -164,6 +179,7 @@ final class UpstreamConnectionPool {
                         leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false,
                         // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends.
                         encoderConfiguration: .noFramingHeaders)
+                    try channel.pipeline.syncOperations.addHandler(HeadWatcher(awaiting: false), position: .first)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -176,12 +192,20 @@ final class UpstreamConnectionPool {
         } else {
             future = bootstrap.connect(host: endpoint.host, port: endpoint.port)
         }
-        return future.assumeIsolated().flatMapThrowing { channel in
+        return future.assumeIsolated().flatMapThrowing { [self] channel in
             let connection = UpstreamConnection(channel: channel, endpoint: endpoint)
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+            connection.headWatcher = try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
             handler.connection = connection
-            connection.setOnClose { [self] closed in remove(closed) }
+            connection.setOnClose { [self] closed in
+                remove(closed)
+                connectionClosed(closed.endpoint)
+            }
             return connection
+        }.flatMapErrorThrowing { [self] error in
+            // Not connected (or no usable pipeline, never seen): no close callback will count this one down.
+            connectionClosed(endpoint)
+            throw error
         }.nonisolated()
     }
 }
