@@ -77,10 +77,10 @@ struct HTTP2ConnectionHandlersTests {
         (IOError(errnoCode: 104, reason: "read"), false),
     ])
     func connectionErrorsCloseStreamErrorsDoNot(error: any Error, closes: Bool) throws {
-        #expect(HTTP2ConnectionErrorHandler.endsConnection(error) == closes)
+        #expect(HTTP2ConnectionGuard.endsConnection(error) == closes)
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorHandler())
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionGuard(state: HTTP2ConnectionState()))
         channel.pipeline.fireErrorCaught(error)
         channel.embeddedEventLoop.run()
         #expect(channel.isActive == !closes, "\(error)")

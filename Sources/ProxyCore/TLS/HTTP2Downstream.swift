@@ -10,15 +10,19 @@ import RouteModel
 /// is routed, limited and forwarded the same way whatever the client spoke. Responses leave through
 /// `HTTP2ResponseWriter`, below the codec.
 enum HTTP2Downstream {
-    /// Concurrent streams a client may open (nginx's default is 128).
+    /// Concurrent streams a client may open (nginx's default is 128): advertised, and enforced by Pier, which
+    /// refuses a stream past it (REFUSED_STREAM) and serves the others.
     static let maxConcurrentStreams = 128
+    /// The limit NIO's handler enforces (past it, a connection error): room for streams Pier refuses one by one.
+    /// `HTTP2FrameGuard` advertises `maxConcurrentStreams` in its place.
+    static let hardStreamLimit = 256
 
     /// Adds the HTTP/2 handlers to `channel`. Must run on the channel's event loop.
     static func configure(channel: Channel, tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream) throws {
         let settings = tables.current.settings
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: hardStreamLimit),
             HTTP2Setting(parameter: .maxHeaderListSize, value: settings.maxHeaderSize),
             HTTP2Setting(parameter: .initialWindowSize, value: 65535),
         ]
@@ -46,10 +50,26 @@ enum HTTP2Downstream {
         perStream.clientIP = channel.remoteAddress?.ipAddress
         if perStream.port == nil { perStream.port = channel.localAddress?.port }
         let streamDownstream = perStream
+        let state = HTTP2ConnectionState()
+        // Between TLS and NIO's handler: added before it.
+        try channel.pipeline.syncOperations.addHandler(
+            HTTP2FrameGuard(state: state, advertisedStreams: maxConcurrentStreams, enforcedStreams: hardStreamLimit))
+        let boundState = NIOLoopBound(state, eventLoop: channel.eventLoop)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
+            streamDelegate: HTTP2StreamCounter(state: boundState, next: manager.http2StreamDelegate)
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
+                let state = boundState.value
+                if state.openStreams >= maxConcurrentStreams {
+                    state.budget.credit(-HTTP2FrameBudget.creditPerStream)
+                    try streamChannel.pipeline.syncOperations.addHandler(HTTP2StreamRefuser())
+                    return
+                }
+                state.budget.credit(HTTP2FrameBudget.creditPerStream)
+                if let id = try? streamChannel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
+                    state.lastStreamID = max(state.lastStreamID, UInt32(Int(id)))
+                }
                 let writer = HTTP2ResponseWriter()
                 try streamChannel.pipeline.syncOperations.addHandler(writer)
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
@@ -58,30 +78,59 @@ enum HTTP2Downstream {
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
-        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionErrorHandler())
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionGuard(state: state))
         try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler(), position: .first)
     }
 }
 
-/// Closes an HTTP/2 connection after the connection errors that matter: a client past the abuse limits
-/// (rapid reset, stream errors, glitches, control frames, CONTINUATION floods, oversized header blocks) or
-/// speaking something other than HTTP/2 (bad preface or settings, frames or HPACK blocks that do not parse,
-/// more streams than allowed). NIO's HTTP/2 handler answers these with GOAWAY and reports them down the
-/// pipeline, but leaves the socket open: such a client would keep it until the idle timeout.
+/// After NIO's HTTP/2 handler: ends the connection in the cases NIO leaves open or answers at the wrong
+/// level, always through a GOAWAY that `HTTP2FrameGuard` sees and closes on.
 ///
-/// NIO reports errors of a single stream (a malformed request head, a content-length mismatch) the same way,
-/// often unwrapped, after resetting that stream; those must leave the connection and its other streams be.
-/// The two cannot be told apart by how they arrive, so the connection errors are named here; anything else
-/// keeps NIO's own handling (for a connection error it did not name, the idle timeout then ends the
-/// connection, as before). Tests: `HTTP2LimitsTests` (rapid reset closes; a malformed request on one stream
-/// leaves the others and the connection).
-final class HTTP2ConnectionErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// - HEADERS on a half-closed (remote) stream: NIO resets that stream with PROTOCOL_ERROR, where RFC 9113
+///   §5.1 wants STREAM_CLOSED; NIO writes its RST_STREAM before Pier hears of it. A client that does this has
+///   lost track of its streams: Pier treats it as a connection error (§5.4 allows it) with GOAWAY
+///   STREAM_CLOSED.
+/// - A client past its frame budget (`HTTP2AbuseEvent`): GOAWAY ENHANCE_YOUR_CALM.
+/// - The connection errors named in `endsConnection`, as a fallback should a GOAWAY not be written (NIO
+///   buffers it while the socket is not writable): closed at the end of the turn.
+///
+/// Errors of one stream (a malformed request head, a content-length mismatch) reach here too, after NIO reset
+/// that stream; they leave the connection and its other streams be.
+final class HTTP2ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private let state: HTTP2ConnectionState
+
+    init(state: HTTP2ConnectionState) {
+        self.state = state
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let transition = error as? NIOHTTP2Errors.BadStreamStateTransition,
+            transition.fromState == .halfClosedRemoteLocalIdle || transition.fromState == .halfClosedRemoteLocalActive,
+            let reset = state.lastReset, reset.code == UInt32(HTTP2ErrorCode.protocolError.networkCode)
+        {
+            // NIO's answer to a frame the client sent (its RST_STREAM went out just now), not to Pier's writes.
+            state.lastReset = nil
+            return goAway(context, .streamClosed)
+        }
         guard Self.endsConnection(error) else { return }
-        // At the end of the loop turn: inside a read NIO flushes its GOAWAY only once the read completes.
         context.eventLoop.assumeIsolated().execute {
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is HTTP2AbuseEvent { return goAway(context, .enhanceYourCalm) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func goAway(_ context: ChannelHandlerContext, _ code: HTTP2ErrorCode) {
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: HTTP2StreamID(Int(state.lastStreamID)), errorCode: code, opaqueData: nil))
+        // NIO refuses a GOAWAY after one with a lower last stream: then there is nothing left to say.
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenFailure { _ in
             context.close(promise: nil)
         }
     }
@@ -100,6 +149,50 @@ final class HTTP2ConnectionErrorHandler: ChannelInboundHandler, RemovableChannel
         default:
             return false
         }
+    }
+}
+
+/// Counts the streams open in NIO's state machine (`HTTP2ConnectionState.openStreams`) and passes the events on
+/// to NIO's connection manager. NIO calls it as it opens and closes streams, on the connection's event loop;
+/// stream channels close later, after the read that reset them, so their closing is no count of what is open.
+struct HTTP2StreamCounter: NIOHTTP2StreamDelegate {
+    let state: NIOLoopBound<HTTP2ConnectionState>
+    let next: any NIOHTTP2StreamDelegate
+
+    func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
+        state.value.openStreams += 1
+        next.streamCreated(id, channel: channel)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
+        state.value.openStreams -= 1
+        next.streamClosed(id, channel: channel)
+    }
+}
+
+/// A stream past `HTTP2Downstream.maxConcurrentStreams`: RST_STREAM REFUSED_STREAM (RFC 9113 §5.1.2; the
+/// client knows nothing was processed and may retry), nothing read. The connection and its other streams go on.
+final class HTTP2StreamRefuser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private var refused = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !refused else { return }
+        refused = true
+        context.writeAndFlush(wrapOutboundOut(.rstStream(.refusedStream)), promise: nil)
     }
 }
 
