@@ -74,7 +74,7 @@ public final class FileProvider: Service, Sendable {
         var lastTable = current.map { $0.builder(certificates: certificates).build($0.services, generation: 1).table }
         var certificateStamps = stamps(certificates.watchedFiles)
         var pendingCertificateStamps: [FileStamp]?
-        // Whether the last edit was rejected, so that the edit fixing it is acknowledged.
+        // Whether the last edit was rejected or unreadable, so that the edit fixing it is acknowledged.
         var rejected = false
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
@@ -108,6 +108,9 @@ public final class FileProvider: Service, Sendable {
             switch FileText.read(path) {
             case .failure(let failure):
                 logger.error("configuration file unreadable; previous routes stay live", metadata: ["path": "\(path)", "reason": "\(failure)"])
+                // The same text coming back is news too: it is read again and acknowledged.
+                rejected = true
+                lastText = nil
                 continue
             case .success(let read):
                 text = read
@@ -166,8 +169,9 @@ struct FileStamp: Equatable {
     var seconds: Int = 0
     var nanoseconds: Int = 0
 
-    /// A stamp no file has.
-    init() {}
+    /// A stamp no file has, not even a missing one (size -1): a file deleted before the first look is
+    /// reported too.
+    init() { size = -2 }
 
     init(path: String) {
         var st = stat()

@@ -81,6 +81,28 @@ extension EndToEnd {
             #expect(pier.terminate() == 0)
         }
 
+        @Test func aFileThatComesBackAfterVanishingIsAcknowledged() async throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("pier.toml")
+            let text = files.config(services: files.serviceBlock("web", host: "web.test", port: 1))
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let pier = try PierProcess(["serve", "-c", file.path])
+            _ = try await pier.waitForPort()
+            func logged(_ line: String) async throws -> Bool {
+                let deadline = ContinuousClock.now + .seconds(3)
+                while !pier.output.contains(line), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                return pier.output.contains(line)
+            }
+            try FileManager.default.removeItem(at: file)
+            #expect(try await logged("configuration file unreadable; previous routes stay live path=\(file.path) reason=not found"), "\(pier.output)")
+            #expect(!pier.output.contains("configuration accepted"))
+            // The same text back: the routes do not change, and the log says the file is taken again.
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            #expect(try await logged("configuration accepted path=\(file.path)"), "\(pier.output)")
+            #expect(pier.terminate() == 0)
+        }
+
         @Test func versionAndHelp() throws {
             let version = try run(pierBinary, ["--version"])
             #expect(version.status == 0)
