@@ -18,13 +18,13 @@ extension ProxyServer {
         /// Why, in words: `address already in use`, `permission denied` …
         public var reason: String
         /// The system error number, when the failure was one.
-        public var errno: Int32?
+        public var systemError: Int32?
 
         init(entrypoint: String, host: String, port: Int, error: any Error) {
             self.entrypoint = entrypoint
             self.address = ProxyServer.display(host: host, port: port)
             let code = (error as? IOError)?.errnoCode
-            self.errno = code
+            self.systemError = code
             switch code {
             case EADDRINUSE: reason = "address already in use (another process listens there)"
             case EACCES: reason = "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
