@@ -78,8 +78,12 @@ public final class CertificateFiles: CertificateSource, Sendable {
         return .success(directory + "/" + name)
     }
 
+    /// Both files' texts; when either cannot be read, every unreadable file with its reason, so that a
+    /// missing pair is fixed in one go.
     private func read(_ names: CertificateNames) -> Result<(String, String), Problem> {
         var texts: [String] = []
+        var failures: [String] = []
+        var secrets = false
         for name in [names.certificate, names.key] {
             let file: String
             switch path(of: name) {
@@ -87,11 +91,17 @@ public final class CertificateFiles: CertificateSource, Sendable {
             case .success(let p): file = p
             }
             state.withLockedValue { _ = $0.files.insert(file) }
-            guard let text = FileProvider.readFile(file) else {
-                let hint = name.hasPrefix("/") ? "" : " (is the secret attached to Pier's service?)"
-                return .failure(Problem(message: "cannot read \(file)" + hint))
+            switch FileText.read(file) {
+            case .success(let text):
+                texts.append(text)
+            case .failure(let failure):
+                failures.append("\(file) (\(failure))")
+                secrets = secrets || !name.hasPrefix("/")
             }
-            texts.append(text)
+        }
+        guard failures.isEmpty else {
+            let hint = secrets ? "; is the secret attached to Pier's service?" : ""
+            return .failure(Problem(message: "cannot read " + failures.joined(separator: " nor ") + hint))
         }
         return .success((texts[0], texts[1]))
     }

@@ -64,7 +64,7 @@ public enum ConfigFileParser {
             if let array = value.array {
                 for (i, element) in array.enumerated() {
                     guard let table = element.table else {
-                        issues.append(typeIssue("Services[\(i)]", "a table ([[Services]])"))
+                        issues.append(typeIssue(servicePosition(i), "a table ([[Services]])"))
                         continue
                     }
                     if let service = parseService(table, index: i, issues: &issues) { config.services.append(service) }
@@ -74,6 +74,14 @@ public enum ConfigFileParser {
             }
         }
         return (config, issues)
+    }
+
+    /// Where a service without a usable name sits, counted from 1 in file order (`the 5th [[Services]]`):
+    /// a 0-based `Services[4]` made users look at the wrong table.
+    static func servicePosition(_ index: Int) -> String {
+        let n = index + 1
+        let suffix = (11...13).contains(n % 100) ? "th" : [1: "st", 2: "nd", 3: "rd"][n % 10] ?? "th"
+        return "the \(n)\(suffix) [[Services]]"
     }
 
     private static func typeIssue(_ key: String, _ expected: String, service: String? = nil, value: String? = nil) -> RouteIssue {
@@ -236,7 +244,7 @@ public enum ConfigFileParser {
 
     private static func parseService(_ table: TOMLTable, index: Int, issues: inout [RouteIssue]) -> ServiceDescription? {
         guard let name = table["Name"]?.string, !name.isEmpty else {
-            issues.append(RouteIssue(.error, service: nil, key: "Services[\(index)].Name", reason: "missing: every service needs a Name; service ignored"))
+            issues.append(RouteIssue(.error, service: nil, key: "Name of " + servicePosition(index), reason: "missing: every service needs a Name; service ignored"))
             return nil
         }
         unknownKeys(table, known: serviceKeys, where: "Services", service: name, into: &issues)

@@ -43,12 +43,23 @@ public final class FileProvider: Service, Sendable {
         self.publish = publish
     }
 
-    /// Reads and parses the file once.
-    public static func load(path: String) -> (StandaloneConfiguration?, [RouteIssue]) {
-        guard let text = readFile(path) else {
-            return (nil, [RouteIssue(.error, service: nil, key: nil, value: path, reason: "cannot read the configuration file")])
+    /// Reads and parses the file once. Unless `servicesIgnored` (with `--docker` the file gives only
+    /// entrypoints and settings), a file that lists no service gets a warning: nothing would be routed.
+    public static func load(path: String, servicesIgnored: Bool = false) -> (StandaloneConfiguration?, [RouteIssue]) {
+        switch FileText.read(path) {
+        case .failure(let failure):
+            return (nil, [RouteIssue(.error, service: nil, reason: "cannot read the configuration file \"\(path)\": \(failure)")])
+        case .success(let text):
+            var (config, issues) = ConfigFileParser.parse(text)
+            if !servicesIgnored, let config, let warning = noServicesIssue(config, path: path) { issues.append(warning) }
+            return (config, issues)
         }
-        return ConfigFileParser.parse(text)
+    }
+
+    /// The warning for a configuration that routes nothing, or nil when it lists services.
+    static func noServicesIssue(_ config: StandaloneConfiguration, path: String) -> RouteIssue? {
+        guard config.services.isEmpty else { return nil }
+        return RouteIssue(.warning, service: nil, reason: "\"\(path)\" lists no service ([[Services]]): nothing is routed, every request gets 503")
     }
 
     /// Polls until graceful shutdown or cancellation.
@@ -63,6 +74,8 @@ public final class FileProvider: Service, Sendable {
         var lastTable = current.map { $0.builder(certificates: certificates).build($0.services, generation: 1).table }
         var certificateStamps = stamps(certificates.watchedFiles)
         var pendingCertificateStamps: [FileStamp]?
+        // Whether the last edit was rejected or unreadable, so that the edit fixing it is acknowledged.
+        var rejected = false
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
             let stamp = FileStamp(path: path)
@@ -91,15 +104,23 @@ public final class FileProvider: Service, Sendable {
             }
             pendingStamp = nil
             lastStamp = stamp
-            guard let text = Self.readFile(path) else {
-                logger.error("configuration file unreadable; previous routes stay live", metadata: ["path": "\(path)"])
+            let text: String
+            switch FileText.read(path) {
+            case .failure(let failure):
+                logger.error("configuration file unreadable; previous routes stay live", metadata: ["path": "\(path)", "reason": "\(failure)"])
+                // The same text coming back is news too: it is read again and acknowledged.
+                rejected = true
+                lastText = nil
                 continue
+            case .success(let read):
+                text = read
             }
             guard text != lastText else { continue }
             lastText = text
             let (parsed, issues) = ConfigFileParser.parse(text)
             guard var config = parsed else {
-                for issue in issues { logger.error("\(issue)") }
+                rejected = true
+                for issue in issues { logger.report(issue) }
                 logger.error("configuration rejected; previous routes stay live", metadata: ["path": "\(path)"])
                 continue
             }
@@ -110,15 +131,21 @@ public final class FileProvider: Service, Sendable {
             if let current, current.secretsDirectory != config.secretsDirectory {
                 logger.warning("SecretsDirectory changed; a restart is needed for it to apply")
             }
+            if rejected {
+                // Said even when the routes end up unchanged: whoever fixed the file wants to see it taken.
+                rejected = false
+                logger.info("configuration accepted", metadata: ["path": "\(path)"])
+            }
             current = config
-            rebuild(config, issues: issues, generation: &generation, lastTable: &lastTable)
+            let warning = Self.noServicesIssue(config, path: path).map { [$0] } ?? []
+            rebuild(config, issues: issues + warning, generation: &generation, lastTable: &lastTable)
             certificateStamps = stamps(certificates.watchedFiles)
         }
     }
 
     private func rebuild(_ config: StandaloneConfiguration, issues: [RouteIssue], generation: inout UInt64, lastTable: inout RouteTable?) {
         let result = config.builder(certificates: certificates).build(config.services, generation: generation + 1)
-        for issue in issues + result.issues { log(issue) }
+        for issue in issues + result.issues { logger.report(issue) }
         if let lastTable, lastTable.content == result.table.content {
             logger.debug("configuration read; routes unchanged")
             return
@@ -133,26 +160,6 @@ public final class FileProvider: Service, Sendable {
     }
 
     private func stamps(_ files: [String]) -> [FileStamp] { files.map { FileStamp(path: $0) } }
-
-    private func log(_ issue: RouteIssue) {
-        switch issue.severity {
-        case .error: logger.error("\(issue)")
-        case .warning: logger.warning("\(issue)")
-        }
-    }
-
-    static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count { break }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }
 
 /// What identifies one version of a file cheaply: inode, size and modification time.
@@ -162,8 +169,9 @@ struct FileStamp: Equatable {
     var seconds: Int = 0
     var nanoseconds: Int = 0
 
-    /// A stamp no file has.
-    init() {}
+    /// A stamp no file has, not even a missing one (size -1): a file deleted before the first look is
+    /// reported too.
+    init() { size = -2 }
 
     init(path: String) {
         var st = stat()

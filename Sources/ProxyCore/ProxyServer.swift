@@ -75,6 +75,7 @@ public final class ProxyServer: Service, Sendable {
     }
 
     /// Binds the listening sockets. Called by `run()`; tests may call it first to learn the ports.
+    /// Throws `BindError` naming the entrypoint and address that failed.
     @discardableResult
     public func start() async throws -> SocketAddress {
         if let bound = state.withLockedValue({ $0.channel })?.localAddress { return bound }
@@ -88,11 +89,12 @@ public final class ProxyServer: Service, Sendable {
             if let https = configuration.https {
                 let channel = try await httpsBootstrap(quiesce: httpsQuiesce).bind(host: https.host, port: https.port).get()
                 httpsChannel = channel
-                logger.info("entrypoint listening", metadata: ["address": "\(channel.localAddress!)", "scheme": "https"])
+                logger.info("entrypoint listening", metadata: ["address": "\(Self.display(channel.localAddress!))", "scheme": "https"])
             }
         } catch {
-            boundPromise.fail(error)
-            throw error
+            let failure = BindError(entrypoint: "HTTPS", host: configuration.https!.host, port: configuration.https!.port, error: error)
+            boundPromise.fail(failure)
+            throw failure
         }
         let httpsPort = httpsChannel?.localAddress?.port
         let bootstrap = listenerBootstrap(quiesce: quiesce)
@@ -111,12 +113,13 @@ public final class ProxyServer: Service, Sendable {
             let address = channel.localAddress!
             boundPromise.succeed(address)
             healthChecker.start()
-            logger.info("entrypoint listening", metadata: ["address": "\(address)", "scheme": "http"])
+            logger.info("entrypoint listening", metadata: ["address": "\(Self.display(address))", "scheme": "http"])
             return address
         } catch {
             httpsChannel?.close(promise: nil)
-            boundPromise.fail(error)
-            throw error
+            let failure = BindError(entrypoint: "HTTP", host: configuration.host, port: configuration.port, error: error)
+            boundPromise.fail(failure)
+            throw failure
         }
     }
 

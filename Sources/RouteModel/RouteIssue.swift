@@ -36,14 +36,18 @@ public struct RouteIssue: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// One line: `error: service "web": com.docker.lb.port="80x": not a port number …`.
-    public var description: String {
-        var line = "\(severity.rawValue):"
-        if let service { line += " service \"\(service)\":" }
+    public var description: String { "\(severity.rawValue): " + detail }
+
+    /// The line without its severity, for logs, whose level already says it:
+    /// `service "web": com.docker.lb.port="80x": not a port number …`.
+    public var detail: String {
+        var line = ""
+        if let service { line += "service \"\(service)\": " }
         if let key {
-            line += " \(key)"
+            line += key
             if let value { line += "=\"\(value)\"" }
-            line += ":"
+            line += ": "
         }
-        return line + " " + reason
+        return line + reason
     }
 }

@@ -15,7 +15,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Port of the HTTP entrypoint.")
     var port: Int = 8080
 
-    @Flag(help: "Print the embedded configuration (with the backends' ports) and exit.")
+    @Flag(help: "Also print the configuration the running demo serves, with its backends' real ports (while the demo runs: usable as is with pier check and routes, and with pier serve --http on another address).")
     var printConfig = false
 
     @OptionGroup var logging: LoggingOptions
@@ -30,22 +30,27 @@ struct Demo: AsyncParsableCommand {
         for name in ["web-v1", "web-v2", "api", "fallback"] {
             backends[name] = try await DemoBackend.start(name: name, group: backendGroup)
         }
-        let text = EmbeddedDefault.configuration(port: port, ports: backends.mapValues(\.port))
-        if printConfig {
-            print(text)
-            return
-        }
+        // The backends take free ports, known only once they run: the configuration is printed from the
+        // running demo, never guessed beforehand.
+        let ports = backends.mapValues(\.port)
+        let text = EmbeddedDefault.configuration(port: port, ports: ports)
         let logger = logging.bootstrap()
         let (parsed, issues) = ConfigFileParser.parse(text)
         guard var config = parsed else {
-            for issue in issues { logger.error("\(issue)") }
+            for issue in issues { logger.report(issue) }
             throw ExitCode(1)
         }
         if logging.noAccessLog { config.settings.accessLog = false }
         let result = config.builder(certificates: nil).build(config.services)
-        for issue in result.issues { logger.warning("\(issue)") }
+        for issue in result.issues { logger.report(issue) }
         let tables = RouteTableBox(result.table)
-        try await serve(host: config.httpHost, port: config.httpPort, https: nil, grace: 2, tables: tables, extra: [], logger: logger) { port in
+        let printConfig = self.printConfig
+        try await serve(
+            host: config.httpHost, port: config.httpPort, https: config.httpsHost.map { ($0, config.httpsPort) }, grace: 2,
+            tables: tables, extra: [], logger: logger,
+            bindHint: { _ in "choose another port with --port N" }
+        ) { port in
+            if printConfig { print(EmbeddedDefault.configuration(port: port, ports: ports)) }
             print(EmbeddedDefault.instructions(port: port))
             fflush(nil)
         }
@@ -58,9 +63,11 @@ struct Demo: AsyncParsableCommand {
 enum EmbeddedDefault {
     static func configuration(port: Int, ports: [String: Int]) -> String {
         """
-        # Pier demo configuration: four local backends behind host and path routes.
+        # Pier demo configuration: four local backends behind host and path routes. The backends' ports are
+        # those of the demo that printed it: it works while that demo runs.
         [Entrypoints]
         HTTP = "127.0.0.1:\(port)"
+        HTTPS = ""    # plain HTTP only; without this line Pier opens HTTPS on 0.0.0.0:8443
 
         [Config]
         KeepaliveTimeout = "75s"

@@ -16,6 +16,7 @@ struct Pier: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",
         abstract: "A layer 7 router for Docker Swarm that speaks Interlock's com.docker.lb.* labels.",
+        version: PierVersion.serverInfo,
         subcommands: [Serve.self, Check.self, Routes.self, Demo.self, Version.self]
     )
 }
@@ -35,11 +36,7 @@ struct LoggingOptions: ParsableArguments {
 
     func bootstrap() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { _ in PierLogHandler(logLevel: level) }
         return Logger(label: "pier")
     }
 }
@@ -95,8 +92,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Time in-flight requests get to finish on SIGTERM/SIGINT, in seconds.")
     var grace: Int = 10
 
+    // Optional rather than defaulting to the core count: the help would print this machine's count as
+    // the default next to "one per core".
     @Option(help: "Event loop threads (default: one per core).")
-    var threads: Int = System.coreCount
+    var threads: Int?
 
     @OptionGroup var logging: LoggingOptions
 
@@ -104,7 +103,7 @@ struct Serve: AsyncParsableCommand {
         if config == nil, !dockerOptions.enabled {
             throw ValidationError("give --config FILE, or --docker to route a Docker Swarm (pier demo runs a built-in example)")
         }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         try logging.validateLevel()
     }
 
@@ -113,10 +112,10 @@ struct Serve: AsyncParsableCommand {
         var configuration = StandaloneConfiguration()
         var issues: [RouteIssue] = []
         if let config {
-            let (parsed, found) = FileProvider.load(path: config)
+            let (parsed, found) = FileProvider.load(path: config, servicesIgnored: dockerOptions.enabled)
             issues = found
             guard let loaded = parsed else {
-                for issue in issues { logger.error("\(issue)") }
+                for issue in issues { logger.report(issue) }
                 throw ExitCode(1)
             }
             configuration = loaded
@@ -135,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         }
         adjust(&configuration)
         for issue in issues {
-            if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+            logger.report(issue)
         }
 
         let tables = RouteTableBox(.empty(settings: configuration.settings))
@@ -156,7 +155,7 @@ struct Serve: AsyncParsableCommand {
             let certificates = configuration.makeCertificateFiles()
             let result = configuration.builder(certificates: certificates).build(configuration.services, generation: 1)
             for issue in result.issues {
-                if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+                logger.report(issue)
             }
             tables.publish(result.table)
             logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
@@ -166,20 +165,32 @@ struct Serve: AsyncParsableCommand {
         }
         try await serve(
             host: configuration.httpHost, port: configuration.httpPort,
-            https: configuration.httpsHost.map { ($0, configuration.httpsPort) }, grace: grace, threads: max(1, threads),
-            tables: tables, extra: [provider], logger: logger)
+            https: configuration.httpsHost.map { ($0, configuration.httpsPort) }, grace: grace, threads: threads ?? System.coreCount,
+            tables: tables, extra: [provider], logger: logger) { failure in
+                failure.entrypoint == "HTTPS"
+                    ? "choose another address with --https ADDR:PORT ([Entrypoints] HTTPS), or --https none for no HTTPS entrypoint"
+                    : "choose another address with --http ADDR:PORT ([Entrypoints] HTTP)"
+            }
         await cleanup?()
     }
 }
 
-/// Runs the entrypoint and the given services until SIGTERM or SIGINT, then drains.
+/// Runs the entrypoint and the given services until SIGTERM or SIGINT, then drains. An entrypoint that cannot
+/// listen is logged with its address and `bindHint`'s advice (the option that moves it), and exits 1.
 func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
-           extra: [any Service], logger: Logger, onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
+           extra: [any Service], logger: Logger, bindHint: (ProxyServer.BindError) -> String,
+           onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let server = ProxyServer(
         configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace)),
         group: group, tables: tables, logger: logger)
-    try await server.start()
+    do {
+        try await server.start()
+    } catch let failure as ProxyServer.BindError {
+        logger.error("\(failure); \(bindHint(failure))")
+        try await group.shutdownGracefully()
+        throw ExitCode(1)
+    }
     if let onStart { await onStart(try await server.localAddress.port ?? port) }
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
     services += extra.map { .init(service: $0) }
@@ -229,7 +240,7 @@ struct Routes: AsyncParsableCommand {
         var configuration = StandaloneConfiguration()
         var issues: [RouteIssue] = []
         if let config {
-            let (parsed, found) = FileProvider.load(path: config)
+            let (parsed, found) = FileProvider.load(path: config, servicesIgnored: dockerOptions.enabled)
             guard let loaded = parsed else {
                 for issue in found { print(issue) }
                 throw ExitCode(1)

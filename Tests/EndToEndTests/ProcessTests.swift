@@ -222,6 +222,12 @@ extension EndToEnd {
             try await Task.sleep(for: .milliseconds(600))
             #expect(pier.output.contains("configuration rejected"))
             #expect(echoFields(try curl(["-H", "Host: flip.test", "http://127.0.0.1:\(port)/"]).out)["backend"] == "a")
+            #expect(!pier.output.contains("configuration accepted"))
+            // Fixing the file is acknowledged, even though it compiles to the live routes.
+            try write(50)
+            let fixed = ContinuousClock.now + .seconds(2)
+            while !pier.output.contains("configuration accepted"), ContinuousClock.now < fixed { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pier.output.contains("configuration accepted"), "\(pier.output.suffix(2000))")
             #expect(pier.terminate() == 0)
             await a.stop()
             await b.stop()

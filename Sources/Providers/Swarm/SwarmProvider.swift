@@ -104,7 +104,7 @@ public final class SwarmProvider: Service, Sendable {
                 // Issues are logged when they change, even if the table does not.
                 if result.issues != lastIssues {
                     for issue in result.issues where !lastIssues.contains(issue) {
-                        if issue.severity == .error { logger.error("\(issue)") } else { logger.warning("\(issue)") }
+                        logger.report(issue)
                     }
                     lastIssues = result.issues
                 }
