@@ -95,6 +95,31 @@ extension EndToEnd {
             }
         }
 
+        @Test("5.1/8: DATA on a stream the client reset is a STREAM_CLOSED error (RST_STREAM, or GOAWAY and close)")
+        func dataAfterReset() async throws {
+            try await Self.withConnection { _, h2 in
+                try await h2.send([h2.request(1, "/upload", method: "POST", endStream: false), Raw.rst(stream: 1, code: Self.cancel),
+                                   Raw.data(stream: 1, bytes: 4, endStream: true)])
+                // RFC 9113 §5.1: a stream error; h2spec also accepts the connection error.
+                #expect(try await h2.wait(timeout: .seconds(2)) { h2.rst(of: 1) != nil || h2.goAway != nil }, "\(h2.summary)")
+                if h2.goAway != nil {
+                    try await Self.expectGoAwayAndClose(h2, code: Self.streamClosed, last: 1)
+                } else {
+                    #expect(h2.rst(of: 1) == Self.streamClosed, "\(h2.summary)")
+                }
+            }
+        }
+
+        @Test("5.1/11: DATA on a closed stream ends the connection with GOAWAY STREAM_CLOSED")
+        func dataOnClosedStream() async throws {
+            try await Self.withConnection { _, h2 in
+                try await h2.send([h2.request(1, "/")])
+                #expect(try await h2.wait(timeout: .seconds(5)) { h2.ended(1) }, "\(h2.summary)")
+                try await h2.send([Raw.data(stream: 1, bytes: 4, endStream: true)])
+                try await Self.expectGoAwayAndClose(h2, code: Self.streamClosed, last: 1)
+            }
+        }
+
         // MARK: Flow control (h2spec 6.9)
 
         @Test("6.9.1/2: a connection window past 2^31-1 ends the connection: GOAWAY FLOW_CONTROL_ERROR, last stream 1")
@@ -139,9 +164,10 @@ extension EndToEnd {
                 #expect(try await h2.wait(timeout: .seconds(5)) { h2.rst(of: 257) != nil || h2.closed }, "\(h2.summary)")
                 #expect(h2.rst(of: 257) == Self.refusedStream, "\(h2.summary)")
                 #expect(h2.goAway == nil && !h2.closed, "\(h2.summary)")
+                let admitted = streams.dropLast()
+                #expect(!admitted.contains { h2.ended($0) }, "a response ended with no window: \(h2.summary)")
 
                 try await h2.send([Raw.settings([(Self.initialWindowSize, 65535)]), Raw.windowUpdate(stream: 0, increment: 1 << 20)])
-                let admitted = streams.dropLast()
                 #expect(try await h2.wait(timeout: .seconds(10)) { admitted.allSatisfy { h2.ended($0) } },
                         "unanswered: \(admitted.filter { !h2.ended($0) }.prefix(10)); \(h2.summary)")
                 let notOK = admitted.filter { h2.status(of: $0) != "200" }
