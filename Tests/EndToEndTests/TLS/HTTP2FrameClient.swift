@@ -2,8 +2,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
-import NIOPosix
-import NIOSSL
 
 /// An HTTP/2 client over TLS that works in frames, for tests of what a server does with a client that
 /// misbehaves: NIO's HTTP/2 handler in client mode, with no stream multiplexer, so the test writes whatever
@@ -20,24 +18,15 @@ final class HTTP2FrameClient: Sendable {
     /// Connects to 127.0.0.1:`port` with SNI `serverName`, trusting only `caPath`, offering only h2; without
     /// `validateHeaders` it sends header blocks NIO would refuse to.
     static func connect(port: Int, serverName: String, caPath: String, validateHeaders: Bool = true) async throws -> HTTP2FrameClient {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.trustRoots = .file(caPath)
-        configuration.applicationProtocols = ["h2"]
-        let context = try NIOSSLContext(configuration: configuration)
         let received = NIOLockedValueBox<(frames: [HTTP2Frame], closed: Bool)>(([], false))
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
-                    // The client's own DoS limits off: this client is the one that misbehaves.
-                    var connection = NIOHTTP2Handler.ConnectionConfiguration()
-                    connection.maximumConnectionGlitches = 1_000_000
-                    if !validateHeaders { connection.headerBlockValidation = .disabled }
-                    try channel.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: connection))
-                    try channel.pipeline.syncOperations.addHandler(Collector(received: received))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let channel = try await connectTLS(port: port, serverName: serverName, caPath: caPath, alpn: ["h2"]) { pipeline in
+            // The client's own DoS limits off: this client is the one that misbehaves.
+            var connection = NIOHTTP2Handler.ConnectionConfiguration()
+            connection.maximumConnectionGlitches = 1_000_000
+            if !validateHeaders { connection.headerBlockValidation = .disabled }
+            try pipeline.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: connection))
+            try pipeline.addHandler(Collector(received: received))
+        }
         return HTTP2FrameClient(channel: channel, received: received)
     }
 

@@ -1,25 +1,15 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import NIOSSL
 
 /// Sends `payload` over TLS to 127.0.0.1:`port` (SNI `serverName`, trusting only `caPath`) while reading the
 /// echo; succeeds with the number of echoed bytes that matched the payload, in order, once all came back.
 enum TLSBulkClient {
     static func echo(port: Int, serverName: String, caPath: String, payload: [UInt8]) async throws -> Int {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.trustRoots = .file(caPath)
-        let context = try NIOSSLContext(configuration: configuration)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let promise = group.next().makePromise(of: Int.self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
-                    try channel.pipeline.syncOperations.addHandler(Bulk(payload: payload, done: promise))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
+        let channel = try await connectTLS(port: port, serverName: serverName, caPath: caPath) { pipeline in
+            try pipeline.addHandler(Bulk(payload: payload, done: promise))
+        }
         defer { channel.close(promise: nil) }
         return try await promise.futureResult.get()
     }
@@ -92,20 +82,10 @@ enum TLSBulkClient {
 /// MAX_HEADER_LIST_SIZE, 4 INITIAL_WINDOW_SIZE).
 enum HTTP2SettingsProbe {
     static func settings(port: Int, serverName: String, caPath: String) async throws -> [UInt16: UInt32] {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.trustRoots = .file(caPath)
-        configuration.applicationProtocols = ["h2"]
-        let context = try NIOSSLContext(configuration: configuration)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let promise = group.next().makePromise(of: [UInt16: UInt32].self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
-                    try channel.pipeline.syncOperations.addHandler(Reader(done: promise))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+        let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: [UInt16: UInt32].self)
+        let channel = try await connectTLS(port: port, serverName: serverName, caPath: caPath, alpn: ["h2"]) { pipeline in
+            try pipeline.addHandler(Reader(done: promise))
+        }
         defer { channel.close(promise: nil) }
         let timeout = channel.eventLoop.scheduleTask(in: .seconds(10)) { promise.fail(ChannelError.connectTimeout(.seconds(10))) }
         defer { timeout.cancel() }
