@@ -38,12 +38,12 @@ final class InProcessPier: Sendable {
 
     /// Starts Pier; with `https`, also the HTTPS entrypoint, reading certificate files by absolute path.
     static func start(_ services: [ServiceDescription], settings: ProxySettings = ProxySettings(accessLog: false),
-                      https: Bool = false, defaultCertificate: CertificateNames? = nil) async throws -> InProcessPier {
+                      https: Bool = false, defaultCertificate: CertificateNames? = nil, threads: Int = 2) async throws -> InProcessPier {
         let certificates = https ? CertificateFiles(directory: "/nonexistent", allowsPaths: true) : nil
         let result = RouteTableBuilder(settings: settings, certificates: certificates, defaultCertificate: defaultCertificate).build(services)
         if result.hasErrors { throw TestFailure("table has errors: \(result.issues)") }
         let tables = RouteTableBox(result.table)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = ProxyServer(configuration: .init(host: "127.0.0.1", port: 0, https: https ? ("127.0.0.1", 0) : nil, gracePeriod: .seconds(2)),
                                  group: group, tables: tables, logger: Logger(label: "pier-test"))
         let address = try await server.start()

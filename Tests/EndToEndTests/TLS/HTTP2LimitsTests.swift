@@ -15,12 +15,12 @@ extension EndToEnd {
             let backend: TestBackend
             let pier: InProcessPier
 
-            static func start(settings: ProxySettings = ProxySettings(accessLog: false)) async throws -> Fixture {
+            static func start(settings: ProxySettings = ProxySettings(accessLog: false), threads: Int = 2) async throws -> Fixture {
                 let pki = try TestPKI()
                 let backend = try await TestBackend.start("app")
                 let a = try pki.issue("a", names: ["a.test"])
                 let pier = try await InProcessPier.start([service("a", ["hosts": "a.test", "ssl_cert": a.certificate, "ssl_key": a.key], [backend])],
-                                                         settings: settings, https: true)
+                                                         settings: settings, https: true, threads: threads)
                 return Fixture(pki: pki, backend: backend, pier: pier)
             }
 
