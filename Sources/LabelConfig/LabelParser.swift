@@ -255,6 +255,9 @@ struct LabelParser {
                 warning(key, written[key]!, "has no effect with com.docker.lb.ssl_passthrough=true: Pier relays the bytes as they are")
             }
         }
+        if r.upstreamProtocol == .h2c, r.limits.maxConnections != nil, let written = written[.maxConnections] {
+            warning(.maxConnections, written, "has no effect with com.docker.lb.pier.upstream_protocol=h2c: one HTTP/2 connection per endpoint and event loop carries every request")
+        }
         if r.contextRootRewrite, r.contextRoot == "/" {
             warning(.contextRootRewrite, "true", "has no effect without com.docker.lb.context_root")
         }

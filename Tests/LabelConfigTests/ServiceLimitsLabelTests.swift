@@ -35,6 +35,8 @@ struct ServiceLimitsLabelTests {
         #expect(limits.description == "response_header=5s max_conns=16")
         let (unlimited, _) = Labels.parse(service: "web", labels: S.lb(["hosts": "a.org", "pier.max_conns": "0"]))
         #expect(try #require(unlimited).limits.maxConnections == nil)
+        let (_, h2c) = Labels.parse(service: "grpc", labels: S.lb(["hosts": "a.org", "pier.upstream_protocol": "h2c", "pier.max_conns": "4"]))
+        #expect(h2c.map(\.key) == ["com.docker.lb.pier.max_conns"])
         for bad in ["-1", "many", "1.5"] {
             let (_, issues) = Labels.parse(service: "web", labels: S.lb(["hosts": "a.org", "pier.max_conns": bad]))
             #expect(issues.map(\.key) == ["com.docker.lb.pier.max_conns"], "\(bad)")

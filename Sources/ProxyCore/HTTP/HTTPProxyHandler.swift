@@ -65,6 +65,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var lingerStart: NIODeadline?
     var lingerLastRead = NIODeadline.uptimeNanoseconds(0)
     var lingerBytes = 0
+    /// The last request's end arrived after its answer was decided, before the connection closed.
+    var requestEndedWhileClosing = false
     /// nginx's `lingering_time` and `lingering_timeout`, and a byte bound besides.
     static let lingerTime: TimeAmount = .seconds(30)
     static let lingerIdle: TimeAmount = .seconds(5)
@@ -117,7 +119,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         let part = unwrapInboundIn(data)
         if lingerStart != nil { return lingered(part) }
         // The connection is closing once its last response is written: later input is not answered.
-        if machine.closing, machine.exchange == nil { return }
+        if machine.closing, machine.exchange == nil {
+            if case .end = part { requestEndedWhileClosing = true }
+            return
+        }
         if !queued.isEmpty || (machine.exchange != nil && part.isHead) {
             return enqueue(.part(part))
         }
@@ -200,7 +205,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now, a busy one after its current response.
-            if (machine.isIdle && queued.isEmpty) || (machine.exchange?.responseEnded ?? false) {
+            if (machine.isIdle && queued.isEmpty) || (machine.exchange?.responseEnded ?? false) || lingerStart != nil {
                 // Idle, or only reading and dropping the body of a request already answered.
                 context.close(promise: nil)
             } else {
@@ -384,7 +389,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// `lingerTime` has passed or `lingerMaxBytes` were dropped. HTTP/2 streams have RST_STREAM for this.
     func closeAfterResponse(requestPending: Bool) {
         guard let context else { return }
-        guard requestPending, !downstream.multiplexed, context.channel.isActive else { return context.close(promise: nil) }
+        guard requestPending, !requestEndedWhileClosing, !downstream.multiplexed, context.channel.isActive else {
+            return context.close(promise: nil)
+        }
         let now = NIODeadline.now()
         lingerStart = now
         lingerLastRead = now

@@ -17,7 +17,7 @@ enum RequestValidation {
             case 4 where name.lowercased() == "host":
                 hostCount += 1
             case 14 where name.lowercased() == "content-length":
-                contentLengths.append(contentsOf: value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() })
+                HeaderBytes.appendContentLengths(value, to: &contentLengths)
             case 17 where name.lowercased() == "transfer-encoding":
                 transferEncodings += 1
             default:
@@ -104,6 +104,13 @@ enum HeaderBytes {
             i += 1
         }
         return false
+    }
+
+    /// Adds the comma-separated values of one Content-Length header to `values`; one value (the common case)
+    /// allocates no list of its own.
+    static func appendContentLengths(_ value: String, to values: inout [Substring]) {
+        guard value.utf8.contains(UInt8(ascii: ",")) else { return values.append(Substring(value).trimmingSpaces()) }
+        values.append(contentsOf: value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() })
     }
 
     /// Why a message's Content-Length values are unacceptable, or nil: each must be the canonical decimal

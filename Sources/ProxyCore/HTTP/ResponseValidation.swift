@@ -16,7 +16,7 @@ enum ResponseValidation {
             if let problem = HeaderBytes.valueProblem(value, name: name) { return problem }
             switch ForwardedHeaders.Name(name) {
             case .contentLength:
-                contentLengths.append(contentsOf: value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() })
+                HeaderBytes.appendContentLengths(value, to: &contentLengths)
             case .transferEncoding:
                 transferEncoding = true
             default:

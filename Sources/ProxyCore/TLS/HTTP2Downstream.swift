@@ -122,6 +122,12 @@ final class HTTP2ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
+    /// A reset NIO wrote during an earlier read is no answer to what comes next.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        state.lastReset = nil
+        context.fireChannelReadComplete()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is HTTP2AbuseEvent { return goAway(context, .enhanceYourCalm) }
         context.fireUserInboundEventTriggered(event)

@@ -146,8 +146,9 @@ struct HTTP2AbuseEvent {}
 ///   streams one by one (REFUSED_STREAM) instead of NIO failing the whole connection.
 /// - **Inbound**, frames that carry nothing are charged to the connection's `HTTP2FrameBudget` before NIO
 ///   spends anything on them (past it: `HTTP2AbuseEvent`), and one connection hands NIO at most
-///   `maxFramesPerTurn` frames or `maxBytesPerTurn` bytes per event-loop turn: the rest waits, and the socket
-///   is not read meanwhile, so that a flood cannot starve the other connections of its event loop.
+///   `maxFramesPerTurn` frames or `maxBytesPerTurn` bytes at a time: the rest waits until the loop has
+///   polled its sockets again (`resumeDelay`), and the socket is not read meanwhile, so that a flood cannot
+///   starve the other connections of its event loop.
 ///
 /// It never parses payloads (but the 8 fixed bytes of a GOAWAY and the settings of the first SETTINGS it
 /// rewrites). Owned by the connection's event loop.
@@ -183,11 +184,11 @@ final class HTTP2FrameGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if closing { return }
-        var buffer = unwrapInboundIn(data)
-        if var earlier = held {
-            earlier.writeImmutableBuffer(buffer)
-            buffer = earlier
-            held = nil
+        let buffer = unwrapInboundIn(data)
+        if held != nil {
+            // Its turn is over: what comes now waits behind what waits already.
+            held!.writeImmutableBuffer(buffer)
+            return
         }
         deliver(context, buffer)
     }
@@ -208,14 +209,16 @@ final class HTTP2FrameGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             return .take
         }
-        guard let cut else {
-            forward(context, buffer)
-            return
+        if let cut, cut > buffer.readerIndex, let now = buffer.readSlice(length: cut - buffer.readerIndex) {
+            forward(context, now)
+        } else if cut == nil, !exhausted {
+            return forward(context, buffer)
         }
-        if cut > buffer.readerIndex, let now = buffer.readSlice(length: cut - buffer.readerIndex) { forward(context, now) }
         if exhausted {
-            // The frame past the budget and everything after it never reach NIO.
+            // The frame past the budget and everything after it never reach NIO (but for the start of a frame
+            // header cut by the end of an earlier read, which NIO holds unparsed).
             closing = true
+            release(context)
             context.fireUserInboundEventTriggered(HTTP2AbuseEvent())
             return
         }
@@ -234,21 +237,30 @@ final class HTTP2FrameGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    /// The rest goes in a task: after this loop iteration's I/O, so every other ready connection is served first.
+    /// The rest goes in a later turn of the loop. NIO runs the tasks a task submits in the same turn, before
+    /// any socket: a task scheduled a little ahead lets the loop poll its sockets first, unless its turn runs
+    /// past that already (then the rest goes after the turn's other tasks).
     private func scheduleResume(_ context: ChannelHandlerContext) {
         guard !resumeScheduled else { return }
         resumeScheduled = true
-        context.eventLoop.assumeIsolated().execute { [self] in
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.resumeDelay) { [self] in
             resumeScheduled = false
-            guard !closing, let rest = held else { return }
+            guard !closing, let rest = held else { return release(context) }
             held = nil
             deliver(context, rest)
             channelReadComplete(context: context)
-            if held == nil, readPending {
-                readPending = false
-                context.read()
-            }
+            if held == nil { release(context) }
         }
+    }
+
+    static let resumeDelay: TimeAmount = .microseconds(50)
+
+    /// Nothing is held any more: a socket read that waited for it goes out.
+    private func release(_ context: ChannelHandlerContext) {
+        held = nil
+        guard readPending else { return }
+        readPending = false
+        if !closing { context.read() }
     }
 
     /// No socket reads while input waits: the flood stays in the client's socket, not in Pier's memory.

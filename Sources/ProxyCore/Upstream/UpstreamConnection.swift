@@ -111,6 +111,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        if case .head(let head) = part, (100..<200).contains(head.status.code), head.status != .switchingProtocols {
+            // An interim response (102 Processing, 103 Early Hints): not relayed (NIO's decoder used to drop
+            // them); the final head's `ResponseHeaderTimeout` starts with its own first byte.
+            connection.headWatcher?.awaitHead()
+            return
+        }
         delegate.upstreamReceived(part)
     }
 

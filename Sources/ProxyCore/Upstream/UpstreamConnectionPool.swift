@@ -174,11 +174,13 @@ final class UpstreamConnectionPool {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // `.forwardBytes`: after a 101 the bytes behind the head belong to the WebSocket tunnel.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false,
-                        // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends.
-                        encoderConfiguration: .noFramingHeaders)
+                    // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends. `.forwardBytes`:
+                    // after a 101 the bytes behind the head belong to the WebSocket tunnel. Interim responses
+                    // (100, 102, 103) come up so that `UpstreamHandler` can restart the response head's clock.
+                    try channel.pipeline.syncOperations.addHandlers([
+                        HTTPRequestEncoder(configuration: .noFramingHeaders),
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)),
+                    ])
                     try channel.pipeline.syncOperations.addHandler(HeadWatcher(awaiting: false), position: .first)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
@@ -197,10 +199,10 @@ final class UpstreamConnectionPool {
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
             connection.headWatcher = try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
             handler.connection = connection
-            connection.setOnClose { [self] closed in
-                remove(closed)
-                connectionClosed(closed.endpoint)
-            }
+            connection.setOnClose { [self] closed in remove(closed) }
+            // Counted down when the socket closes, whoever owns it then (a WebSocket tunnel removes the
+            // upstream handler that reports closes to the pool).
+            channel.closeFuture.assumeIsolated().whenComplete { [self] _ in connectionClosed(endpoint) }
             return connection
         }.flatMapErrorThrowing { [self] error in
             // Not connected (or no usable pipeline, never seen): no close callback will count this one down.

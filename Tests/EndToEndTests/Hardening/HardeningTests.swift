@@ -215,6 +215,38 @@ extension EndToEnd {
             await app.stop()
         }
 
+        @Test func aClosedWebSocketTunnelGivesItsConnectionBackToMaxConns() async throws {
+            let backend = try await WebSocketEchoBackend.start("ws")
+            let labels = ["hosts": "chat.test", "websocket_endpoints": "/ws", "pier.max_conns": "1"]
+            let pier = try await InProcessPier.start([WebSocketTests.chat([backend], labels: labels)], threads: 1)
+            for round in 0..<3 {
+                // Each tunnel holds the one connection while open; once closed, the next handshake may connect.
+                let ws = try await WebSocketTestClient.connect(port: pier.port, host: "chat.test", path: "/ws")
+                #expect(try await ws.receiveText() == "hello from ws", "round \(round)")
+                await ws.close()
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            await pier.stop()
+            await backend.stop()
+        }
+
+        @Test func interimResponsesAreNotRelayedAndRestartTheResponseHeadClock() async throws {
+            // 103 Early Hints at once, the final response 1.5 s later: within a 1 s ResponseHeaderTimeout, since
+            // the final head itself arrives whole.
+            let app = try await RawBackend.start { _ in [
+                .send("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"), .pause(milliseconds: 1500),
+                .send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            ] }
+            var settings = ProxySettings(accessLog: false)
+            settings.responseHeaderTimeout = .seconds(1)
+            let pier = try await InProcessPier.start([service("app", ["hosts": "app.test"], []).with(endpoints: [app.port])], settings: settings)
+            let reply = try rawExchange(port: pier.port, "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+            #expect(reply.hasPrefix("HTTP/1.1 200 ") && reply.hasSuffix("ok"), "\(reply)")
+            #expect(!reply.contains("103"), "\(reply)")
+            await pier.stop()
+            await app.stop()
+        }
+
         // MARK: An answer before the request body is in
 
         @Test func earlyAnswerDuringAnUploadReachesTheClient() async throws {
