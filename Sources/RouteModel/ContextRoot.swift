@@ -12,7 +12,9 @@ public enum RequestPath {
     /// root. Paths without dot segments are returned unchanged without allocating a new string.
     public static func removingDotSegments(_ path: Substring) -> Substring {
         guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return path }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        // Split on the byte, as upstreams do: a Character-level split keeps `/` and a combining mark after it
+        // together, so `/app/../\u{301}x` would keep its `..` segment (found by fuzz-request-path).
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         guard parts.contains(where: { dotSegment($0) != 0 }) else { return path }
         var output: [Substring] = []
         for (index, part) in parts.enumerated() {
@@ -77,8 +79,8 @@ public enum RequestPath {
         return count
     }
 
-    /// The non-empty segments of a path (`/a//b/` → `a`, `b`).
+    /// The non-empty segments of a path (`/a//b/` → `a`, `b`), split on the `/` byte like `segmentCount`.
     public static func segments(_ path: Substring) -> [Substring] {
-        path.split(separator: "/")
+        path.utf8.split(separator: UInt8(ascii: "/")).map(Substring.init)
     }
 }
