@@ -36,6 +36,7 @@ public enum HostName {
         }
         var value = bytes[bytes.startIndex..<end]
         if value.last == dot { value = value.dropLast() }
+        if value.last == dot { return "" }
         var previous: UInt8 = 0
         var upper = false
         for byte in value {

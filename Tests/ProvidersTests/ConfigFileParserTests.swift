@@ -82,12 +82,14 @@ struct ConfigFileParserTests {
     func bracketsThatAreNotHeaders() throws {
         let (parsed, issues) = ConfigFileParser.parse("""
             ServiceCluster = "[{"  # [=
+            Unknown = [
+            [1], [
+            "=" ]]
             [[Services]]
             Name = "web"
             Endpoints = [
               "10.0.0.1:80",
-            [
-            ]]
+            ]
             [Services.Labels]
             "com.docker.lb.network" = \"\"\"
             [=
