@@ -8,7 +8,9 @@
 /// is refused as a syntax error before it reaches toml++.
 ///
 /// A small lexer: it skips strings (all four kinds) and comments and tracks brackets of values, so that a
-/// `[` inside a string or a multi-line array is not taken for a header.
+/// `[` inside a string or a multi-line array is not taken for a header. Any other `[` is a header unless an
+/// `=` precedes it on its line: in valid TOML a `[` can be nothing else, and toml++ skips more than spaces
+/// before a header (a byte order mark, found by the fuzzer), so "first on its line" would miss some.
 enum TOMLHeaderCheck {
     /// The line and column (1-based) of the first such header, or nil.
     static func firstBrokenHeader(_ text: String) -> (line: Int, column: Int)? {
@@ -17,7 +19,7 @@ enum TOMLHeaderCheck {
         var line = 1
         var lineStart = 0
         var depth = 0
-        var atLineStart = true
+        var afterEquals = false
         func at(_ offset: Int) -> UInt8? { i + offset < bytes.count ? bytes[i + offset] : nil }
         while i < bytes.count {
             let byte = bytes[i]
@@ -25,10 +27,7 @@ enum TOMLHeaderCheck {
             case UInt8(ascii: "\n"):
                 line += 1
                 lineStart = i + 1
-                atLineStart = true
-                i += 1
-                continue
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                afterEquals = false
                 i += 1
                 continue
             case UInt8(ascii: "#"):
@@ -36,7 +35,10 @@ enum TOMLHeaderCheck {
                 continue
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 i = endOfString(bytes, from: i, counting: &line, lineStart: &lineStart)
-            case UInt8(ascii: "[") where depth == 0 && atLineStart:
+            case UInt8(ascii: "=") where depth == 0:
+                afterEquals = true
+                i += 1
+            case UInt8(ascii: "[") where depth == 0 && !afterEquals:
                 i += 1
                 if at(0) == UInt8(ascii: "[") { i += 1 }
                 while let next = at(0), next == UInt8(ascii: " ") || next == UInt8(ascii: "\t") { i += 1 }
@@ -50,7 +52,6 @@ enum TOMLHeaderCheck {
             default:
                 i += 1
             }
-            atLineStart = false
         }
         return nil
     }

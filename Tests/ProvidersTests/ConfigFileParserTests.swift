@@ -71,7 +71,7 @@ struct ConfigFileParserTests {
     @Test(
         "a table header without a key is a syntax error, not a crash",
         arguments: ["[\n", "[ \n", "[[\n", "[{Services]]\n", "[ {a]\n", "[[[a]]]\n", "[[=\n", "[.a]\n", "[#\n",
-                    "x = 1\n\t[=\n", "a = \"[\"\n[\n"])
+                    "x = 1\n\t[=\n", "a = \"[\"\n[\n", "\u{FEFF}[\u{FFFD}Entrypoints]\n"])
     func brokenTableHeader(text: String) {
         let (parsed, issues) = ConfigFileParser.parse(text)
         #expect(parsed == nil)
