@@ -100,6 +100,33 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Fuzz targets (scripts/fuzz, docs/fuzzing.md)
+        // One executable per parser under Fuzz/Targets, sharing FuzzSupport's input cursor and driver. A plain
+        // build makes corpus-replay drivers (they build with the tests, so the targets cannot rot);
+        // scripts/fuzz builds them again with `--sanitize=fuzzer --sanitize=address -DPIER_LIBFUZZER` into
+        // .build-fuzz, where they run under libFuzzer. Each depends only on the module it exercises.
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "fuzz-host-name", dependencies: ["FuzzSupport", "RouteModel"], path: "Fuzz/Targets/HostName"),
+        .executableTarget(name: "fuzz-request-path", dependencies: ["FuzzSupport", "RouteModel"], path: "Fuzz/Targets/RequestPath"),
+        .executableTarget(name: "fuzz-labels", dependencies: ["FuzzSupport", "LabelConfig", "RouteModel"], path: "Fuzz/Targets/Labels"),
+        .executableTarget(name: "fuzz-config-file", dependencies: ["FuzzSupport", "Providers", "RouteModel"], path: "Fuzz/Targets/ConfigFile"),
+        // These two reach ProxyCore's internals with `@testable import` (debug builds allow it).
+        .executableTarget(
+            name: "fuzz-proxy-protocol",
+            dependencies: ["FuzzSupport", "ProxyCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Targets/ProxyProtocol"
+        ),
+        .executableTarget(
+            name: "fuzz-sni-classifier",
+            dependencies: [
+                "FuzzSupport", "ProxyCore", "RouteModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/Targets/SNIClassifier"
+        ),
+
         // MARK: - Tests
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),
         .testTarget(

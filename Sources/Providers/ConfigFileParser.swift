@@ -34,6 +34,9 @@ public enum ConfigFileParser {
 
     /// Parses `text`. Returns nil with at least one error issue when the file cannot be used at all.
     public static func parse(_ text: String) -> (StandaloneConfiguration?, [RouteIssue]) {
+        if let (line, column) = TOMLHeaderCheck.firstBrokenHeader(text) {
+            return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: a table header must start with a key at line \(line), column \(column)")])
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

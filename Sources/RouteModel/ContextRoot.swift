@@ -12,31 +12,39 @@ public enum RequestPath {
     /// root. Paths without dot segments are returned unchanged without allocating a new string.
     public static func removingDotSegments(_ path: Substring) -> Substring {
         guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return path }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        // Bytes, split at the `/` byte as upstreams split: at the Character level `/` and a combining mark after
+        // it are one Character, so `/app/../\u{301}x` kept its `..` segment (found by fuzz-request-path). No
+        // Substring per part either: its bounds would be rounded to Character boundaries.
+        let slash = UInt8(ascii: "/")
+        let parts = path.utf8.split(separator: slash, omittingEmptySubsequences: false)
         guard parts.contains(where: { dotSegment($0) != 0 }) else { return path }
-        var output: [Substring] = []
+        var output: [Substring.UTF8View] = []
         for (index, part) in parts.enumerated() {
             let isLast = index == parts.count - 1
             switch dotSegment(part) {
             case 1:
-                if isLast { output.append("") }
+                if isLast { output.append(""[...].utf8) }
             case 2:
                 if output.count > 1 { output.removeLast() }
-                if isLast { output.append("") }
+                if isLast { output.append(""[...].utf8) }
             default:
                 output.append(part)
             }
         }
-        var joined = output.joined(separator: "/")
-        if !joined.hasPrefix("/") { joined = "/" + joined }
-        return Substring(joined)
+        var joined: [UInt8] = []
+        for (index, part) in output.enumerated() {
+            if index > 0 { joined.append(slash) }
+            joined += part
+        }
+        if joined.first != slash { joined.insert(slash, at: 0) }
+        return Substring(String(decoding: joined, as: UTF8.self))
     }
 
     /// 1 for a `.` segment, 2 for `..`, 0 otherwise. Percent-encoded dots (`%2e`, `.%2E`, …) count: upstreams
     /// decode them, so `/app/%2e%2e/admin` must not get past the context root either.
-    static func dotSegment(_ segment: Substring) -> Int {
+    static func dotSegment(_ segment: Substring.UTF8View) -> Int {
         var dots = 0
-        var rest = segment.utf8[...]
+        var rest = segment[...]
         while let first = rest.first {
             if first == UInt8(ascii: ".") {
                 rest = rest.dropFirst()
@@ -77,8 +85,9 @@ public enum RequestPath {
         return count
     }
 
-    /// The non-empty segments of a path (`/a//b/` → `a`, `b`).
+    /// The non-empty segments of a path (`/a//b/` → `a`, `b`), split on the `/` byte like `segmentCount`.
     public static func segments(_ path: Substring) -> [Substring] {
-        path.split(separator: "/")
+        // A copy per segment: a Substring of the path would round its bounds to Character boundaries.
+        path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self)[...] }
     }
 }

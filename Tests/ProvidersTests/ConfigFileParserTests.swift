@@ -70,4 +70,38 @@ struct ConfigFileParserTests {
         #expect(config.settings.clientHeaderTimeout == .seconds(60))
         #expect(config.defaultCertificate == nil)
     }
+
+    // Found by fuzz-config-file: toml++ 3.4.0 (in TOMLKit 0.6.0) asserts on these headers — an abort in a debug
+    // build, undefined behaviour in a release one — so one typo in a watched file could stop Pier.
+    @Test(
+        "a table header without a key is a syntax error, not a crash",
+        arguments: ["[\n", "[ \n", "[[\n", "[{Services]]\n", "[ {a]\n", "[[[a]]]\n", "[[=\n", "[.a]\n", "[#\n",
+                    "x = 1\n\t[=\n", "a = \"[\"\n[\n", "\u{FEFF}[\u{FFFD}Entrypoints]\n"])
+    func brokenTableHeader(text: String) {
+        let (parsed, issues) = ConfigFileParser.parse(text)
+        #expect(parsed == nil)
+        #expect(issues.count == 1 && issues[0].severity == .error && issues[0].reason.contains("table header"), "\(issues)")
+    }
+
+    @Test("brackets inside strings, comments and multi-line arrays are not table headers")
+    func bracketsThatAreNotHeaders() throws {
+        let (parsed, issues) = ConfigFileParser.parse("""
+            ServiceCluster = "[{"  # [=
+            Unknown = [
+            [1], [
+            "=" ]]
+            [[Services]]
+            Name = "web"
+            Endpoints = [
+              "10.0.0.1:80",
+            ]
+            [Services.Labels]
+            "com.docker.lb.network" = \"\"\"
+            [=
+            [{\"\"\"
+            """)
+        let config = try #require(parsed, "\(issues)")
+        #expect(config.serviceCluster == "[{")
+        #expect(config.services.first?.labels["com.docker.lb.network"] == "[=\n[{")
+    }
 }

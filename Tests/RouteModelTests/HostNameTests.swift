@@ -12,7 +12,6 @@ struct HostNameTests {
             ("APP.example.org:80", "app.example.org"),
             ("app.example.org.", "app.example.org"),
             ("App.Example.Org.:443", "app.example.org"),
-            ("app.example.org..", "app.example.org."),
             ("10.0.0.1", "10.0.0.1"),
             ("10.0.0.1:8080", "10.0.0.1"),
             ("[::1]", "[::1]"),
@@ -24,6 +23,29 @@ struct HostNameTests {
         ])
     func normalize(raw: String, expected: String) {
         #expect(HostName.normalize(raw) == expected)
+    }
+
+    // Found by fuzz-host-name: `a..` normalised to `a.`, which normalises again to `a`; and any byte passed,
+    // so `evil.test/x.example.org` matched `*.example.org` and went into an `ssl_only` redirect's Location.
+    @Test(
+        "normalize: a value that is not a host name gives nothing usable (empty)",
+        arguments: [
+            "app.example.org..", "a..b.example.org", "evil.test/x.example.org", "evil.test\\x.example.org",
+            "user@evil.test", "a b.example.org", "a?.example.org", "a#.example.org", "a:b:c", "[::1/x]",
+            "a\u{0}.example.org", "b\u{fc}cher.example.org", "b\u{fc}cher.example.org:443", "EVIL.test/X.example.org:80",
+        ])
+    func notAHostName(raw: String) {
+        #expect(HostName.normalize(raw) == "")
+        #expect(HostName.normalize(Substring(raw)) == "")
+    }
+
+    @Test("an invalid host never matches a wildcard route, so its bytes never reach a redirect")
+    func invalidHostAndWildcard() {
+        let table = RouteTable(generation: 1, content: .init(
+            routes: [Route(host: .wildcard(suffix: "example.org"), contextRoot: "/", stripContextRoot: false, action: .redirectToHTTPS, services: ["s"])],
+            pools: [], defaultRoute: nil, settings: ProxySettings()))
+        #expect(table.decide(host: "a.example.org", target: "/p") == .redirectToHTTPS(host: "a.example.org", target: "/p"))
+        #expect(table.decide(host: "evil.test/x.example.org", target: "/p") == .noRoute)
     }
 
     @Test("normalize accepts substrings")

@@ -36,6 +36,9 @@ struct RequestPathTests {
             ("/a/%2", "/a/%2"),
             ("/a/%", "/a/%"),
             ("/a//b", "/a//b"),
+            // Found by fuzz-request-path: `/` then a combining mark is one Character; segments split on bytes.
+            ("/app/../\u{301}x", "/\u{301}x"),
+            ("/app/\u{301}/../x", "/app/x"),
         ] as [(String, String)])
     func dotSegments(path: String, expected: String) {
         #expect(RequestPath.removingDotSegments(Substring(path)) == Substring(expected))
@@ -60,6 +63,8 @@ struct RequestPathTests {
         "segments and their count skip empty segments",
         arguments: [
             ("/", 0), ("", 0), ("/a", 1), ("/a/", 1), ("//a//b/", 2), ("a/b", 2), ("/a/b/c", 3),
+            // Found by fuzz-request-path: the two disagreed when a combining mark followed a `/`.
+            ("/a/\u{301}b/\u{1}/c", 4),
         ] as [(String, Int)])
     func segmentCount(path: String, count: Int) {
         #expect(RequestPath.segmentCount(path) == count)
