@@ -1,6 +1,5 @@
 import LabelConfig
 import RouteModel
-import TOMLKit
 
 extension String {
     fileprivate func trimmingCharacters(in set: String) -> String {
@@ -35,9 +34,7 @@ public enum ConfigFileParser {
     public static func parse(_ text: String) -> (StandaloneConfiguration?, [RouteIssue]) {
         let root: TOMLTable
         do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")])
+            root = try TOMLReader.parse(text)
         } catch {
             return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: \(error)")])
         }
