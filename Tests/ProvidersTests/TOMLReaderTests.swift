@@ -44,6 +44,12 @@ struct TOMLReaderTests {
         #expect(doc.keys == ["Entrypoints", "Services", "title"])
     }
 
+    @Test func byteOrderMarkAndWindowsLineEnds() throws {
+        let doc = try parse("\u{FEFF}a = 1\r\n[t]\r\nb = \"x\" # c\r\n")
+        #expect(doc["a"] == .integer(1))
+        #expect(doc["t"]?.table?["b"] == .string("x"))
+    }
+
     @Test("scalars", arguments: [
         ("42", TOMLValue.integer(42)), ("+7", .integer(7)), ("-3", .integer(-3)), ("1_000", .integer(1000)),
         ("0x1F", .integer(31)), ("0o17", .integer(15)), ("0b101", .integer(5)), ("0", .integer(0)),

@@ -117,7 +117,10 @@ public final class SwarmProvider: Service, Sendable {
                 // out the same, so it is not compiled at all (unless a certificate file it read has moved).
                 // Stamps are taken before compiling: a file that moves during the compile is seen next time.
                 let stamps = configuration.certificates.watchedFiles.map(FileStamp.init(path:))
-                if state == lastState, stamps == lastStamps { continue }
+                if state == lastState, stamps == lastStamps {
+                    logger.debug("engine unchanged; nothing compiled")
+                    continue
+                }
                 lastState = state
                 lastStamps = stamps
                 let (result, _) = Self.compile(state, configuration: configuration, generation: generation + 1)

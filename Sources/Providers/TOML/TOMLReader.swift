@@ -77,6 +77,8 @@ struct TOMLReader {
     mutating func document() throws(ParseError) -> TOMLTable {
         let root = Node(.header)
         var current = root
+        // A byte order mark, as some Windows editors write one.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
         while true {
             skipWhitespace()
             guard let b = peek else { break }
