@@ -1,6 +1,5 @@
 import LabelConfig
 import RouteModel
-import TOMLKit
 
 extension String {
     fileprivate func trimmingCharacters(in set: String) -> String {
@@ -34,14 +33,9 @@ public enum ConfigFileParser {
 
     /// Parses `text`. Returns nil with at least one error issue when the file cannot be used at all.
     public static func parse(_ text: String) -> (StandaloneConfiguration?, [RouteIssue]) {
-        if let (line, column) = TOMLHeaderCheck.firstBrokenHeader(text) {
-            return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: a table header must start with a key at line \(line), column \(column)")])
-        }
         let root: TOMLTable
         do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")])
+            root = try TOMLReader.parse(text)
         } catch {
             return (nil, [RouteIssue(.error, service: nil, reason: "configuration is not valid TOML: \(error)")])
         }

@@ -35,9 +35,11 @@ final class LoopState: @unchecked Sendable {
     func pick(_ pool: BackendPool, in table: RouteTable, affinityKey: String?, now: UInt64) -> Endpoint? {
         eventLoop.assertInEventLoop()
         if table.generation > generation {
-            // Once per generation: state of endpoints that left every pool goes.
+            // Once per generation: state of endpoints that left every pool goes (so that memory follows the
+            // current table, not the number of reloads or of endpoints ever seen).
             generation = table.generation
             balancer.retain(poolsOf: table)
+            self.pool.retainAddresses(of: table)
             var previous: [[String]: RetryBudget] = [:]
             for (id, services) in budgetServices.enumerated() where id < budgets.count { previous[services] = budgets[id] }
             budgetServices = table.pools.map(\.services)

@@ -92,6 +92,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Time in-flight requests get to finish on SIGTERM/SIGINT, in seconds.")
     var grace: Int = 10
 
+    // Hidden: tests and benchmarks reload hundreds of times; users have no reason to poll faster than 50 ms.
+    @Option(help: ArgumentHelp("How often the configuration file is checked for changes, in milliseconds.", visibility: .hidden))
+    var watchInterval: Int = 50
+
     // Optional rather than defaulting to the core count: the help would print this machine's count as
     // the default next to "one per core".
     @Option(help: "Event loop threads (default: one per core).")
@@ -104,6 +108,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("give --config FILE, or --docker to route a Docker Swarm (pier demo runs a built-in example)")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if watchInterval < 1 { throw ValidationError("--watch-interval must be at least 1 (milliseconds)") }
         try logging.validateLevel()
     }
 
@@ -159,7 +164,8 @@ struct Serve: AsyncParsableCommand {
             }
             tables.publish(result.table)
             logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
-            provider = FileProvider(path: config!, initial: configuration, certificates: certificates, adjust: adjust, logger: logger) { table, _ in
+            provider = FileProvider(path: config!, interval: .milliseconds(watchInterval), initial: configuration,
+                                    certificates: certificates, adjust: adjust, logger: logger) { table, _ in
                 tables.publish(table)
             }
         }

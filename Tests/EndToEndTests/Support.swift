@@ -207,9 +207,15 @@ final class PierProcess: @unchecked Sendable {
     }
 
     /// Peak resident memory of the process (VmHWM), in bytes.
-    var peakRSS: Int {
+    var peakRSS: Int { memory("VmHWM:") }
+
+    /// Resident memory of the process now (VmRSS), in bytes.
+    var rss: Int { memory("VmRSS:") }
+
+    /// A size in kB from /proc/PID/status, in bytes; 0 when it cannot be read.
+    private func memory(_ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
         }
         return 0

@@ -20,6 +20,10 @@ Subcommands:
   idle --port P --host H --count N --pid PID [--hold S] --proxy NAME
                                        open N keep-alive connections (one request each, then idle) and print
                                        the RSS delta of PID and its descendants as a JSON line
+  soak --dir D --log F --pid PID --duration S [--interval S] [--sample S] [--warmup S]
+                                       rewrite Pier's configuration every interval (alternating pier-a/pier-b,
+                                       each reload confirmed) while sampling its RSS: one JSON line with the
+                                       samples and the RSS trend after the warm-up
   parse-wrk FILE --scenario S --round R --proxy P [--extra JSON]
                                        print one JSON line with the figures of a wrk run
   parse-h2load FILE --log LOG --scenario S --round R --proxy P [--extra JSON]
@@ -602,6 +606,72 @@ def cmd_idle(args):
     return 0 if socks and not failed else 1
 
 
+# ---------------------------------------------------------------------------------------------- soak
+
+def count_in(path, text):
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for line in f if text in line)
+    except OSError:
+        return 0
+
+
+def slope(xs, ys):
+    """Least-squares slope of ys over xs (None with fewer than 3 points or no spread)."""
+    if len(xs) < 3:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return None if sxx == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def cmd_soak(args):
+    """Rewrite Pier's configuration file every --interval s (alternating two variants, write + rename, each
+    reload confirmed by its `routes updated` line) for --duration s, sampling the RSS of --pid every --sample s."""
+    variants = [os.path.join(args.dir, f"pier-{v}.toml") for v in ("b", "a")]
+    target = os.path.join(args.dir, "pier.toml")
+    t0 = time.monotonic()
+    samples, reloads, confirmed = [], 0, 0
+    next_sample = t0
+    while True:
+        now = time.monotonic()
+        if now >= next_sample:
+            samples.append([round(now - t0, 1), confirmed, rss_kib(args.pid)])
+            next_sample += args.sample
+        if now - t0 >= args.duration:
+            break
+        n = count_in(args.log, "routes updated")
+        with open(variants[reloads % 2], "rb") as src, open(target + ".tmp", "wb") as dst:
+            dst.write(src.read())
+        os.replace(target + ".tmp", target)
+        reloads += 1
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if count_in(args.log, "routes updated") > n:
+                confirmed += 1
+                break
+            time.sleep(0.01)
+        time.sleep(args.interval)
+    # Put the base table back (an odd number of reloads leaves the extra service in).
+    if reloads % 2:
+        with open(variants[1], "rb") as src, open(target + ".tmp", "wb") as dst:
+            dst.write(src.read())
+        os.replace(target + ".tmp", target)
+    # The trend after the warm-up (malloc's arenas and caches grow at first): RSS over reloads and over time.
+    warm = [s for s in samples if s[0] >= args.warmup] or samples
+    per_reload = slope([s[1] for s in warm], [s[2] for s in warm])
+    per_second = slope([s[0] for s in warm], [s[2] for s in warm])
+    print(json.dumps({
+        "kind": "soak", "proxy": "pier", "duration": args.duration, "interval": args.interval,
+        "warmup": args.warmup, "reloads": reloads, "confirmed": confirmed, "samples": samples,
+        "rss_start_kib": samples[0][2], "rss_warm_kib": warm[0][2], "rss_end_kib": samples[-1][2],
+        "rss_max_kib": max(s[2] for s in samples),
+        "kib_per_1000_reloads": None if per_reload is None else round(per_reload * 1000, 1),
+        "mib_per_hour": None if per_second is None else round(per_second * 3600 / 1024, 2),
+    }))
+    return 0 if confirmed == reloads and reloads > 0 else 1
+
+
 # ----------------------------------------------------------------------------------------------- wrk
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
@@ -1004,6 +1074,35 @@ def cmd_report(args):
           f"{fmt(med([r['rps'] for r in rs]))} |")
     w("")
 
+    # ----- (j)
+    soaks = [r for r in records if r["kind"] == "soak"]
+    soak_load = [r for r in records if r["kind"] == "wrk" and r["scenario"] == "j"]
+    w("## (j) Soak: reloads under mixed load, resident memory\n")
+    if soaks:
+        s0 = soaks[0]
+        w(f"Pier alone, freshly started with the {meta['services']}-service table, for {s0['duration']:.0f} s: its "
+          f"configuration file rewritten every {s0['interval']} s (write + rename, alternating the table with and "
+          "without one extra service, each reload confirmed by its `routes updated` line) while two wrk runs load "
+          "it: keep-alive connections and a new connection per request (`Connection: close`), both on `/1k`. "
+          "VmRSS of the process sampled throughout; the trend is the least-squares slope over the samples after "
+          f"the first {s0['warmup']:.0f} s (malloc's arenas and Pier's caches fill up first).\n")
+        w("| reloads confirmed | RSS at start | RSS after warm-up | RSS at end | max | trend per 1,000 reloads | "
+          "trend per hour | load: keep-alive req/s | load: new connections req/s | failed requests |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        loads = {r.get("load"): r for r in soak_load}
+        ka, nc = loads.get("keep-alive", {}), loads.get("new connections", {})
+        fails = sum(failed(r) for r in soak_load)
+        w(f"| {s0['confirmed']} of {s0['reloads']} | {s0['rss_start_kib'] / 1024:.1f} MiB | "
+          f"{s0['rss_warm_kib'] / 1024:.1f} MiB | {s0['rss_end_kib'] / 1024:.1f} MiB | {s0['rss_max_kib'] / 1024:.1f} MiB | "
+          f"{fmt(s0['kib_per_1000_reloads'], 0, ' KiB')} | {fmt(s0['mib_per_hour'], 2, ' MiB')} | "
+          f"{fmt(ka.get('rps'))} | {fmt(nc.get('rps'))} | {fails} |")
+        w("")
+        w("RSS samples (s → reloads, MiB): " + ", ".join(
+            f"{t:.0f} → {n}, {kb / 1024:.1f}" for t, n, kb in s0["samples"][:: max(1, len(s0["samples"]) // 12)]) + "\n")
+    else:
+        problems.append("scenario j: no figures")
+        w("No figures.\n")
+
     # ----- summary against the issue's targets
     S = ["## Summary against the targets of issue 3 (and the TLS comparison of issue 5)\n",
          "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met | "
@@ -1043,6 +1142,11 @@ def cmd_report(args):
     S.append(f"| (g) config churn | Pier {gstats.get('pier', '—')} failed requests (nginx {gstats.get('nginx', '—')}, "
              f"HAProxy {gstats.get('haproxy', '—')}) | | | | 0 failed for Pier | "
              f"{'yes' if gstats.get('pier') == 0 else 'no'} | — |")
+    sk = soaks[0] if soaks else {}
+    trend = sk.get("kib_per_1000_reloads")
+    S.append(f"| (j) soak: reloads under load | RSS {fmt(trend, 0, ' KiB')} per 1,000 reloads "
+             f"({sk.get('confirmed', '—')} reloads, {fmt(sk.get('mib_per_hour'), 2, ' MiB')} per hour) | | | | "
+             f"< 1 MiB per 1,000 reloads | {'yes' if trend is not None and trend < 1024 else 'no'} | — |")
     S.append("")
     S.append("“Lookup flat” is read here as: the slowest size costs at most 1.5× the fastest. "
              "p99 ratios below 1.0× mean Pier's p99 is lower (better).\n")
@@ -1123,6 +1227,16 @@ def main():
     p.add_argument("--hold", type=float, default=3)
     p.add_argument("--settle", type=float, default=1)
     p.set_defaults(fn=cmd_idle)
+
+    p = sub.add_parser("soak")
+    p.add_argument("--dir", required=True, help="Pier's configuration folder (pier-a.toml, pier-b.toml)")
+    p.add_argument("--log", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--duration", type=float, required=True)
+    p.add_argument("--interval", type=float, default=0.5)
+    p.add_argument("--sample", type=float, default=5)
+    p.add_argument("--warmup", type=float, default=30)
+    p.set_defaults(fn=cmd_soak)
 
     p = sub.add_parser("parse-wrk")
     p.add_argument("file")

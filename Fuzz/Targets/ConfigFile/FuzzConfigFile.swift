@@ -2,7 +2,7 @@ import FuzzSupport
 import Providers
 import RouteModel
 
-/// The TOML configuration reader: any text through `ConfigFileParser.parse` (TOMLKit's toml++ first), and a
+/// The TOML configuration reader: any text through `ConfigFileParser.parse` (Pier's own `TOMLReader`), and a
 /// usable result through the route table builder, as the file provider does on every save.
 ///
 /// Input: the file.

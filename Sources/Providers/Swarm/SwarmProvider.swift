@@ -43,12 +43,21 @@ public final class SwarmProvider: Service, Sendable {
 
     /// Reads the engine once and compiles a table (for `pier routes --docker` and the first table).
     public static func snapshot(client: DockerClient, configuration: Configuration, generation: UInt64) async throws -> (RouteTableBuilder.Result, SwarmSnapshot.Result) {
+        compile(try await state(client: client), configuration: configuration, generation: generation)
+    }
+
+    /// What the engine says now: the four lists a table is compiled from.
+    static func state(client: DockerClient) async throws -> SwarmState {
         let prefix = try await client.negotiate()
         async let services = client.services(prefix: prefix)
         async let tasks = client.runningTasks(prefix: prefix)
         async let networks = client.networks(prefix: prefix)
         async let nodes = client.nodes(prefix: prefix)
-        let state = SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
+        return SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
+    }
+
+    /// Compiles engine state into a table, with every service's status and every issue.
+    static func compile(_ state: SwarmState, configuration: Configuration, generation: UInt64) -> (RouteTableBuilder.Result, SwarmSnapshot.Result) {
         let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
         var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster,
                                        certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate)
@@ -86,6 +95,9 @@ public final class SwarmProvider: Service, Sendable {
         var generation: UInt64 = 0
         var reachable: Bool?
         var lastIssues: [RouteIssue] = []
+        // What the last compiled table was built from.
+        var lastState: SwarmState?
+        var lastStamps: [FileStamp] = []
         // First table at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
@@ -96,11 +108,22 @@ public final class SwarmProvider: Service, Sendable {
             }
             first = false
             do {
-                let (result, _) = try await Self.snapshot(client: client, configuration: configuration, generation: generation + 1)
+                let state = try await Self.state(client: client)
                 if reachable != true {
                     logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpoint)"])
                     reachable = true
                 }
+                // The resync every `pollInterval` mostly finds the engine as it was: then the table would come
+                // out the same, so it is not compiled at all (unless a certificate file it read has moved).
+                // Stamps are taken before compiling: a file that moves during the compile is seen next time.
+                let stamps = configuration.certificates.watchedFiles.map(FileStamp.init(path:))
+                if state == lastState, stamps == lastStamps {
+                    logger.debug("engine unchanged; nothing compiled")
+                    continue
+                }
+                lastState = state
+                lastStamps = stamps
+                let (result, _) = Self.compile(state, configuration: configuration, generation: generation + 1)
                 // Issues are logged when they change, even if the table does not.
                 if result.issues != lastIssues {
                     for issue in result.issues where !lastIssues.contains(issue) {

@@ -17,7 +17,9 @@ final class UpstreamConnectionPool {
     private final class IdleList {
         var connections: [UpstreamConnection] = []
     }
-    private var addresses: [Endpoint: SocketAddress] = [:]
+    /// Parsed socket addresses of the endpoints connected to, trimmed to the current table's endpoints by
+    /// `retainAddresses(of:)`: on a Swarm every deploy brings tasks with new addresses.
+    private(set) var addresses: [Endpoint: SocketAddress] = [:]
     /// Connections opened so far (for tests and metrics).
     private(set) var connectionsOpened = 0
     /// HTTP/1.1 connections open or opening, by endpoint (idle pooled ones included): what
@@ -37,6 +39,13 @@ final class UpstreamConnectionPool {
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
+    }
+
+    /// Forgets the addresses of endpoints that are in no pool of `table` (once per generation).
+    func retainAddresses(of table: RouteTable) {
+        guard !addresses.isEmpty else { return }
+        let endpoints = Set(table.pools.lazy.flatMap(\.endpoints))
+        addresses = addresses.filter { endpoints.contains($0.key) }
     }
 
     /// An idle connection to `endpoint`, if one is pooled and still open.
