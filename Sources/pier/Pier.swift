@@ -190,19 +190,23 @@ func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: In
     let server = ProxyServer(
         configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace)),
         group: group, tables: tables, logger: logger)
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+    services += extra.map { .init(service: $0) }
+    // The group traps SIGTERM and SIGINT before it starts any service, and the entrypoints bind (and log that
+    // they listen) inside it: a SIGTERM right after "entrypoint listening" drains Pier instead of killing it.
+    let group2 = ServiceGroup(configuration: .init(
+        services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+    let announce = Task {
+        if let onStart, let bound = try? await server.localAddress { await onStart(bound.port ?? port) }
+    }
     do {
-        try await server.start()
+        try await group2.run()
     } catch let failure as ProxyServer.BindError {
         logger.error("\(failure); \(bindHint(failure))")
         try await group.shutdownGracefully()
         throw ExitCode(1)
     }
-    if let onStart { await onStart(try await server.localAddress.port ?? port) }
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
-    services += extra.map { .init(service: $0) }
-    let group2 = ServiceGroup(configuration: .init(
-        services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
-    try await group2.run()
+    await announce.value
     try await group.shutdownGracefully()
 }
 

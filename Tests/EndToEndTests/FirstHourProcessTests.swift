@@ -120,6 +120,20 @@ extension EndToEnd {
             #expect(serve.contains("(default: one per core)"))
         }
 
+        @Test func sigtermRightAfterListeningDrainsAndExitsZero() async throws {
+            // The signals are trapped before the entrypoints bind: CI once saw this race kill Pier (exit by signal 15).
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("pier.toml")
+            try files.config(services: files.serviceBlock("app", host: "app.test", port: 1, extraLabels: ""))
+                .write(to: file, atomically: true, encoding: .utf8)
+            for round in 0..<10 {
+                let pier = try PierProcess(["serve", "-c", file.path])
+                _ = try await pier.waitForPort()
+                #expect(pier.terminate() == 0, "round \(round): \(pier.output)")
+            }
+        }
+
         @Test func logLinesSayTheirLevelOnceAndNoLabel() async throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }

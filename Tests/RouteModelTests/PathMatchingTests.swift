@@ -85,6 +85,19 @@ struct PathMatchingTests {
         #expect(Self.rootsOnly.decide(host: "h", target: target).summary == expected)
     }
 
+    @Test("segments match byte for byte, not by Unicode canonical equivalence (Swift's String ==)")
+    func bytesNotCanonicalEquivalence() {
+        var t = TableFixture()
+        t.proxy("h", "/Kibana", to: "kibana")
+        t.proxy("h", "/caf\u{E9}", to: "cafe")
+        let table = t.table()
+        #expect(table.decide(host: "h", target: "/Kibana/app").summary == "kibana /Kibana/app")
+        // U+212A KELVIN SIGN is canonically equivalent to K; "e" + U+0301 to U+00E9.
+        #expect(table.decide(host: "h", target: "/\u{212A}ibana/app").summary == "404")
+        #expect(table.decide(host: "h", target: "/caf\u{E9}").summary == "cafe /caf\u{E9}")
+        #expect(table.decide(host: "h", target: "/cafe\u{301}").summary == "404")
+    }
+
     @Test("context roots of one host do not leak to another")
     func perHost() {
         var t = TableFixture()

@@ -67,7 +67,8 @@ enum FuzzRequestPath: FuzzTarget {
         let segments = RequestPath.segments(path)
         return roots.filter { root in
             let own = RequestPath.segments(Substring(root))
-            return own.count <= segments.count && Array(segments.prefix(own.count)) == own
+            // Byte for byte, as the trie matches (Swift's `==` would take canonically equivalent segments).
+            return own.count <= segments.count && zip(segments.prefix(own.count), own).allSatisfy { $0.utf8.elementsEqual($1.utf8) }
         }.max { RequestPath.segmentCount($0) < RequestPath.segmentCount($1) }
     }
 
