@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "LabelConfig", targets: ["LabelConfig"]),
         .library(name: "ProxyCore", targets: ["ProxyCore"]),
         .library(name: "Providers", targets: ["Providers"]),
+        .library(name: "Publishing", targets: ["Publishing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,6 +30,15 @@ let package = Package(
         .target(name: "LabelConfig", dependencies: ["RouteModel"]),
 
         // MARK: - Control plane
+        // The one publish path: sources hand builds to a publisher, which tells the data plane and the proxies.
+        .target(
+            name: "Publishing",
+            dependencies: [
+                "RouteModel", "LabelConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "DockerEngine",
             dependencies: [
@@ -41,7 +51,7 @@ let package = Package(
         .target(
             name: "Providers",
             dependencies: [
-                "RouteModel", "LabelConfig", "DockerEngine",
+                "RouteModel", "LabelConfig", "DockerEngine", "Publishing",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine",
+                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine", "Publishing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,7 +144,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvidersTests",
-            dependencies: ["Providers", "LabelConfig", "RouteModel", "DockerEngine"],
+            dependencies: ["Providers", "Publishing", "LabelConfig", "RouteModel", "DockerEngine",
+                           .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Recorded")]
         ),
         .testTarget(
@@ -153,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ProxyCore", "Providers", "LabelConfig", "RouteModel",
+                "ProxyCore", "Providers", "Publishing", "LabelConfig", "RouteModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -20,7 +20,7 @@ public struct CertificateNames: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Both may be set: a new certificate that fails validation is reported while the previous good one stays
 /// in use.
-public struct CertificateLoad: Sendable {
+public struct CertificateLoad: Sendable, Hashable {
     /// The certificate to use, if any.
     public var certificate: TLSCertificate?
     /// Why the named files could not be used as they are now.

@@ -1,5 +1,6 @@
 import LabelConfig
 import Logging
+import Publishing
 import RouteModel
 import ServiceLifecycle
 
@@ -15,32 +16,37 @@ import Darwin
 /// The file is polled (stat every `interval`, read only when size, mtime or inode moved): this sees
 /// in-place writes, atomic renames by editors and bind-mounted Docker configs alike.
 public final class FileProvider: Service, Sendable {
-    /// Receives every new table, in generation order.
-    public typealias Publish = @Sendable (RouteTable, RouteTableBuilder.Result) -> Void
-
     private let path: String
     private let interval: Duration
     private let logger: Logger
-    private let publish: Publish
-    private let initial: StandaloneConfiguration?
+    private let publisher: Publisher
+    private let initial: StandaloneConfiguration
+    private let initialIssues: [RouteIssue]
     private let adjust: @Sendable (inout StandaloneConfiguration) -> Void
     private let certificates: CertificateFiles
 
-    /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (published
-    /// as generation 1 by the caller), so that only changes are published here.
+    /// Creates a provider for `path`; `initial` is the configuration already loaded at start-up (with
+    /// `issues`, the parser's findings), which `publishInitial()` compiles and publishes as the first table.
     /// `adjust` applies command-line overrides to every configuration read, before it is compiled.
     /// `certificates` reads the certificate files; a change of any file it read rebuilds the table too.
-    public init(path: String, interval: Duration = .milliseconds(50), initial: StandaloneConfiguration?,
-                certificates: CertificateFiles,
+    public init(path: String, interval: Duration = .milliseconds(50), initial: StandaloneConfiguration,
+                issues: [RouteIssue] = [], certificates: CertificateFiles,
                 adjust: @escaping @Sendable (inout StandaloneConfiguration) -> Void = { _ in },
-                logger: Logger, publish: @escaping Publish) {
+                logger: Logger, publisher: Publisher) {
         self.certificates = certificates
         self.adjust = adjust
         self.path = path
         self.interval = interval
         self.initial = initial
+        self.initialIssues = issues
         self.logger = logger
-        self.publish = publish
+        self.publisher = publisher
+    }
+
+    /// Compiles and publishes the configuration loaded at start-up: called once before the entrypoints
+    /// take traffic, so that the first request already has routes.
+    public func publishInitial() {
+        rebuild(initial, issues: initialIssues)
     }
 
     /// Reads and parses the file once. Unless `servicesIgnored` (with `--docker` the file gives only
@@ -70,8 +76,8 @@ public final class FileProvider: Service, Sendable {
         var pendingStamp: FileStamp?
         var lastText: String?
         var current = initial
-        var generation: UInt64 = 1
-        var lastTable = current.map { $0.builder(certificates: certificates).build($0.services, generation: 1).table }
+        // The parser's findings for `current`: part of every build of it, so that they are not taken for resolved.
+        var currentIssues = initialIssues
         var certificateStamps = stamps(certificates.watchedFiles)
         var pendingCertificateStamps: [FileStamp]?
         // Whether the last edit was rejected or unreadable, so that the edit fixing it is acknowledged.
@@ -85,10 +91,10 @@ public final class FileProvider: Service, Sendable {
                 // configuration, once the files have stayed the same for one interval.
                 let now = stamps(certificates.watchedFiles)
                 if now != certificateStamps {
-                    if now == pendingCertificateStamps, let config = current {
+                    if now == pendingCertificateStamps {
                         pendingCertificateStamps = nil
                         certificateStamps = now
-                        rebuild(config, issues: [], generation: &generation, lastTable: &lastTable)
+                        rebuild(current, issues: currentIssues)
                         certificateStamps = stamps(certificates.watchedFiles)
                     } else {
                         pendingCertificateStamps = now
@@ -125,10 +131,10 @@ public final class FileProvider: Service, Sendable {
                 continue
             }
             adjust(&config)
-            if let current, current.httpHost != config.httpHost || current.httpPort != config.httpPort {
+            if current.httpHost != config.httpHost || current.httpPort != config.httpPort {
                 logger.warning("Entrypoints changed; a restart is needed for listeners to move")
             }
-            if let current, current.secretsDirectory != config.secretsDirectory {
+            if current.secretsDirectory != config.secretsDirectory {
                 logger.warning("SecretsDirectory changed; a restart is needed for it to apply")
             }
             if rejected {
@@ -138,25 +144,16 @@ public final class FileProvider: Service, Sendable {
             }
             current = config
             let warning = Self.noServicesIssue(config, path: path).map { [$0] } ?? []
-            rebuild(config, issues: issues + warning, generation: &generation, lastTable: &lastTable)
+            currentIssues = issues + warning
+            rebuild(config, issues: currentIssues)
             certificateStamps = stamps(certificates.watchedFiles)
         }
     }
 
-    private func rebuild(_ config: StandaloneConfiguration, issues: [RouteIssue], generation: inout UInt64, lastTable: inout RouteTable?) {
-        let result = config.builder(certificates: certificates).build(config.services, generation: generation + 1)
-        for issue in issues + result.issues { logger.report(issue) }
-        if let lastTable, lastTable.content == result.table.content {
-            logger.debug("configuration read; routes unchanged")
-            return
-        }
-        generation += 1
-        logger.info("routes updated", metadata: [
-            "generation": "\(generation)",
-            "change": "\(RouteTableDiff(from: lastTable, to: result.table))",
-        ])
-        lastTable = result.table
-        publish(result.table, result)
+    /// Compiles `config` and hands it to the publisher, which decides whether anything changed.
+    private func rebuild(_ config: StandaloneConfiguration, issues: [RouteIssue]) {
+        let (inputs, result) = config.builder(certificates: certificates).buildWithInputs(config.services, providerIssues: issues)
+        publisher.publish(Build(inputs: inputs, result: result))
     }
 
     private func stamps(_ files: [String]) -> [FileStamp] { files.map { FileStamp(path: $0) } }

@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import NIOPosix
 import Providers
+import Publishing
 import ProxyCore
 import RouteModel
 

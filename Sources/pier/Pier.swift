@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Providers
+import Publishing
 import ProxyCore
 import RouteModel
 import ServiceLifecycle
@@ -138,14 +139,15 @@ struct Serve: AsyncParsableCommand {
             if let httpsOverride { config.httpsHost = httpsOverride.host; config.httpsPort = httpsOverride.port }
         }
         adjust(&configuration)
-        for issue in issues {
-            logger.report(issue)
-        }
 
+        // The data plane is one subscriber of the publisher, which every source feeds.
         let tables = RouteTableBox(.empty(settings: configuration.settings))
+        let publisher = Publisher(logger: logger)
+        publisher.subscribe { tables.publish($0.table) }
         let provider: any Service
         var cleanup: (@Sendable () async -> Void)?
         if dockerOptions.enabled {
+            for issue in issues { logger.report(issue) }
             if !configuration.services.isEmpty {
                 logger.warning("--docker: the services listed in the configuration file are ignored")
             }
@@ -153,21 +155,13 @@ struct Serve: AsyncParsableCommand {
             cleanup = { await client.shutdown() }
             let providerConfiguration = dockerOptions.providerConfiguration(configuration)
             logger.info("watching Docker Engine", metadata: ["endpoint": "\(client.endpoint)", "cluster": "\(providerConfiguration.serviceCluster)"])
-            provider = SwarmProvider(client: client, configuration: providerConfiguration, logger: logger) { table, _ in
-                tables.publish(table)
-            }
+            provider = SwarmProvider(client: client, configuration: providerConfiguration, logger: logger, publisher: publisher)
         } else {
-            let certificates = configuration.makeCertificateFiles()
-            let result = configuration.builder(certificates: certificates).build(configuration.services, generation: 1)
-            for issue in result.issues {
-                logger.report(issue)
-            }
-            tables.publish(result.table)
-            logger.info("routes loaded", metadata: ["generation": "1", "routes": "\(result.table.routes.count)"])
-            provider = FileProvider(path: config!, interval: .milliseconds(watchInterval), initial: configuration,
-                                    certificates: certificates, adjust: adjust, logger: logger) { table, _ in
-                tables.publish(table)
-            }
+            let file = FileProvider(path: config!, interval: .milliseconds(watchInterval), initial: configuration, issues: issues,
+                                    certificates: configuration.makeCertificateFiles(), adjust: adjust, logger: logger,
+                                    publisher: publisher)
+            file.publishInitial()
+            provider = file
         }
         try await serve(
             host: configuration.httpHost, port: configuration.httpPort,
@@ -262,10 +256,8 @@ struct Routes: AsyncParsableCommand {
         if dockerOptions.enabled {
             let client = try DockerClient(endpoint: try dockerOptions.endpoint())
             do {
-                (result, _) = try await SwarmProvider.snapshot(
-                    client: client,
-                    configuration: dockerOptions.providerConfiguration(configuration),
-                    generation: 1)
+                result = try await SwarmProvider.snapshot(
+                    client: client, configuration: dockerOptions.providerConfiguration(configuration)).result
                 await client.shutdown()
             } catch {
                 await client.shutdown()

@@ -1,5 +1,6 @@
 import LabelConfig
 import Providers
+import Publishing
 import RouteModel
 import Testing
 

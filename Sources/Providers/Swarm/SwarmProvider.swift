@@ -1,16 +1,14 @@
 import DockerEngine
 import LabelConfig
 import Logging
+import Publishing
 import RouteModel
 import ServiceLifecycle
 
-/// Watches a Docker Engine in Swarm mode and publishes a whole route table whenever what it compiles to
-/// changes. Events mark the state dirty (bursts coalesce); a periodic resync catches what events miss; the
-/// event stream reconnects with backoff. While the engine is unreachable the last good table stays live.
+/// Watches a Docker Engine in Swarm mode and hands the publisher a build whenever the engine's state moved.
+/// Events mark the state dirty (bursts coalesce); a periodic resync catches what events miss; the event stream
+/// reconnects with backoff. While the engine is unreachable nothing is built: the last good table stays live.
 public final class SwarmProvider: Service, Sendable {
-    /// Receives every new table, in generation order.
-    public typealias Publish = @Sendable (RouteTable, RouteTableBuilder.Result) -> Void
-
     /// How the provider runs.
     public struct Configuration: Sendable {
         /// Period of the full resync (Interlock's `PollInterval`).
@@ -29,25 +27,26 @@ public final class SwarmProvider: Service, Sendable {
         public init() {}
     }
 
-    private let client: DockerClient
+    private let client: any DockerAPI
     private let configuration: Configuration
     private let logger: Logger
-    private let publish: Publish
+    private let publisher: Publisher
 
-    public init(client: DockerClient, configuration: Configuration, logger: Logger, publish: @escaping Publish) {
+    /// Creates a provider reading `client` and publishing through `publisher`.
+    public init(client: any DockerAPI, configuration: Configuration, logger: Logger, publisher: Publisher) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
-        self.publish = publish
+        self.publisher = publisher
     }
 
-    /// Reads the engine once and compiles a table (for `pier routes --docker` and the first table).
-    public static func snapshot(client: DockerClient, configuration: Configuration, generation: UInt64) async throws -> (RouteTableBuilder.Result, SwarmSnapshot.Result) {
-        compile(try await state(client: client), configuration: configuration, generation: generation)
+    /// Reads the engine once and compiles it (for `pier routes --docker`).
+    public static func snapshot(client: any DockerAPI, configuration: Configuration) async throws -> Build {
+        compile(try await state(client: client), configuration: configuration)
     }
 
     /// What the engine says now: the four lists a table is compiled from.
-    static func state(client: DockerClient) async throws -> SwarmState {
+    static func state(client: any DockerAPI) async throws -> SwarmState {
         let prefix = try await client.negotiate()
         async let services = client.services(prefix: prefix)
         async let tasks = client.runningTasks(prefix: prefix)
@@ -56,18 +55,14 @@ public final class SwarmProvider: Service, Sendable {
         return SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
     }
 
-    /// Compiles engine state into a table, with every service's status and every issue.
-    static func compile(_ state: SwarmState, configuration: Configuration, generation: UInt64) -> (RouteTableBuilder.Result, SwarmSnapshot.Result) {
+    /// Compiles engine state into a build, with every service's status and every issue.
+    static func compile(_ state: SwarmState, configuration: Configuration) -> Build {
         let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
-        var result = RouteTableBuilder(settings: configuration.settings, serviceCluster: configuration.serviceCluster,
-                                       certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate)
-            .build(described.services, generation: generation)
-        result.issues = described.issues + result.issues
-        for (name, reason) in described.rejected {
-            result.statuses.append(ServiceStatus(service: name, state: .inactive(reason)))
-        }
-        result.statuses.sort { $0.service < $1.service }
-        return (result, described)
+        let (inputs, result) = RouteTableBuilder(
+            settings: configuration.settings, serviceCluster: configuration.serviceCluster,
+            certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
+        ).buildWithInputs(described.services, providerIssues: described.issues, rejected: described.rejected)
+        return Build(inputs: inputs, result: result)
     }
 
     public func run() async {
@@ -91,14 +86,11 @@ public final class SwarmProvider: Service, Sendable {
     }
 
     private func refreshLoop(_ triggers: AsyncStream<Void>) async {
-        var last: RouteTable?
-        var generation: UInt64 = 0
         var reachable: Bool?
-        var lastIssues: [RouteIssue] = []
-        // What the last compiled table was built from.
+        // What the last compiled build was made from.
         var lastState: SwarmState?
         var lastStamps: [FileStamp] = []
-        // First table at once, then one per (coalesced) trigger.
+        // First build at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
         while !Task.isCancelled {
@@ -110,7 +102,7 @@ public final class SwarmProvider: Service, Sendable {
             do {
                 let state = try await Self.state(client: client)
                 if reachable != true {
-                    logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpoint)"])
+                    logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpointDescription)"])
                     reachable = true
                 }
                 // The resync every `pollInterval` mostly finds the engine as it was: then the table would come
@@ -123,22 +115,7 @@ public final class SwarmProvider: Service, Sendable {
                 }
                 lastState = state
                 lastStamps = stamps
-                let (result, _) = Self.compile(state, configuration: configuration, generation: generation + 1)
-                // Issues are logged when they change, even if the table does not.
-                if result.issues != lastIssues {
-                    for issue in result.issues where !lastIssues.contains(issue) {
-                        logger.report(issue)
-                    }
-                    lastIssues = result.issues
-                }
-                if let last, last.content == result.table.content { continue }
-                for status in result.statuses { logger.info("\(status)") }
-                generation += 1
-                logger.info("routes updated", metadata: [
-                    "generation": "\(generation)", "change": "\(RouteTableDiff(from: last, to: result.table))",
-                ])
-                last = result.table
-                publish(result.table, result)
+                publisher.publish(Self.compile(state, configuration: configuration))
             } catch {
                 if reachable != false {
                     if case DockerError.unreachable = error {
@@ -154,12 +131,12 @@ public final class SwarmProvider: Service, Sendable {
 
     /// Follows `/events`, reconnecting with backoff; every event (and every reconnect) asks for a refresh.
     private func watchEvents(_ trigger: AsyncStream<Void>.Continuation) async {
-        var backoff: Duration = .milliseconds(100)
+        var backoff = Backoff()
         while !Task.isCancelled {
             do {
                 let prefix = try await client.negotiate()
                 let events = try await client.events(prefix: prefix, types: ["service", "container", "network", "node"])
-                backoff = .milliseconds(100)
+                backoff.reset()
                 trigger.yield()
                 for try await event in events {
                     logger.debug("docker event", metadata: ["type": "\(event.Type ?? "")", "action": "\(event.Action ?? "")"])
@@ -168,8 +145,7 @@ public final class SwarmProvider: Service, Sendable {
             } catch {
                 logger.debug("event stream ended", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
     }
 }

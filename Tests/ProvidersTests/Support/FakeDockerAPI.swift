@@ -1,0 +1,108 @@
+import DockerEngine
+import Foundation
+import Logging
+import Synchronization
+
+/// A scripted Docker Engine: the state it reports, failures on demand, an event stream the test drives, and
+/// counts of what was asked.
+final class FakeDockerAPI: DockerAPI {
+    struct Script {
+        var state: (services: [Docker.Service], tasks: [Docker.Task], networks: [Docker.Network], nodes: [Docker.Node])
+        var failing = false
+        /// How many more `events` calls fail before one succeeds.
+        var eventFailures = 0
+        var reads = 0
+        var eventConnects = 0
+        var continuation: AsyncThrowingStream<Docker.Event, Error>.Continuation?
+    }
+
+    let script: Mutex<Script>
+    var endpointDescription: String { "fake://engine" }
+
+    init(services: [Docker.Service], tasks: [Docker.Task], networks: [Docker.Network], nodes: [Docker.Node]) {
+        script = Mutex(Script(state: (services, tasks, networks, nodes)))
+    }
+
+    func negotiate() async throws -> String {
+        if script.withLock({ $0.failing }) { throw DockerError.unreachable(endpoint: endpointDescription, underlying: "scripted") }
+        return "/v1.41"
+    }
+
+    func services(prefix: String) async throws -> [Docker.Service] {
+        try script.withLock { s in
+            if s.failing { throw DockerError.unreachable(endpoint: "fake://engine", underlying: "scripted") }
+            s.reads += 1
+            return s.state.services
+        }
+    }
+
+    func runningTasks(prefix: String) async throws -> [Docker.Task] { try read { $0.state.tasks } }
+    func networks(prefix: String) async throws -> [Docker.Network] { try read { $0.state.networks } }
+    func nodes(prefix: String) async throws -> [Docker.Node] { try read { $0.state.nodes } }
+
+    private func read<T>(_ pick: (Script) -> T) throws -> T {
+        try script.withLock { s in
+            if s.failing { throw DockerError.unreachable(endpoint: "fake://engine", underlying: "scripted") }
+            return pick(s)
+        }
+    }
+
+    func events(prefix: String, types: [String]) async throws -> AsyncThrowingStream<Docker.Event, Error> {
+        try script.withLock { s in
+            s.eventConnects += 1
+            if s.eventFailures > 0 {
+                s.eventFailures -= 1
+                throw DockerError.unreachable(endpoint: "fake://engine", underlying: "scripted events failure")
+            }
+            let (stream, continuation) = AsyncThrowingStream.makeStream(of: Docker.Event.self)
+            s.continuation = continuation
+            return stream
+        }
+    }
+
+    /// Sends one event on the open stream, if any; returns whether one was open.
+    @discardableResult
+    func emitEvent() -> Bool {
+        script.withLock { s in
+            guard let continuation = s.continuation else { return false }
+            continuation.yield(try! JSONDecoder().decode(Docker.Event.self, from: Data(#"{"Type":"service","Action":"update"}"#.utf8)))
+            return true
+        }
+    }
+
+    /// Ends the open event stream with an error (the engine restarted).
+    func dropEvents() {
+        script.withLock { s in
+            s.continuation?.finish(throwing: DockerError.unreachable(endpoint: "fake://engine", underlying: "dropped"))
+            s.continuation = nil
+        }
+    }
+}
+
+/// Keeps every log line, for assertions on what was said.
+struct RecordingLogHandler: LogHandler {
+    final class Lines: Sendable {
+        let lines = Mutex<[String]>([])
+        var all: [String] { lines.withLock { $0 } }
+        func count(_ text: String) -> Int { all.filter { $0.contains(text) }.count }
+    }
+
+    let recorded: Lines
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        recorded.lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
+    }
+
+    static func logger() -> (Logger, Lines) {
+        let lines = Lines()
+        return (Logger(label: "test") { _ in RecordingLogHandler(recorded: lines) }, lines)
+    }
+}

@@ -1,0 +1,112 @@
+import DockerEngine
+import Foundation
+import LabelConfig
+import Publishing
+import RouteModel
+import ServiceLifecycle
+import Testing
+
+@testable import Providers
+
+/// The Swarm provider against a scripted engine: coalescing, last good table, reconnects — in milliseconds,
+/// without dockerd.
+struct SwarmProviderTests {
+    static func fake() throws -> FakeDockerAPI {
+        let state = try SwarmSnapshotTests.state()
+        return FakeDockerAPI(services: state.services, tasks: state.tasks, networks: state.networks, nodes: state.nodes)
+    }
+
+    /// Runs a provider over `engine` while `body` runs.
+    static func running(_ engine: FakeDockerAPI, poll: Duration = .seconds(60),
+                        _ body: (Publisher, RecordingLogHandler.Lines) async throws -> Void) async throws {
+        let (logger, lines) = RecordingLogHandler.logger()
+        let publisher = Publisher(logger: logger)
+        var configuration = SwarmProvider.Configuration()
+        configuration.pollInterval = poll
+        let provider = SwarmProvider(client: engine, configuration: configuration, logger: logger, publisher: publisher)
+        let task = Task { await provider.run() }
+        defer { task.cancel() }
+        try await body(publisher, lines)
+    }
+
+    static func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while !condition() {
+            if ContinuousClock.now > deadline { return false }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
+    /// Whether the latest table forwards `host`.
+    static func routes(_ publisher: Publisher, _ host: String) -> Bool {
+        guard case .forward = publisher.latest?.table.decide(host: host, target: "/") else { return false }
+        return true
+    }
+
+    /// Changes the hosts label of the recorded service `rec-task`.
+    static func relabel(_ engine: FakeDockerAPI, host: String) {
+        engine.script.withLock { s in
+            let i = s.state.services.firstIndex { $0.Spec.Name == "rec-task" }!
+            s.state.services[i].Spec.Labels?["com.docker.lb.hosts"] = host
+        }
+    }
+
+    @Test("a burst of events is read once and published once")
+    func burstsCoalesce() async throws {
+        let engine = try Self.fake()
+        try await Self.running(engine) { publisher, _ in
+            #expect(try await Self.eventually { publisher.latest != nil && engine.emitEvent() })
+            try await Task.sleep(for: .milliseconds(100))
+            let before = engine.script.withLock { $0.reads }
+            Self.relabel(engine, host: "burst.rec.test")
+            for _ in 0..<200 { engine.emitEvent() }
+            #expect(try await Self.eventually { Self.routes(publisher, "burst.rec.test")
+                && publisher.latest?.generation == 2 })
+            try await Task.sleep(for: .milliseconds(150))
+            let reads = engine.script.withLock { $0.reads } - before
+            // One read for the burst, at most one more for events that arrived during it.
+            #expect(reads >= 1 && reads <= 2, "reads: \(reads)")
+            #expect(publisher.latest?.generation == 2)
+        }
+    }
+
+    @Test("an unreachable engine keeps the last good table, is said once, and its return is said and read")
+    func lastGoodTable() async throws {
+        let engine = try Self.fake()
+        try await Self.running(engine, poll: .milliseconds(30)) { publisher, lines in
+            #expect(try await Self.eventually { publisher.latest != nil })
+            let routes = publisher.latest!.table.routes.count
+            #expect(routes > 0)
+            engine.script.withLock { $0.failing = true }
+            #expect(try await Self.eventually { lines.count("Docker Engine unreachable") == 1 })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(lines.count("Docker Engine unreachable") == 1)
+            #expect(publisher.latest?.generation == 1 && publisher.latest?.table.routes.count == routes)
+            Self.relabel(engine, host: "back.rec.test")
+            engine.script.withLock { $0.failing = false }
+            #expect(try await Self.eventually { publisher.latest?.generation == 2 })
+            #expect(lines.count("Docker Engine reachable") == 2)
+        }
+    }
+
+    @Test("the event stream reconnects after failures and after the engine drops it, asking for a read each time")
+    func eventsReconnect() async throws {
+        let engine = try Self.fake()
+        engine.script.withLock { $0.eventFailures = 2 }
+        try await Self.running(engine) { publisher, _ in
+            let connected = try await Self.eventually { engine.script.withLock { $0.continuation != nil } }
+            #expect(connected)
+            #expect(engine.script.withLock { $0.eventConnects } == 3)
+            // Let the read the reconnection asked for happen first.
+            try await Task.sleep(for: .milliseconds(150))
+            // A change made while the stream is down is read when it comes back, without a poll (60 s here).
+            engine.dropEvents()
+            Self.relabel(engine, host: "again.rec.test")
+            #expect(try await Self.eventually {
+                Self.routes(publisher, "again.rec.test")
+            })
+            #expect(engine.script.withLock { $0.eventConnects } == 4)
+        }
+    }
+}
