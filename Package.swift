@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: - Pure model (stdlib only)
@@ -58,6 +59,23 @@ let package = Package(
             ]
         ),
 
+        // The config channel between controllers and proxies (HTTP/2 over mutual TLS, on NIO).
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "RouteModel", "LabelConfig", "Publishing",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: - Data plane
         .target(
             name: "ProxyCore",
@@ -84,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine", "Publishing",
+                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine", "Publishing", "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,6 +154,19 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "Publishing", "LabelConfig", "RouteModel", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),
         .testTarget(
             name: "LabelConfigTests",
@@ -144,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvidersTests",
-            dependencies: ["Providers", "Publishing", "LabelConfig", "RouteModel", "DockerEngine",
+            dependencies: ["Providers", "Publishing", "LabelConfig", "RouteModel", "DockerEngine", "TestSupport",
                            .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Recorded")]
         ),
@@ -164,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ProxyCore", "Providers", "Publishing", "LabelConfig", "RouteModel",
+                "ProxyCore", "Providers", "Publishing", "ControlPlane", "LabelConfig", "RouteModel", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

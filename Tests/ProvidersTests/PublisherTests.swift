@@ -1,4 +1,5 @@
 import LabelConfig
+import TestSupport
 import Publishing
 import RouteModel
 import Synchronization

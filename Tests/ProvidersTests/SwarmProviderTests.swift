@@ -1,4 +1,5 @@
 import DockerEngine
+import TestSupport
 import Foundation
 import LabelConfig
 import Publishing

@@ -17,10 +17,10 @@ final class TestPKI: Sendable {
     /// Issues a certificate for `names` (the first is the CN) into `<file>.crt` and `<file>.key`; returns the
     /// two paths.
     @discardableResult
-    func issue(_ file: String, names: [String], ips: [String] = []) throws -> (certificate: String, key: String) {
+    func issue(_ file: String, names: [String], ips: [String] = [], extensions: [String] = []) throws -> (certificate: String, key: String) {
         let san = (names.map { "DNS:\($0)" } + ips.map { "IP:\($0)" }).joined(separator: ",")
         try request(file, commonName: names[0])
-        try "subjectAltName=\(san)\n".write(toFile: path(file + ".ext"), atomically: true, encoding: .utf8)
+        try (["subjectAltName=\(san)"] + extensions).map { $0 + "\n" }.joined().write(toFile: path(file + ".ext"), atomically: true, encoding: .utf8)
         try openssl(["x509", "-req", "-in", path(file + ".csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
                      "-CAcreateserial", "-out", path(file + ".crt"), "-days", "2", "-extfile", path(file + ".ext")])
         return (path(file + ".crt"), path(file + ".key"))

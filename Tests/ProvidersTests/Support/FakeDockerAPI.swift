@@ -1,6 +1,5 @@
 import DockerEngine
 import Foundation
-import Logging
 import Synchronization
 
 /// A scripted Docker Engine: the state it reports, failures on demand, an event stream the test drives, and
@@ -79,30 +78,3 @@ final class FakeDockerAPI: DockerAPI {
     }
 }
 
-/// Keeps every log line, for assertions on what was said.
-struct RecordingLogHandler: LogHandler {
-    final class Lines: Sendable {
-        let lines = Mutex<[String]>([])
-        var all: [String] { lines.withLock { $0 } }
-        func count(_ text: String) -> Int { all.filter { $0.contains(text) }.count }
-    }
-
-    let recorded: Lines
-    var logLevel: Logger.Level = .debug
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        recorded.lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
-    }
-
-    static func logger() -> (Logger, Lines) {
-        let lines = Lines()
-        return (Logger(label: "test") { _ in RecordingLogHandler(recorded: lines) }, lines)
-    }
-}
