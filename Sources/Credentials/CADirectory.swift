@@ -65,7 +65,7 @@ extension ClusterCA {
                 }
             }
             let text = String(decoding: try CredentialFiles.read(path), as: UTF8.self)
-            out += text.hasSuffix("\n") ? text : text + "\n"
+            out += text.withFinalNewline
         }
         return out
     }

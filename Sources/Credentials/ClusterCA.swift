@@ -69,8 +69,8 @@ public struct ClusterCA: Sendable {
 
     init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) throws {
         self.certificate = certificate
-        self.certificatePEM = try certificate.serializeAsPEM().pemString
-        self.privateKeyPEM = privateKey.pemRepresentation
+        self.certificatePEM = try certificate.serializeAsPEM().pemString.withFinalNewline
+        self.privateKeyPEM = privateKey.pemRepresentation.withFinalNewline
         self.privateKeyScalar = privateKey.rawRepresentation
     }
 
@@ -118,9 +118,14 @@ public struct IssuedCredential: Sendable {
     init(role: CredentialRole, certificate: Certificate, privateKey: P256.Signing.PrivateKey) throws {
         self.role = role
         self.certificate = certificate
-        self.certificatePEM = try certificate.serializeAsPEM().pemString
-        self.privateKeyPEM = privateKey.pemRepresentation
+        self.certificatePEM = try certificate.serializeAsPEM().pemString.withFinalNewline
+        self.privateKeyPEM = privateKey.pemRepresentation.withFinalNewline
     }
+}
+
+extension String {
+    /// PEM as files hold it: ending in a newline, so that `cat a.crt b.crt` gives a valid bundle.
+    var withFinalNewline: String { hasSuffix("\n") ? self : self + "\n" }
 }
 
 extension Certificate {

@@ -90,7 +90,9 @@ public struct CredentialFiles: Sendable {
         self.leafKey = leafKey
         caFingerprintBytes = Array(SHA256.hash(data: try trustRoots[issuerIndex].toDERBytes()))
         caFingerprint = caFingerprintBytes.hex
-        publicKeyDigest = Array(SHA256.hash(data: certificate.publicKey.subjectPublicKeyInfoBytes))
+        // The DER SubjectPublicKeyInfo (X509's `subjectPublicKeyInfoBytes` is only the EC point); the key
+        // matched the certificate above, so its public half is the certificate's.
+        publicKeyDigest = Array(SHA256.hash(data: privateKey.publicKey.derRepresentation))
         publicKeyID = publicKeyDigest.hex
     }
 
