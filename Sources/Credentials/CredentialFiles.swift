@@ -90,10 +90,22 @@ public struct CredentialFiles: Sendable {
         self.leafKey = leafKey
         caFingerprintBytes = Array(SHA256.hash(data: try trustRoots[issuerIndex].toDERBytes()))
         caFingerprint = caFingerprintBytes.hex
-        // The DER SubjectPublicKeyInfo (X509's `subjectPublicKeyInfoBytes` is only the EC point); the key
-        // matched the certificate above, so its public half is the certificate's.
-        publicKeyDigest = Array(SHA256.hash(data: privateKey.publicKey.derRepresentation))
+        publicKeyDigest = Self.publicKeyDigest(privateKey.publicKey)
         publicKeyID = publicKeyDigest.hex
+    }
+
+    /// The `publicKeyID` of a peer's certificate (`NIOSSLHandler`'s `peerCertificate` after the handshake),
+    /// so that a controller can name the proxy that connected; nil for a key that is not P-256.
+    public static func publicKeyID(of peer: NIOSSLCertificate) -> String? {
+        guard let certificate = try? Certificate(derEncoded: peer.toDERBytes()),
+              let key = P256.Signing.PublicKey(certificate.publicKey)
+        else { return nil }
+        return publicKeyDigest(key).hex
+    }
+
+    // SHA-256 of the DER SubjectPublicKeyInfo (X509's `subjectPublicKeyInfoBytes` is only the EC point).
+    private static func publicKeyDigest(_ key: P256.Signing.PublicKey) -> [UInt8] {
+        Array(SHA256.hash(data: key.derRepresentation))
     }
 
     /// When the issuing CA certificate expires.

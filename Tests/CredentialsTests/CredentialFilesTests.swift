@@ -29,6 +29,8 @@ struct CredentialFilesTests {
         try openssl(["pkey", "-pubin", "-in", path("proxy.pub"), "-outform", "DER", "-out", path("proxy.pub.der")])
         let digest = try openssl(["dgst", "-sha256", "-r", path("proxy.pub.der")])
         #expect(digest.hasPrefix(credentials.publicKeyID + " "), "\(digest) vs \(credentials.publicKeyID)")
+        #expect(CredentialFiles.publicKeyID(of: credentials.leaf) == credentials.publicKeyID)
+        #expect(CredentialFiles.publicKeyID(of: credentials.trustRoots[0]) != credentials.publicKeyID)
         #expect(credentials.caNotValidAfter == ca.certificate.notValidAfter)
         #expect(credentials.notValidAfter == proxy.certificate.notValidAfter)
     }

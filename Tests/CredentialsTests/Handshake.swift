@@ -14,6 +14,8 @@ struct HandshakeOutcome: Sendable, CustomStringConvertible {
     var protocolNegotiated: String?
     var clientErrors: [String] = []
     var serverErrors: [String] = []
+    /// `CredentialFiles.publicKeyID(of:)` of the client certificate the server saw.
+    var clientKeyID: String?
 
     var description: String {
         "echoed=\(echoed) alpn=\(protocolNegotiated ?? "-") client errors=\(clientErrors) server errors=\(serverErrors)"
@@ -26,7 +28,7 @@ func handshake(server: TLSConfiguration, client: TLSConfiguration) async throws 
     let group = MultiThreadedEventLoopGroup.singleton
     let serverContext = try NIOSSLContext(configuration: server)
     let clientContext = try NIOSSLContext(configuration: client)
-    let serverSide = NIOLockedValueBox((errors: [String](), closed: false))
+    let serverSide = NIOLockedValueBox(ServerLog())
     let listener = try await ServerBootstrap(group: group)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -52,17 +54,32 @@ func handshake(server: TLSConfiguration, client: TLSConfiguration) async throws 
     // The server's side of a refusal is logged as its connection ends.
     for _ in 0..<100 where !serverSide.withLockedValue({ $0.closed }) { try await Task.sleep(for: .milliseconds(20)) }
     outcome.serverErrors = serverSide.withLockedValue { $0.errors }
+    outcome.clientKeyID = serverSide.withLockedValue { $0.clientKeyID }
     try await listener.close()
     return outcome
 }
 
-/// Echoes what it reads; records errors and the end of the connection.
+private struct ServerLog {
+    var errors: [String] = []
+    var closed = false
+    var clientKeyID: String?
+}
+
+/// Echoes what it reads; records the client's key id, errors and the end of the connection.
 private final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    let log: NIOLockedValueBox<(errors: [String], closed: Bool)>
+    let log: NIOLockedValueBox<ServerLog>
 
-    init(log: NIOLockedValueBox<(errors: [String], closed: Bool)>) { self.log = log }
+    init(log: NIOLockedValueBox<ServerLog>) { self.log = log }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent,
+           let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate {
+            log.withLockedValue { $0.clientKeyID = CredentialFiles.publicKeyID(of: peer) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.writeAndFlush(data, promise: nil)

@@ -32,6 +32,8 @@ struct MutualTLSTests {
                                           client: try secrets.load(.proxy).clientConfiguration())
         #expect(outcome.echoed, "\(outcome)")
         #expect(outcome.protocolNegotiated == "h2")
+        // The controller can name the proxy that connected.
+        #expect(outcome.clientKeyID == (try secrets.load(.proxy)).publicKeyID)
     }
 
     @Test func aClientWithoutCertificateIsRefused() async throws {
