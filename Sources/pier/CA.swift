@@ -38,7 +38,7 @@ struct CA: AsyncParsableCommand {
         @Option(help: "Suffix of the Docker secrets' names (the stack's PIER_CREDENTIALS).")
         var suffix = "v1"
 
-        @Option(help: "Docker Engine endpoint for --docker; default: $DOCKER_HOST or unix:///var/run/docker.sock.")
+        @Option(help: "Docker Engine endpoint for the secrets; default: $DOCKER_HOST or unix:///var/run/docker.sock. Implies --docker.")
         var dockerHost: String?
 
         func run() async throws {
@@ -46,7 +46,7 @@ struct CA: AsyncParsableCommand {
                 let ca = try ClusterCA.generate()
                 let controller = try ca.issue(.controller), proxy = try ca.issue(.proxy)
                 for path in try CADirectory(out).write(ca: ca, leaves: [controller, proxy]) { print("wrote \(path)") }
-                guard docker else { return }
+                guard docker || dockerHost != nil else { return }
                 let environment = ProcessInfo.processInfo.environment
                 let endpoint = try dockerHost.map { try DockerEndpoint(parsing: $0, environment: environment) }
                     ?? DockerEndpoint.fromEnvironment(environment)
