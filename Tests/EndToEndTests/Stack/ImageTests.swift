@@ -73,7 +73,7 @@ extension EndToEnd {
             #expect(version.status == 0 && !version.out.isEmpty, "\(version)")
             let shell = try run("/usr/bin/docker", ["-H", SwarmEngine.host, "exec", container, "/bin/sh", "-c", "true"])
             #expect(shell.status != 0, "\(shell)")
-            print("image: pier:test served tasks.\(backend) in \(ContinuousClock.now - started) (from service create to checks done)")
+            print("image: pier:test served tasks.\(backend) in \(ContinuousClock.now - started) (network, backend, config and Pier created, answered, checked)")
         }
 
         /// The image's one layer holds exactly the rootfs of deploy/rootfs plus the binary, with the owners and
