@@ -105,6 +105,26 @@ extension EndToEnd {
             #expect(byPath["./tmp"].map { $0 == ("drwxrwxrwt", "0/0") } == true, "\(String(describing: byPath["./tmp"]))")
             #expect(byPath["./usr/local/bin/pier"].map { $0 == ("-rwxr-xr-x", "0/0") } == true)
         }
+
+        /// The stack mounts a named volume at /var/lib/pier for the proxy's state; Docker gives a new volume the
+        /// owner and mode of the image's folder, so the unprivileged proxy can write there.
+        @Test func newStateVolumeBelongsToPier() throws {
+            guard PierImage.available else {
+                Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but \(PierImage.missing)")
+                return
+            }
+            let volume = "pier-state-\(UInt32.random(in: 0...UInt32.max))"
+            defer { _ = try? engine.docker(["volume", "rm", volume]) }
+            let version = try engine.docker(["run", "--pull", "never", "--rm", "--network", "none",
+                                             "-v", "\(volume):/var/lib/pier", PierImage.name, "version"])
+            #expect(version.hasPrefix("pier/"), "\(version)")
+            let mountpoint = try engine.docker(["volume", "inspect", "--format", "{{.Mountpoint}}", volume])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let attributes = try FileManager.default.attributesOfItem(atPath: mountpoint)
+            let number = { (key: FileAttributeKey) in (attributes[key] as? NSNumber)?.intValue }
+            #expect(number(.ownerAccountID) == 10001 && number(.groupOwnerAccountID) == 10001, "\(attributes)")
+            #expect(number(.posixPermissions) == 0o700, "\(attributes)")
+        }
     }
 }
 
