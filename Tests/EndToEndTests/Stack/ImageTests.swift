@@ -103,6 +103,7 @@ extension EndToEnd {
             let byPath = Dictionary(entries.map { ($0.2, ($0.0, $0.1)) }, uniquingKeysWith: { first, _ in first })
             #expect(byPath["./var/lib/pier"].map { $0 == ("drwx------", "10001/10001") } == true, "\(String(describing: byPath["./var/lib/pier"]))")
             #expect(byPath["./tmp"].map { $0 == ("drwxrwxrwt", "0/0") } == true, "\(String(describing: byPath["./tmp"]))")
+            #expect(byPath["."].map { $0 == ("drwxr-xr-x", "0/0") } == true, "\(String(describing: byPath["."]))")
             #expect(byPath["./usr/local/bin/pier"].map { $0 == ("-rwxr-xr-x", "0/0") } == true)
         }
 
