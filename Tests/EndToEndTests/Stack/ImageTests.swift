@@ -13,10 +13,7 @@ extension EndToEnd {
         let engine = SwarmEngine()
 
         @Test func staticImageServesASwarmServiceByItsDNSNameAsUser10001() async throws {
-            guard PierImage.available else {
-                Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but \(PierImage.missing)")
-                return
-            }
+            guard PierImage.ready() else { return }
             let started = ContinuousClock.now
             let id = UInt32.random(in: 0...UInt32.max)
             let backend = "pier-ib-\(id)", proxy = "pier-ip-\(id)", network = "pier-img-\(id)", config = "pier-img-\(id)"
@@ -79,10 +76,7 @@ extension EndToEnd {
         /// The image's one layer holds exactly the rootfs of deploy/rootfs plus the binary, with the owners and
         /// modes the state volume and /tmp need: no shell, no busybox, no library.
         @Test func imageHoldsOnlyTheBinaryAndItsRootfs() throws {
-            guard PierImage.available else {
-                Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but \(PierImage.missing)")
-                return
-            }
+            guard PierImage.ready() else { return }
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }
             try engine.docker(["image", "save", "-o", dir.appendingPathComponent("image.tar").path, PierImage.name])
@@ -110,10 +104,7 @@ extension EndToEnd {
         /// deploy/pier-stack.yml parses and interpolates on the engine: with credentials that do not exist, the
         /// deploy gets as far as a service and names a secret that PIER_CREDENTIALS made.
         @Test func stackFileParsesAndNamesItsSecrets() throws {
-            guard PierImage.available else {
-                Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but \(PierImage.missing)")
-                return
-            }
+            guard PierImage.ready() else { return }
             let stack = "pier-sf-\(UInt32.random(in: 0...UInt32.max))"
             defer {
                 _ = try? engine.docker(["stack", "rm", stack])
@@ -142,10 +133,7 @@ extension EndToEnd {
         /// The stack mounts a named volume at /var/lib/pier for the proxy's state; Docker gives a new volume the
         /// owner and mode of the image's folder, so the unprivileged proxy can write there.
         @Test func newStateVolumeBelongsToPier() throws {
-            guard PierImage.available else {
-                Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but \(PierImage.missing)")
-                return
-            }
+            guard PierImage.ready() else { return }
             let volume = "pier-state-\(UInt32.random(in: 0...UInt32.max))"
             defer { _ = try? engine.docker(["volume", "rm", volume]) }
             let version = try engine.docker(["run", "--pull", "never", "--rm", "--network", "none",
@@ -165,7 +153,14 @@ extension EndToEnd {
 enum PierImage {
     static let name = "pier:test"
     static let required = ProcessInfo.processInfo.environment["PIER_TEST_REQUIRE_IMAGE"] == "1"
-    static let missing = "no Docker Engine in Swarm mode answers at \(SwarmEngine.host), or it holds no image \(name)"
+
+    /// Whether a test can run; where it cannot, the suite runs only because PIER_TEST_REQUIRE_IMAGE=1, so say why.
+    static func ready() -> Bool {
+        if !available {
+            Issue.record("PIER_TEST_REQUIRE_IMAGE=1, but no Docker Engine in Swarm mode answers at \(SwarmEngine.host), or it holds no image \(name)")
+        }
+        return available
+    }
     static let available: Bool = {
         guard SwarmEngine.available else { return false }
         return (try? run("/usr/bin/docker", ["-H", SwarmEngine.host, "image", "inspect", "--format", "{{.Id}}", name]))?.status == 0
