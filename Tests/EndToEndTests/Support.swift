@@ -200,6 +200,21 @@ final class PierProcess: @unchecked Sendable {
         throw TestFailure("pier did not start: \(output)")
     }
 
+    /// Waits for a log line containing `message` and returns the port of its `address=` field.
+    func waitForAddress(of message: String, timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            for line in output.split(separator: "\n") where line.contains(message) {
+                guard let address = line.range(of: "address=") else { continue }
+                let value = line[address.upperBound...].prefix(while: { $0 != " " })
+                if let colon = value.range(of: ":", options: .backwards), let port = Int(value[colon.upperBound...]) { return port }
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("no \"\(message)\" line: \(output)")
+    }
+
     func terminate(signal: Int32 = SIGTERM) -> Int32 {
         if process.isRunning { kill(process.processIdentifier, signal) }
         process.waitUntilExit()
