@@ -30,6 +30,7 @@ Subcommands:
                                        the same for an h2load run (percentiles from its --log-file)
   parse-table FILE                     pier-table-bench output → JSON lines
   report RESULTS.jsonl [--meta META.json] --out FILE [--check]
+                                       ((k) has its own helper, labelmove.py, which also writes its section)
                                        write the Markdown report; --check exits 1 when a figure is missing
                                        (bench/RESULTS.jsonl holds the raw records of bench/RESULTS.md, meta
                                        record first: `report bench/RESULTS.jsonl --out /tmp/R.md` redraws it)
@@ -1103,6 +1104,10 @@ def cmd_report(args):
         problems.append("scenario j: no figures")
         w("No figures.\n")
 
+    # ----- (k): its section and summary row live beside its measurement
+    from labelmove import report_section
+    k_row = report_section([r for r in records if r["kind"] == "labelmove"], w, problems)
+
     # ----- summary against the issue's targets
     S = ["## Summary against the targets of issue 3 (and the TLS comparison of issue 5)\n",
          "| scenario | Pier/nginx req/s | Pier/HAProxy req/s | p99 Pier/nginx | p99 Pier/HAProxy | target | met | "
@@ -1147,6 +1152,8 @@ def cmd_report(args):
     S.append(f"| (j) soak: reloads under load | RSS {fmt(trend, 0, ' KiB')} per 1,000 reloads "
              f"({sk.get('confirmed', '—')} reloads, {fmt(sk.get('mib_per_hour'), 2, ' MiB')} per hour) | | | | "
              f"< 1 MiB per 1,000 reloads | {'yes' if trend is not None and trend < 1024 else 'no'} | — |")
+    if k_row:
+        S.append(k_row)
     S.append("")
     S.append("“Lookup flat” is read here as: the slowest size costs at most 1.5× the fastest. "
              "p99 ratios below 1.0× mean Pier's p99 is lower (better).\n")
