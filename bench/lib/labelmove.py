@@ -185,23 +185,25 @@ class Poller(threading.Thread):
             sock.close()
 
 
+def parked(name):
+    """The host a service carries while the measured host is on the other one: every service stays valid and
+    routed (a service with a port but no host is an error the controller would log at every refresh)."""
+    return f"{name}.parked"
+
+
 def spec_with_host(service, host):
-    """The service's spec with the host label set (host) or removed (None); everything else unchanged, so that
-    the update restarts no task."""
+    """The service's spec with the host label set; everything else unchanged, so that the update restarts no
+    task."""
     spec = json.loads(json.dumps(service["Spec"]))
-    labels = spec.setdefault("Labels", {})
-    if host is None:
-        labels.pop(HOSTS_LABEL, None)
-    else:
-        labels[HOSTS_LABEL] = host
+    spec.setdefault("Labels", {})[HOSTS_LABEL] = host
     return spec
 
 
 def move(engine, src, dst, host):
-    """Removes the label from src, then adds it to dst: two update calls, never a moment with both (a shared
-    host would make a canary pool of both). Returns (T0, call durations in ms)."""
+    """Parks src on its own host, then gives dst the measured host: two update calls, never a moment with both
+    (a shared host would pool both, as a canary). Returns (T0, call durations in ms)."""
     s, d = engine.service(src), engine.service(dst)
-    specs = [(s, spec_with_host(s, None)), (d, spec_with_host(d, host))]
+    specs = [(s, spec_with_host(s, parked(src))), (d, spec_with_host(d, host))]
     t0 = time.perf_counter()
     calls = []
     for svc, spec in specs:
@@ -301,9 +303,10 @@ def report_section(records, w, problems):
       "`com.docker.lb.port=8080`, one replica each on an overlay network of the run's own), reached by the proxies "
       "at 127.0.0.1 and the published port. "
       f"`com.docker.lb.hosts={r['host']}` moves between A and B {r['changes']} times: per change two raw Engine API "
-      "calls on the unix socket (`POST /v1.41/services/{id}/update?version=N` with the spec as read, the label "
-      "removed from the old service, then added to the new one: never both, which would pool them as a canary); "
-      f"T0 just before the first call. One poller per proxy sends `GET /` with Host {r['host']} every "
+      "calls on the unix socket (`POST /v1.41/services/{id}/update?version=N` with the spec as read): the old "
+      "service's label set to a parked host of its own (`<service>.parked`), then the new one's to the measured "
+      "host; never both at once, which would pool them as a canary. T0 just before the first call; a 503 "
+      "meanwhile is a table read between the two calls (the host briefly routed nowhere). One poller per proxy sends `GET /` with Host {r['host']} every "
       f"{r['period_ms']:g} ms on a keep-alive connection; T1 = when the last proxy first answered from the new "
       f"backend (measured: one request per {r.get('poll_ms', 0):.1f} ms and proxy). {r['pause_s']:g} s pause between changes. Percentiles are nearest rank (below 100 changes, p99 is the "
       "maximum); spread = last proxy − first proxy, per change.\n")
