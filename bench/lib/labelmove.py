@@ -306,10 +306,12 @@ def report_section(records, w, problems):
       "calls on the unix socket (`POST /v1.41/services/{id}/update?version=N` with the spec as read): the old "
       "service's label set to a parked host of its own (`<service>.parked`), then the new one's to the measured "
       "host; never both at once, which would pool them as a canary. T0 just before the first call; a 503 "
-      "meanwhile is a table read between the two calls (the host briefly routed nowhere). One poller per proxy sends `GET /` with Host {r['host']} every "
+      "meanwhile is a table read between the two calls (the host briefly routed nowhere). "
+      f"One poller per proxy sends `GET /` with Host {r['host']} every "
       f"{r['period_ms']:g} ms on a keep-alive connection; T1 = when the last proxy first answered from the new "
-      f"backend (measured: one request per {r.get('poll_ms', 0):.1f} ms and proxy). {r['pause_s']:g} s pause between changes. Percentiles are nearest rank (below 100 changes, p99 is the "
-      "maximum); spread = last proxy − first proxy, per change.\n")
+      f"backend (measured: one request per {r.get('poll_ms', 0):.1f} ms and proxy). {r['pause_s']:g} s pause "
+      "between changes. Percentiles are nearest rank (below 100 changes, p99 is the maximum); spread = last proxy "
+      "− first proxy, per change.\n")
     w("| | changes | T1−T0 median | T1−T0 p99 | min | per-proxy spread median | spread p99 | both API calls, "
       "median | answers from the old backend / errors meanwhile | target |")
     w("|---|---|---|---|---|---|---|---|---|---|")
@@ -319,6 +321,9 @@ def report_section(records, w, problems):
             others[k] = others.get(k, 0) + v
     old = others.pop("old backend", 0)
     errs = ", ".join(f"{v} × {k}" for k, v in sorted(others.items())) or "0"
+    if others:
+        hit = sum(1 for c in r["records"] if set(c.get("other_answers", {})) - {"old backend"})
+        errs += f" (in {hit} of {r['changes']} changes)"
     met = r["t1_median_ms"] is not None and r["t1_median_ms"] < TARGET_MS and not r["failed_changes"]
     w(f"| Pier | {r['changes'] - r['failed_changes']} of {r['changes']} | {r['t1_median_ms']:.0f} ms | "
       f"{r['t1_p99_ms']:.0f} ms | {r['t1_min_ms']:.0f} ms | {r['spread_median_ms']:.1f} ms | "
