@@ -122,6 +122,11 @@ func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // A command that hangs (docker 20.10's `service logs` can) is ended after `timeout`.
+    let pid = process.processIdentifier
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process] in
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

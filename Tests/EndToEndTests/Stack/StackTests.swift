@@ -1,0 +1,213 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+extension EndToEnd {
+    /// deploy/pier-stack.yml, unchanged, on the private engine with the image `pier:test`: controllers on the
+    /// manager with the socket, two proxies without, credentials from `pier ca init --docker`. One deployment for
+    /// every case (deploying takes seconds); the cases run in order on it.
+    @Suite(.serialized, .enabled(if: PierImage.available || PierImage.required,
+                                 "needs the image pier:test (scripts/image --tar-only, then scripts/swarm-env start) and a Docker Engine in Swarm mode"))
+    struct StackTests {
+        let engine = SwarmEngine()
+
+        /// Requests sent in a loop to every proxy port until stopped; counts failures per port.
+        final class Load: Sendable {
+            let failures = NIOLockedValueBox<[Int: [String]]>([:])
+            let requests = NIOLockedValueBox(0)
+            let running = NIOLockedValueBox(true)
+
+            init(ports: [Int], host: String) {
+                let failures = self.failures, requests = self.requests, running = self.running
+                for port in ports {
+                    let thread = Thread {
+                        // Bounded: at most 60 s of requests, whatever the test does.
+                        let deadline = Date().addingTimeInterval(60)
+                        while running.withLockedValue({ $0 }), Date() < deadline {
+                            let reply = try? fetch(port, host: host)
+                            requests.withLockedValue { $0 += 1 }
+                            if reply?.status != 200 {
+                                failures.withLockedValue { $0[port, default: []].append("\(reply?.status ?? 0) \(reply?.body.prefix(80) ?? "")") }
+                            }
+                            Thread.sleep(forTimeInterval: 0.01)
+                        }
+                    }
+                    thread.start()
+                }
+            }
+
+            func stop() async -> (requests: Int, failures: [Int: [String]]) {
+                running.withLockedValue { $0 = false }
+                try? await Task.sleep(for: .milliseconds(200))
+                return (requests.withLockedValue { $0 }, failures.withLockedValue { $0 })
+            }
+        }
+
+        /// Deploys the stack; its control network gets a subnet of its own (a network left by a killed run keeps
+        /// its subnet until removed, and tasks of a new network on the same subnet never start).
+        func deploy(_ stack: String, subnet: Int, controllers: Int = 1) throws -> (status: Int32, out: String) {
+            try engine.deployStack(stack, [
+                "PIER_CREDENTIALS": stack, "PIER_IMAGE": PierImage.name, "PIER_CONTROL_SUBNET": "10.206.\(subnet).0/24",
+                "PIER_HTTP_PORT": "0", "PIER_HTTPS_PORT": "0", "PIER_PROXY_CONSTRAINT": "node.role == manager",
+                "PIER_PROXY_REPLICAS": "2", "PIER_CONTROLLER_REPLICAS": "\(controllers)",
+                "PIER_DOCKER_SOCKET": SwarmEngine.directory + "/docker.sock",
+            ])
+        }
+
+        /// The running tasks of `service` with their published host port (first entry) and container.
+        func tasks(_ service: String) throws -> [(task: String, port: Int?, container: String)] {
+            let out = try engine.docker(["service", "ps", "--no-trunc", "--filter", "desired-state=running",
+                                         "--format", "{{.ID}} {{.CurrentState}}", service])
+            return try out.split(separator: "\n").filter { $0.split(separator: " ").dropFirst().first == "Running" }.map { line in
+                let id = String(line.split(separator: " ")[0])
+                return (id, try? httpPort(task: id), try engine.container(task: id))
+            }
+        }
+
+        /// The host port of a task's HTTP entrypoint (target 8080): the first entry for that target only (docs/docker.md).
+        func httpPort(task: String) throws -> Int {
+            let ports = try engine.docker(["inspect", "--format", "{{range .Status.PortStatus.Ports}}{{.TargetPort}}:{{.PublishedPort}} {{end}}", task])
+            guard let entry = ports.split(separator: " ").first(where: { $0.hasPrefix("8080:") }), let port = Int(entry.dropFirst(5))
+            else { throw TestFailure("task \(task) publishes no port for 8080: \(ports)") }
+            return port
+        }
+
+        /// A container's log (`docker service logs` can hang on docker 20.10 once a task of the service died).
+        func logs(_ container: String) -> String {
+            guard let r = try? run("/usr/bin/docker", ["-H", SwarmEngine.host, "logs", container], timeout: 20) else { return "" }
+            return r.out + r.err
+        }
+
+        /// The logs of every running task of `service`.
+        func logs(service: String) -> String {
+            ((try? tasks(service)) ?? []).map { logs($0.container) }.joined(separator: "\n")
+        }
+
+        func runningProxies(_ stack: String, count: Int) async throws -> [(task: String, port: Int?, container: String)] {
+            var found: [(task: String, port: Int?, container: String)] = []
+            _ = try await waitFor(seconds: 60) {
+                found = try tasks("\(stack)_proxy")
+                return found.count == count && found.allSatisfy { $0.port != nil }
+            }
+            guard found.count == count else { throw TestFailure("\(count) proxies never ran: \(found) \(logs(service: "\(stack)_proxy"))") }
+            return found
+        }
+
+        @Test func theStackRoutesThroughEveryProxyAndSurvivesItsController() async throws {
+            guard PierImage.ready() else { return }
+            let begin = ContinuousClock.now
+            // Progress on stderr, unbuffered: a slow engine shows where it spends its time.
+            func step(_ what: String) { FileHandle.standardError.write(Data("stack test +\(ContinuousClock.now - begin): \(what)\n".utf8)) }
+            let id = UInt32.random(in: 0...UInt32.max)
+            let stack = "pier-st-\(id)"
+            let backend = "\(stack)-app", later = "\(stack)-later"
+            let secrets = ["pier-ca.crt", "pier-controller.crt", "pier-controller.key", "pier-proxy.crt", "pier-proxy.key"].map { "\($0)-\(stack)" }
+            let caDirectory = try temporaryDirectory()
+            defer {
+                engine.removeService(backend)
+                engine.removeService(later)
+                _ = try? engine.docker(["stack", "rm", stack])
+                engine.removeNetwork("\(stack)_control")
+                // Secrets can go once the stack's tasks are gone.
+                for _ in 0..<30 {
+                    if (try? engine.docker(["secret", "rm"] + secrets)) != nil { break }
+                    usleep(500_000)
+                }
+                // Killed tasks leave their containers behind, holding the state volume.
+                for _ in 0..<30 {
+                    let holders = (try? engine.docker(["ps", "-aq", "--filter", "volume=\(stack)_proxy-state"])) ?? ""
+                    for container in holders.split(separator: "\n") { _ = try? engine.docker(["rm", "-f", String(container)]) }
+                    if (try? engine.docker(["volume", "rm", "\(stack)_proxy-state"])) != nil { break }
+                    usleep(500_000)
+                }
+                try? FileManager.default.removeItem(at: caDirectory)
+            }
+            // Credentials: the five secrets, made by Pier itself.
+            let ca = try run(pierBinary, ["ca", "init", "--out", caDirectory.appendingPathComponent("ca").path, "--docker",
+                                          "--docker-host", SwarmEngine.host, "--suffix", stack])
+            #expect(ca.status == 0, "\(ca)")
+            step("credentials created")
+            let deployed = try deploy(stack, subnet: Int(id % 250))
+            #expect(deployed.status == 0, "\(deployed.out)")
+
+            // A backend on the control network (the controller does not manage the proxies' networks yet: a
+            // backend must be on a network the proxies are on).
+            let network = "\(stack)_control"
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", backend, "--network", network,
+                               "--label", "com.docker.lb.hosts=\(stack).test", "--label", "com.docker.lb.port=8080",
+                               "--replicas", "2", SwarmEngine.image])
+            step("deployed; backend created")
+            let proxies = try await runningProxies(stack, count: 2)
+            let ports = proxies.compactMap(\.port)
+            for port in ports {
+                #expect(try await waitFor(seconds: 60) { try fetch(port, host: "\(stack).test").status == 200 },
+                        "proxy on \(port): \(logs(service: "\(stack)_proxy")) controller: \(logs(service: "\(stack)_controller"))")
+            }
+
+            step("proxies answer")
+            // Security: no socket, no Docker credentials in a proxy; only the three pier-* secrets.
+            for proxy in proxies {
+                let mounts = try engine.docker(["inspect", "--format", "{{range .Mounts}}{{.Source}} {{.Destination}};{{end}}", proxy.container])
+                #expect(!mounts.contains("docker.sock"), "\(mounts)")
+                let environment = try engine.docker(["inspect", "--format", "{{range .Config.Env}}{{.}};{{end}}", proxy.container])
+                #expect(!environment.contains("DOCKER_"), "\(environment)")
+                let files = try run("/usr/bin/docker", ["-H", SwarmEngine.host, "exec", proxy.container, "/usr/local/bin/pier", "health"])
+                #expect(files.status == 0, "\(files)")
+            }
+
+            step("security checked")
+            // A label change reaches both proxies.
+            let started = ContinuousClock.now
+            try engine.docker(["service", "update", "--detach", "--label-add", "com.docker.lb.hosts=\(stack)-moved.test", backend])
+            for port in ports {
+                #expect(try await waitFor(seconds: 20) { try fetch(port, host: "\(stack)-moved.test").status == 200 })
+            }
+            print("stack: label change → traffic on 2 proxies in \(ContinuousClock.now - started) (includes the docker CLI call)")
+
+            step("label change seen")
+            // The controller killed under load: nothing fails; a service created meanwhile is routed once Swarm
+            // has restarted it.
+            let load = Load(ports: ports, host: "\(stack)-moved.test")
+            try await Task.sleep(for: .milliseconds(500))
+            let killed = try tasks("\(stack)_controller")
+            for controller in killed {
+                _ = try? engine.docker(["kill", controller.container])
+            }
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", later, "--network", network,
+                               "--label", "com.docker.lb.hosts=\(later).test", "--label", "com.docker.lb.port=8080", SwarmEngine.image])
+            for port in ports {
+                #expect(try await waitFor(seconds: 60) { try fetch(port, host: "\(later).test").status == 200 },
+                        "\(logs(service: "\(stack)_controller"))")
+            }
+            let (requests, failures) = await load.stop()
+            print("stack: controller killed under load: \(requests) requests, \(failures.values.map(\.count).reduce(0, +)) failed")
+            #expect(requests > 100)
+            #expect(failures.isEmpty, "\(failures)")
+
+            step("controller kill done")
+            // The controllers' logs, before they go (their containers stay until the stack is removed).
+            let controllers = killed.map(\.container) + (try tasks("\(stack)_controller")).map(\.container)
+            // A proxy restarted while no controller runs serves its persisted table.
+            try engine.docker(["service", "scale", "--detach", "\(stack)_controller=0"])
+            _ = try await waitFor(seconds: 30) { try tasks("\(stack)_controller").isEmpty }
+            let victim = proxies[0]
+            _ = try? engine.docker(["kill", victim.container])
+            var replacement: (task: String, port: Int?, container: String)?
+            _ = try await waitFor(seconds: 60) {
+                replacement = try tasks("\(stack)_proxy").first { $0.task != proxies[0].task && $0.task != proxies[1].task && $0.port != nil }
+                return replacement != nil
+            }
+            let port = try #require(replacement?.port, "no replacement proxy: \(logs(service: "\(stack)_proxy"))")
+            #expect(try await waitFor(seconds: 30) { try fetch(port, host: "\(later).test").status == 200 },
+                    "\(logs(service: "\(stack)_proxy"))")
+            let replacementLog = logs(try #require(replacement).container)
+            #expect(replacementLog.contains("serving persisted table"), "\(replacementLog)")
+
+            step("persisted table served")
+            // No key material in any log.
+            let all = ([proxies[1].container, try #require(replacement).container] + controllers).map { logs($0) }.joined(separator: "\n")
+            #expect(all.contains("snapshot applied"))
+            #expect(!all.contains("PRIVATE KEY"))
+        }
+    }
+}
