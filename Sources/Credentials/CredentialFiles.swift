@@ -15,6 +15,9 @@ public struct CredentialFiles: Sendable {
     public static let defaultDirectory = "/run/secrets"
     /// The CA file's name.
     public static let caFileName = "pier-ca.crt"
+    /// Every credential file name of both roles: names no service label may use as its certificate.
+    public static let reservedFileNames: Set<String> =
+        Set([caFileName] + CredentialRole.allCases.flatMap { [$0.certificateFileName, $0.keyFileName] })
     /// The name a proxy verifies the controller's certificate against (`serverHostname` of the
     /// `NIOSSLClientHandler`), whatever address it dialled.
     public static let controllerServerName = CredentialRole.controller.dnsName

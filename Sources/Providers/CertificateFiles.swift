@@ -21,9 +21,9 @@ public final class CertificateFiles: CertificateSource, Sendable {
     /// Whether names may be absolute paths (the configuration file may give paths; Docker labels may not,
     /// since a label must not make Pier read arbitrary files of its host).
     public let allowsPaths: Bool
-    /// Secret names no label may use: a controller's own credentials (`pier-`), which would otherwise be
-    /// shipped to every proxy and let a stolen proxy impersonate the controller.
-    public let reservedPrefix: String?
+    /// Secret names no label may use: a controller's own credential files (`pier-controller.key`, …), which
+    /// would otherwise be shipped to every proxy and let a stolen proxy impersonate the controller.
+    public let reservedNames: Set<String>
     private let now: @Sendable () -> Int64
 
     private struct Remembered {
@@ -35,11 +35,11 @@ public final class CertificateFiles: CertificateSource, Sendable {
     private let state = NIOLockedValueBox<(good: [CertificateNames: Remembered], files: Set<String>)>(([:], []))
 
     /// Creates a source over `directory`.
-    public init(directory: String = "/run/secrets", allowsPaths: Bool, reservedPrefix: String? = nil,
+    public init(directory: String = "/run/secrets", allowsPaths: Bool, reservedNames: Set<String> = [],
                 now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) {
         self.directory = directory
         self.allowsPaths = allowsPaths
-        self.reservedPrefix = reservedPrefix
+        self.reservedNames = reservedNames
         self.now = now
     }
 
@@ -74,8 +74,8 @@ public final class CertificateFiles: CertificateSource, Sendable {
     }
 
     private func path(of name: String) -> Result<String, Problem> {
-        if let reservedPrefix, name.hasPrefix(reservedPrefix) {
-            return .failure(Problem(message: "\"\(name)\" names one of Pier's own credentials (\(reservedPrefix)*); a service cannot use it"))
+        if reservedNames.contains(name) || reservedNames.contains(where: { name.hasSuffix("/" + $0) }) {
+            return .failure(Problem(message: "\"\(name)\" names one of Pier's own credentials; a service cannot use it"))
         }
         if name.hasPrefix("/") {
             return allowsPaths ? .success(name) : .failure(Problem(message: "\"\(name)\" is a path; name a Docker secret instead"))

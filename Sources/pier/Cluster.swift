@@ -98,7 +98,7 @@ struct Controller: AsyncParsableCommand {
         try logging.validateLevel()
     }
 
-    struct Status: Encodable {
+    struct Status: Codable {
         var role = "controller"
         var name: String
         var version: String?
@@ -126,7 +126,7 @@ struct Controller: AsyncParsableCommand {
         let publisher = Publisher(logger: logger)
         // A controller's labels may not name its own credentials, nor may a file of services.
         let certificates = CertificateFiles(directory: configuration.secretsDirectory, allowsPaths: !dockerOptions.enabled,
-                                            reservedPrefix: "pier-")
+                                            reservedNames: CredentialFiles.reservedFileNames)
         let source: any Service
         var cleanup: (@Sendable () async -> Void)?
         if dockerOptions.enabled {
@@ -208,7 +208,7 @@ struct Proxy: AsyncParsableCommand {
         return list.map { ($0!.host, $0!.port!) }
     }
 
-    struct Status: Encodable {
+    struct Status: Codable {
         var role = "proxy"
         var name: String
         var controller: String?
@@ -332,5 +332,54 @@ struct Health: AsyncParsableCommand {
         let (status, body) = await AdminProbe.get(host: host, port: address.port, path: "/ready", timeout: .seconds(2))
         print(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if status != 200 { throw ExitCode(1) }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print what the local controller or proxy is doing (its admin /status): a controller lists its proxies.")
+
+    @Option(help: "The admin endpoint (default: $PIER_ADMIN or 127.0.0.1:8090).")
+    var admin: String?
+
+    @Flag(help: "Print the JSON as it is.")
+    var json = false
+
+    func run() async throws {
+        let text = admin ?? ClusterOptions.environment("PIER_ADMIN") ?? Health.defaultAdmin
+        guard let address = StandaloneConfiguration.parseListenAddress(text) else { throw ValidationError("--admin must be address:port") }
+        let host = address.host == "0.0.0.0" ? "127.0.0.1" : address.host
+        let (status, body) = await AdminProbe.get(host: host, port: address.port, path: "/status", timeout: .seconds(2))
+        guard status == 200 else {
+            print("pier status: \(body)")
+            throw ExitCode(1)
+        }
+        if json { print(body); return }
+        let data = Data(body.utf8)
+        if let controller = try? JSONDecoder().decode(Controller.Status.self, from: data), controller.role == "controller" {
+            print(Self.render(controller, now: Date().timeIntervalSince1970), terminator: "")
+        } else if let proxy = try? JSONDecoder().decode(Proxy.Status.self, from: data) {
+            print("proxy \(proxy.name): controller \(proxy.controller ?? "none") \(proxy.address.map { "(\($0))" } ?? ""), version \(proxy.version ?? "none"), generation \(proxy.generation.map(String.init) ?? "-"), \(proxy.routes ?? 0) routes")
+            if let problem = proxy.problem { print("last problem: \(problem)") }
+        } else {
+            print(body)
+        }
+    }
+
+    /// The controller's table of proxies.
+    static func render(_ status: Controller.Status, now: Double) -> String {
+        var lines = ["controller \(status.name): version \(status.version ?? "none"), generation \(status.generation.map(String.init) ?? "-"), \(status.routes ?? 0) routes",
+                     "proxies (\(status.proxies.count)):"]
+        let rows = [["NAME", "NODE", "VERSION", "ACKED", "LAST SEEN", "ADDRESS"]] + status.proxies.map { proxy in
+            let current = proxy.sent == status.version ? " (current)" : ""
+            let acked = proxy.nack.map { "NACK: \($0)" } ?? (proxy.acked == proxy.sent && proxy.acked != nil ? "yes" : "no")
+            return [proxy.name, proxy.node, (proxy.sent ?? "-") + current, acked, "\(Int(max(0, now - proxy.lastSeen))) s", proxy.address]
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            lines.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

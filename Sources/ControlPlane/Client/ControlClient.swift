@@ -127,13 +127,19 @@ public final class ControlClient: Service, Sendable {
                 }
             }
             // Each address in turn; after an end (a goodbye included) the next one at once.
+            var saidGoodbye = false
             for address in addresses {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 let started = ContinuousClock.now
-                if await session(address) { announced = false }
+                let outcome = await session(address)
+                if outcome != .refused { announced = false }
+                saidGoodbye = outcome == .goodbye
                 if ContinuousClock.now - started >= configuration.healthyAfter { backoff.reset() }
             }
             if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            // A controller that said goodbye is being replaced: resolve again at once (the name now lists its
+            // successor), without calling it a loss.
+            if saidGoodbye { continue }
             if !announced {
                 announced = true
                 let version = applied.withLockedValue { $0 }
@@ -154,8 +160,10 @@ public final class ControlClient: Service, Sendable {
         logger.debug("controller unavailable", metadata: ["reason": "\(problem)"])
     }
 
-    /// One subscription to the controller at `address`, until it ends; true when the controller welcomed it.
-    private func session(_ address: SocketAddress) async -> Bool {
+    private enum Outcome { case refused, ended, goodbye }
+
+    /// One subscription to the controller at `address`, until it ends.
+    private func session(_ address: SocketAddress) async -> Outcome {
         let (events, continuation) = AsyncStream.makeStream(of: SubscriptionEvent.self)
         let errors = FirstErrorRecorder()
         let hello = ControlMessage.Hello(name: configuration.name, node: configuration.node, pier: configuration.pier,
@@ -202,11 +210,12 @@ public final class ControlClient: Service, Sendable {
         } catch {
             continuation.finish()
             record(problem: "\(address): " + (errors.error.withLockedValue { $0 } ?? "\(error)"))
-            return false
+            return .refused
         }
         defer { parent.close(promise: nil) }
         var controller = "?"
         var welcomed = false
+        var goodbye = false
         let stopping = NIOLockedValueBox(false)
         await withGracefulShutdownHandler {
             for await event in events {
@@ -227,6 +236,7 @@ public final class ControlClient: Service, Sendable {
                     break
                 case .message(.goodbye(let reason)):
                     logger.info("controller said goodbye", metadata: ["controller": "\(controller)", "reason": "\(reason)"])
+                    goodbye = true
                     stream.close(promise: nil)
                 case .message(let other):
                     logger.warning("unexpected message from the controller", metadata: ["message": "\(other.kind)"])
@@ -245,7 +255,7 @@ public final class ControlClient: Service, Sendable {
             stopping.withLockedValue { $0 = true }
             stream.close(promise: nil)
         }
-        return welcomed
+        return goodbye ? .goodbye : welcomed ? .ended : .refused
     }
 
     private func send(_ message: ControlMessage, on stream: any Channel) {

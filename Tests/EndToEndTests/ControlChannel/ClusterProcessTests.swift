@@ -69,6 +69,14 @@ extension EndToEnd {
             #expect(try Self.health(admin).status == 0)
             #expect(first.output.contains("connected to controller") && first.output.contains("ctl-test"))
             #expect(controller.output.contains("proxy connected") && controller.output.contains("proxy-test"))
+            // The controller lists its proxies: name, node, the version sent (current) and acknowledged.
+            let controllerAdmin = try await controller.waitForAddress(of: "admin listening")
+            #expect(await becomesTrue(5) {
+                let status = (try? run(pierBinary, ["status", "--admin", "127.0.0.1:\(controllerAdmin)"]))?.out ?? ""
+                return status.contains("proxies (1):") && status.contains("proxy-test") && status.contains("(current)") && status.contains(" yes ")
+            }, "\((try? run(pierBinary, ["status", "--admin", "127.0.0.1:\(controllerAdmin)"]))?.out ?? "")")
+            let proxyStatus = try run(pierBinary, ["status", "--admin", "127.0.0.1:\(admin)"]).out
+            #expect(proxyStatus.contains("proxy proxy-test: controller ctl-test"), "\(proxyStatus)")
             // The state file is private and holds no readable key or route.
             let attributes = try FileManager.default.attributesOfItem(atPath: state)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)

@@ -65,10 +65,11 @@ extension EndToEnd {
         }
 
         /// The host port of a task's HTTP entrypoint (target 8080): the first entry for that target only (docs/docker.md).
-        func httpPort(task: String) throws -> Int {
+        func httpPort(task: String, target: Int = 8080) throws -> Int {
             let ports = try engine.docker(["inspect", "--format", "{{range .Status.PortStatus.Ports}}{{.TargetPort}}:{{.PublishedPort}} {{end}}", task])
-            guard let entry = ports.split(separator: " ").first(where: { $0.hasPrefix("8080:") }), let port = Int(entry.dropFirst(5))
-            else { throw TestFailure("task \(task) publishes no port for 8080: \(ports)") }
+            guard let entry = ports.split(separator: " ").first(where: { $0.hasPrefix("\(target):") }),
+                  let port = Int(entry.split(separator: ":")[1])
+            else { throw TestFailure("task \(task) publishes no port for \(target): \(ports)") }
             return port
         }
 
@@ -100,17 +101,19 @@ extension EndToEnd {
             func step(_ what: String) { FileHandle.standardError.write(Data("stack test +\(ContinuousClock.now - begin): \(what)\n".utf8)) }
             let id = UInt32.random(in: 0...UInt32.max)
             let stack = "pier-st-\(id)"
-            let backend = "\(stack)-app", later = "\(stack)-later"
+            let backend = "\(stack)-app", later = "\(stack)-later", secure = "\(stack)-secure"
+            let certificateSecrets = ["\(stack)-site.crt", "\(stack)-site.key"]
             let secrets = ["pier-ca.crt", "pier-controller.crt", "pier-controller.key", "pier-proxy.crt", "pier-proxy.key"].map { "\($0)-\(stack)" }
             let caDirectory = try temporaryDirectory()
             defer {
                 engine.removeService(backend)
                 engine.removeService(later)
+                engine.removeService(secure)
                 _ = try? engine.docker(["stack", "rm", stack])
                 engine.removeNetwork("\(stack)_control")
                 // Secrets can go once the stack's tasks are gone.
                 for _ in 0..<30 {
-                    if (try? engine.docker(["secret", "rm"] + secrets)) != nil { break }
+                    if (try? engine.docker(["secret", "rm"] + secrets + certificateSecrets)) != nil { break }
                     usleep(500_000)
                 }
                 // Killed tasks leave their containers behind, holding the state volume.
@@ -127,7 +130,7 @@ extension EndToEnd {
                                           "--docker-host", SwarmEngine.host, "--suffix", stack])
             #expect(ca.status == 0, "\(ca)")
             step("credentials created")
-            let deployed = try deploy(stack, subnet: Int(id % 250))
+            let deployed = try deploy(stack, subnet: Int(id % 250), controllers: 2)
             #expect(deployed.status == 0, "\(deployed.out)")
 
             // A backend on the control network (the controller does not manage the proxies' networks yet: a
@@ -138,7 +141,7 @@ extension EndToEnd {
                                "--replicas", "2", SwarmEngine.image])
             step("deployed; backend created")
             let proxies = try await runningProxies(stack, count: 2)
-            let ports = proxies.compactMap(\.port)
+            var ports = proxies.compactMap(\.port)
             for port in ports {
                 #expect(try await waitFor(seconds: 60) { try fetch(port, host: "\(stack).test").status == 200 },
                         "proxy on \(port): \(logs(service: "\(stack)_proxy")) controller: \(logs(service: "\(stack)_controller"))")
@@ -165,6 +168,71 @@ extension EndToEnd {
             print("stack: label change → traffic on 2 proxies in \(ContinuousClock.now - started) (includes the docker CLI call)")
 
             step("label change seen")
+            // A certificate secret reaches the proxies without restarting them: attached to the controllers (which
+            // roll, start-first, under load), shipped over the channel, served by the same proxy tasks.
+            let pki = try TestPKI()
+            let site = try pki.issue("site", names: ["\(secure).test"])
+            try engine.docker(["secret", "create", certificateSecrets[0], site.certificate])
+            try engine.docker(["secret", "create", certificateSecrets[1], site.key])
+            try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", secure, "--network", network,
+                               "--label", "com.docker.lb.hosts=\(secure).test", "--label", "com.docker.lb.port=8080",
+                               "--label", "com.docker.lb.ssl_cert=\(certificateSecrets[0])",
+                               "--label", "com.docker.lb.ssl_key=\(certificateSecrets[1])", SwarmEngine.image])
+            let proxyTasks = Set(proxies.map(\.task))
+            let httpsPorts = try proxies.map { try httpPort(task: $0.task, target: 8443) }
+            let rolling = Load(ports: ports, host: "\(stack)-moved.test")
+            try engine.docker(["service", "update", "--detach", "--secret-add", "source=\(certificateSecrets[0]),target=\(certificateSecrets[0]),mode=0400",
+                               "--secret-add", "source=\(certificateSecrets[1]),target=\(certificateSecrets[1]),mode=0400", "\(stack)_controller"])
+            for port in httpsPorts {
+                #expect(try await waitFor(seconds: 90) { try pki.presented(port: port, serverName: "\(secure).test").cn == "\(secure).test" },
+                        "\(logs(service: "\(stack)_controller"))")
+            }
+            // The controllers' rolling update is over once two new tasks run.
+            _ = try await waitFor(seconds: 60) {
+                try engine.docker(["service", "ps", "--filter", "desired-state=running", "--format", "{{.CurrentState}}", "\(stack)_controller"])
+                    .split(separator: "\n").filter { $0.hasPrefix("Running") }.count == 2
+            }
+            let (rolled, rollFailures) = await rolling.stop()
+            print("stack: controllers rolled for a new secret: \(rolled) requests, \(rollFailures.values.map(\.count).reduce(0, +)) failed")
+            #expect(rollFailures.isEmpty, "\(rollFailures)")
+            #expect(Set(try tasks("\(stack)_proxy").map(\.task)) == proxyTasks, "the proxies were not restarted")
+            step("certificate served without restarting proxies")
+
+            // Two controllers: a proxy whose controller goes moves to the other and reloads nothing.
+            let before = proxies.map { logs($0.container) }
+            let pair = try tasks("\(stack)_controller")
+            #expect(pair.count == 2)
+            _ = try? engine.docker(["kill", pair[0].container])
+            try await Task.sleep(for: .seconds(2))
+            _ = try await waitFor(seconds: 30) { try tasks("\(stack)_controller").count == 2 }
+            _ = try? engine.docker(["kill", pair[1].container])
+            for (index, proxy) in proxies.enumerated() {
+                #expect(try await waitFor(seconds: 30) {
+                    let new = String(logs(proxy.container).dropFirst(before[index].count))
+                    return new.contains("snapshot unchanged")
+                }, "\(logs(proxy.container).suffix(1500))")
+                let new = String(logs(proxy.container).dropFirst(before[index].count))
+                #expect(!new.contains("routes updated"), "\(new)")
+            }
+            step("proxies switched controllers without a reload")
+
+            // Proxies scaled 2 → 3 → 2 under load: the proxies that stay fail nothing.
+            try engine.docker(["service", "scale", "--detach", "\(stack)_proxy=3"])
+            let three = try await runningProxies(stack, count: 3)
+            for proxy in three { #expect(try await waitFor(seconds: 30) { try fetch(proxy.port!, host: "\(stack)-moved.test").status == 200 }) }
+            let scaling = Load(ports: three.compactMap(\.port), host: "\(stack)-moved.test")
+            try engine.docker(["service", "scale", "--detach", "\(stack)_proxy=2"])
+            _ = try await waitFor(seconds: 60) { try tasks("\(stack)_proxy").count == 2 }
+            let staying = Set(try tasks("\(stack)_proxy").compactMap(\.port))
+            try await Task.sleep(for: .seconds(1))
+            let (scaled, scaleFailures) = await scaling.stop()
+            print("stack: proxies scaled 3 → 2: \(scaled) requests, failures on staying proxies: \(scaleFailures.filter { staying.contains($0.key) }.values.map(\.count).reduce(0, +)), on the removed one: \(scaleFailures.filter { !staying.contains($0.key) }.values.map(\.count).reduce(0, +))")
+            #expect(staying.count == 2)
+            #expect(scaleFailures.filter { staying.contains($0.key) }.isEmpty, "\(scaleFailures)")
+            step("scaled 2 → 3 → 2")
+            let survivors = try tasks("\(stack)_proxy")
+            ports = survivors.compactMap(\.port)
+
             // The controller killed under load: nothing fails; a service created meanwhile is routed once Swarm
             // has restarted it.
             let load = Load(ports: ports, host: "\(stack)-moved.test")
@@ -190,11 +258,11 @@ extension EndToEnd {
             // A proxy restarted while no controller runs serves its persisted table.
             try engine.docker(["service", "scale", "--detach", "\(stack)_controller=0"])
             _ = try await waitFor(seconds: 30) { try tasks("\(stack)_controller").isEmpty }
-            let victim = proxies[0]
+            let victim = survivors[0]
             _ = try? engine.docker(["kill", victim.container])
             var replacement: (task: String, port: Int?, container: String)?
             _ = try await waitFor(seconds: 60) {
-                replacement = try tasks("\(stack)_proxy").first { $0.task != proxies[0].task && $0.task != proxies[1].task && $0.port != nil }
+                replacement = try tasks("\(stack)_proxy").first { $0.task != survivors[0].task && $0.task != survivors[1].task && $0.port != nil }
                 return replacement != nil
             }
             let port = try #require(replacement?.port, "no replacement proxy: \(logs(service: "\(stack)_proxy"))")
@@ -205,7 +273,7 @@ extension EndToEnd {
 
             step("persisted table served")
             // No key material in any log.
-            let all = ([proxies[1].container, try #require(replacement).container] + controllers).map { logs($0) }.joined(separator: "\n")
+            let all = ([survivors[1].container, try #require(replacement).container] + controllers).map { logs($0) }.joined(separator: "\n")
             #expect(all.contains("snapshot applied"))
             #expect(!all.contains("PRIVATE KEY"))
         }
