@@ -27,6 +27,8 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var address = "?"
     /// The version this proxy has or was last sent.
     private var sent: String?
+    /// Whether the proxy was told its version is current (a snapshot or `unchanged` went out).
+    private var confirmed = false
     private var lastReceived = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var helloTimer: Scheduled<Void>?
@@ -122,14 +124,9 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
             logger.info("proxy connected", metadata: ["name": "\(hello.name)", "node": "\(hello.node)", "pier": "\(hello.pier)",
                                                       "have": "\(hello.have ?? "none")", "address": "\(address)"])
             send(.welcome(welcome))
-            // Someone who already has the current version is told so, and reloads nothing.
-            if let latest = registry.latest, latest.version == hello.have {
-                send(.unchanged(version: latest.version))
-                registry.update(id) { $0.sent = latest.version }
-            } else {
-                sent = nil
-                offer()
-            }
+            // Someone who already has the current version is told so, and reloads nothing: now, or when this
+            // controller (just started, say) has read the engine.
+            offer()
             scheduleTick(on: loop)
         case .ack(let version, let issues):
             registry.update(id) { $0.acked = version; $0.nack = nil; $0.lastSeen = now }
@@ -147,11 +144,15 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Sends the latest snapshot if this proxy does not have it and can take it now; otherwise it is sent when
     /// the stream becomes writable (by then, perhaps, a newer one).
     func offer() {
-        guard let context, hello != nil, !closing, context.channel.isWritable, let latest = registry.latest,
-              latest.version != sent else { return }
-        sent = latest.version
+        guard let context, hello != nil, !closing, context.channel.isWritable, let latest = registry.latest else { return }
+        if latest.version == sent {
+            if !confirmed { send(.unchanged(version: latest.version)) }
+        } else {
+            sent = latest.version
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(latest.frame))), promise: nil)
+        }
+        confirmed = true
         registry.update(ObjectIdentifier(self)) { $0.sent = latest.version }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(latest.frame))), promise: nil)
     }
 
     func goodbye(_ reason: String?) {

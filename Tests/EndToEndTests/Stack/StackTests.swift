@@ -187,10 +187,10 @@ extension EndToEnd {
                 #expect(try await waitFor(seconds: 90) { try pki.presented(port: port, serverName: "\(secure).test").cn == "\(secure).test" },
                         "\(logs(service: "\(stack)_controller"))")
             }
-            // The controllers' rolling update is over once two new tasks run.
+            // Until the controllers' rolling update is over.
             _ = try await waitFor(seconds: 60) {
-                try engine.docker(["service", "ps", "--filter", "desired-state=running", "--format", "{{.CurrentState}}", "\(stack)_controller"])
-                    .split(separator: "\n").filter { $0.hasPrefix("Running") }.count == 2
+                try engine.docker(["service", "inspect", "--format", "{{.UpdateStatus.State}}", "\(stack)_controller"])
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "completed"
             }
             let (rolled, rollFailures) = await rolling.stop()
             print("stack: controllers rolled for a new secret: \(rolled) requests, \(rollFailures.values.map(\.count).reduce(0, +)) failed")
