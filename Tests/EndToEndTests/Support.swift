@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Testing
 import Foundation
+import NIOConcurrencyHelpers
 import LabelConfig
 import Logging
 import NIOCore
@@ -127,9 +128,15 @@ func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process] in
         if process.isRunning { kill(pid, SIGKILL) }
     }
+    // Both pipes are drained at once: a command that fills one (docker logs: a container's stderr) while the
+    // other is read would block forever.
+    let errBox = NIOLockedValueBox(Data())
+    let reader = Thread { errBox.withLockedValue { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+    reader.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    while reader.isExecuting || !reader.isFinished { usleep(1000) }
+    let errData = errBox.withLockedValue { $0 }
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
