@@ -32,6 +32,11 @@ public final class ControlServer: Service, Sendable {
             timing.heartbeat = period
             timing.deadAfter = deadAfter
         }
+
+        /// Time a stream gets to say hello; a connection without a subscribed proxy is closed after twice that.
+        public mutating func setHelloDeadline(_ deadline: TimeAmount) {
+            timing.helloDeadline = deadline
+        }
     }
 
     private let configuration: Configuration
@@ -111,18 +116,25 @@ public final class ControlServer: Service, Sendable {
     static func configure(_ channel: any Channel, tls: NIOSSLContext, registry: SubscriberRegistry,
                           welcome: ControlMessage.Welcome, timing: SubscriberHandler.Timing, logger: Logger) throws {
         let sync = channel.pipeline.syncOperations
+        // A connection that has no subscribed proxy within the hello deadline (a stalled TLS handshake, no
+        // stream) is closed: an open port must not let anyone hold sockets for free.
+        let connection = NIOLoopBound(SubscriberHandler.Connection(), eventLoop: channel.eventLoop)
+        let deadline = channel.eventLoop.assumeIsolated().scheduleTask(in: timing.helloDeadline * 2) {
+            if !connection.value.subscribed { channel.close(promise: nil) }
+        }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
         try sync.addHandler(NIOSSLServerHandler(context: tls))
         try sync.addHandler(ControlConnectionErrorHandler(logger: logger, role: "controller"))
-        var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.initialSettings = [
+        var http2 = NIOHTTP2Handler.ConnectionConfiguration()
+        http2.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 4),
             HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
         ]
-        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: connection, streamConfiguration: .init()) { stream in
+        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: http2, streamConfiguration: .init()) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    SubscriberHandler(registry: registry, welcome: welcome, timing: timing, logger: logger))
+                    SubscriberHandler(registry: registry, welcome: welcome, timing: timing, connection: connection, logger: logger))
             }
         }
     }

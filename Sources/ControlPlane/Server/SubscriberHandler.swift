@@ -17,10 +17,16 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     static let path = "/pier.v1/subscribe"
 
+    /// What the streams of one connection share, on its event loop: whether a proxy said hello on it.
+    final class Connection {
+        var subscribed = false
+    }
+
     private let registry: SubscriberRegistry
     private let welcome: ControlMessage.Welcome
     private let timing: Timing
     private let logger: Logger
+    private let connection: NIOLoopBound<Connection>
     private var reader = ControlFrameReader(limit: ControlFrameReader.proxyLimit)
     private var context: ChannelHandlerContext?
     private var hello: ControlMessage.Hello?
@@ -35,8 +41,10 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var joined = false
     private var closing = false
 
-    init(registry: SubscriberRegistry, welcome: ControlMessage.Welcome, timing: Timing, logger: Logger) {
+    init(registry: SubscriberRegistry, welcome: ControlMessage.Welcome, timing: Timing, connection: NIOLoopBound<Connection>,
+         logger: Logger) {
         self.registry = registry
+        self.connection = connection
         self.welcome = welcome
         self.timing = timing
         self.logger = logger
@@ -121,6 +129,7 @@ final class SubscriberHandler: ChannelInboundHandler, RemovableChannelHandler {
             joined = registry.join(id, .init(eventLoop: loop, offer: { bound.value.offer() },
                                              goodbye: { bound.value.goodbye($0) }, status: status))
             guard joined else { return close(registry.draining ? "the controller is stopping" : "too many proxies (limit \(registry.limit))") }
+            connection.value.subscribed = true
             logger.info("proxy connected", metadata: ["name": "\(hello.name)", "node": "\(hello.node)", "pier": "\(hello.pier)",
                                                       "have": "\(hello.have ?? "none")", "address": "\(address)"])
             send(.welcome(welcome))

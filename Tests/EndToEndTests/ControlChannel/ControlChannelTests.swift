@@ -28,6 +28,7 @@ final class TestController: Sendable {
         var configuration = ControlServer.Configuration(host: "127.0.0.1", port: port,
                                                         identity: .init(controller: name, node: "test", pier: "test"))
         configuration.setHeartbeat(every: .milliseconds(200), deadAfter: .seconds(1))
+        configuration.setHelloDeadline(.seconds(1))
         server = ControlServer(configuration: configuration, tls: tls, group: MultiThreadedEventLoopGroup.singleton,
                                publisher: publisher, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
@@ -219,5 +220,20 @@ final class TestProxy: Sendable {
         await proxy.stop()
         await fake.stop()
         await a.stop(); await evil.stop()
+    }
+
+    @Test("a connection that never completes its handshake, or never subscribes, is closed by the controller")
+    func idleConnectionsAreClosed() async throws {
+        let controller = try await TestController(name: "ctl-1", tls: try controllerTLS, initial: nil)
+        let port = try await controller.port
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+        let started = ContinuousClock.now
+        // Bounded: a controller that never closes it fails the test instead of hanging it.
+        #expect(await becomesTrue(6) { !silent.isActive })
+        let held = ContinuousClock.now - started
+        silent.close(promise: nil)
+        #expect(held < .seconds(4), "held \(held)")
+        #expect(held >= .milliseconds(1900), "closed after \(held), before the deadline")
+        await controller.stop()
     }
 }

@@ -14,20 +14,23 @@ extension EndToEnd {
         /// Requests sent in a loop to every proxy port until stopped; counts failures per port.
         final class Load: Sendable {
             let failures = NIOLockedValueBox<[Int: [String]]>([:])
+            /// When each port first failed.
+            let firstFailure = NIOLockedValueBox<[Int: Date]>([:])
             let requests = NIOLockedValueBox(0)
             let running = NIOLockedValueBox(true)
 
-            init(ports: [Int], host: String) {
-                let failures = self.failures, requests = self.requests, running = self.running
+            init(ports: [Int], host: String, seconds: Double = 60) {
+                let failures = self.failures, requests = self.requests, running = self.running, firstFailure = self.firstFailure
                 for port in ports {
                     let thread = Thread {
-                        // Bounded: at most 60 s of requests, whatever the test does.
-                        let deadline = Date().addingTimeInterval(60)
+                        // Bounded: at most `seconds` of requests, whatever the test does.
+                        let deadline = Date().addingTimeInterval(seconds)
                         while running.withLockedValue({ $0 }), Date() < deadline {
                             let reply = try? fetch(port, host: host)
                             requests.withLockedValue { $0 += 1 }
                             if reply?.status != 200 {
                                 failures.withLockedValue { $0[port, default: []].append("\(reply?.status ?? 0) \(reply?.body.prefix(80) ?? "")") }
+                                firstFailure.withLockedValue { if $0[port] == nil { $0[port] = Date() } }
                             }
                             Thread.sleep(forTimeInterval: 0.01)
                         }
@@ -230,7 +233,33 @@ extension EndToEnd {
             #expect(staying.count == 2)
             #expect(scaleFailures.filter { staying.contains($0.key) }.isEmpty, "\(scaleFailures)")
             step("scaled 2 → 3 → 2")
-            let survivors = try tasks("\(stack)_proxy")
+
+            // A rolling update of the proxies under load (parallelism 1, stop-first): a proxy fails requests only
+            // once Swarm is replacing it, never while the other one is.
+            let old = try tasks("\(stack)_proxy")
+            let updating = Load(ports: old.compactMap(\.port), host: "\(stack)-moved.test", seconds: 150)
+            try engine.docker(["service", "update", "--detach", "--force", "\(stack)_proxy"])
+            var stopping: [String: Date] = [:]
+            _ = try await waitFor(seconds: 150) {
+                let states = try engine.docker(["service", "ps", "--no-trunc", "--format", "{{.ID}} {{.DesiredState}}", "\(stack)_proxy"])
+                for line in states.split(separator: "\n") {
+                    let fields = line.split(separator: " ")
+                    if fields.count == 2, fields[1] == "Shutdown", stopping[String(fields[0])] == nil { stopping[String(fields[0])] = Date() }
+                }
+                return try engine.docker(["service", "inspect", "--format", "{{.UpdateStatus.State}}", "\(stack)_proxy"])
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "completed"
+            }
+            let (updated, _) = await updating.stop()
+            let firsts = updating.firstFailure.withLockedValue { $0 }
+            for task in old {
+                guard let port = task.port, let failed = firsts[port] else { continue }
+                // Polled every ~0.1 s plus a docker call: allow a second of slack.
+                let stopped = try #require(stopping[task.task], "task \(task.task) failed requests but was never stopped")
+                #expect(failed >= stopped.addingTimeInterval(-1), "port \(port) failed at \(failed), its task stopping from \(stopped)")
+            }
+            print("stack: proxies rolled (update --force) under load: \(updated) requests; every failure came after its own task was stopping")
+            step("rolling update of the proxies")
+            let survivors = try await runningProxies(stack, count: 2)
             ports = survivors.compactMap(\.port)
 
             // The controller killed under load: nothing fails; a service created meanwhile is routed once Swarm
