@@ -248,7 +248,7 @@ struct Proxy: AsyncParsableCommand {
                                        }
                                    }, logger: logger)
         if let statePath { loadState(statePath, key: stateKey, client: client, logger: logger) }
-        let draining = ManagedAtomicFlag()
+        let draining = DrainingFlag()
         var extra: [any Service] = [client]
         if let admin = try cluster.adminAddress() {
             extra.append(AdminServer(host: admin.host, port: admin.port, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
@@ -293,8 +293,8 @@ struct Proxy: AsyncParsableCommand {
     }
 }
 
-/// A flag set once, read from any thread.
-final class ManagedAtomicFlag: Sendable {
+/// A flag set once (SIGTERM received), read from any thread: a mutex, not an atomic.
+final class DrainingFlag: Sendable {
     private let box = Mutex(false)
     var value: Bool { box.withLock { $0 } }
     func set() { box.withLock { $0 = true } }
@@ -304,7 +304,7 @@ final class ManagedAtomicFlag: Sendable {
 /// connections (services stop in reverse order: this one, listed last, first).
 struct ShutdownDelay: Service {
     let delay: Duration
-    let draining: ManagedAtomicFlag
+    let draining: DrainingFlag
     let logger: Logger
 
     func run() async throws {
