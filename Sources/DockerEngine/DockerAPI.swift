@@ -1,3 +1,5 @@
+import Foundation
+
 /// What Pier asks of a Docker Engine. `DockerClient` speaks it over the Engine API; tests give providers a
 /// scripted engine, so that debounce, last good table and reconnects are tested without dockerd.
 public protocol DockerAPI: Sendable {
@@ -13,6 +15,12 @@ public protocol DockerAPI: Sendable {
     func networks(prefix: String) async throws -> [Docker.Network]
     /// Every node.
     func nodes(prefix: String) async throws -> [Docker.Node]
+    /// Every secret's name and ID.
+    func secrets(prefix: String) async throws -> [Docker.Secret]
+    /// One service as the engine sent it (every field), with its spec's version.
+    func rawService(prefix: String, id: String) async throws -> (version: UInt64, json: Data)
+    /// Replaces a service's spec; refused when the service changed since `version`.
+    func updateService(prefix: String, id: String, version: UInt64, spec: Data) async throws
     /// The event stream, filtered to `types`; ends when the engine closes it.
     func events(prefix: String, types: [String]) async throws -> AsyncThrowingStream<Docker.Event, Error>
 }

@@ -65,6 +65,33 @@ public final class DockerClient: Sendable {
     /// `GET /nodes`.
     public func nodes(prefix: String) async throws -> [Docker.Node] { try await get("/nodes", prefix: prefix) }
 
+    /// `GET /secrets`: names and IDs only (the engine never returns a secret's data).
+    public func secrets(prefix: String) async throws -> [Docker.Secret] { try await get("/secrets", prefix: prefix) }
+
+    /// `GET /services/{id}` as the engine sent it: the spec's version and the whole service object, every field
+    /// kept (the typed `Docker.Service` holds only what Pier reads; an update made from it would drop the rest).
+    public func rawService(prefix: String, id: String) async throws -> (version: UInt64, json: Data) {
+        let path = prefix + "/services/" + id.addingPercentEncodingForHost()
+        let body = Data(try await send(makeRequest(path), path: path, timeout: .seconds(10), expecting: [.ok]).readableBytesView)
+        do {
+            struct Versioned: Decodable { var Version: Docker.ObjectVersion }
+            return (try JSONDecoder().decode(Versioned.self, from: body).Version.Index, body)
+        } catch {
+            throw Self.decodingError(error, path: path)
+        }
+    }
+
+    /// `POST /services/{id}/update?version=N` with a whole spec; the engine refuses it when the service changed
+    /// since version N was read ("update out of sequence").
+    public func updateService(prefix: String, id: String, version: UInt64, spec: Data) async throws {
+        let path = prefix + "/services/" + id.addingPercentEncodingForHost() + "/update?version=\(version)"
+        var request = makeRequest(path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: spec))
+        _ = try await send(request, path: path, timeout: .seconds(30), expecting: [.ok])
+    }
+
     /// `GET /events` filtered to `types`, as a stream of decoded events; ends when the engine closes it.
     public func events(prefix: String, types: [String]) async throws -> AsyncThrowingStream<Docker.Event, Error> {
         let path = prefix + "/events?filters=" + Self.encodeFilters(["type": types])
@@ -120,22 +147,29 @@ public final class DockerClient: Sendable {
 
     private func get<T: Decodable>(_ path: String, prefix: String, timeout: TimeAmount = .seconds(10)) async throws -> T {
         let full = prefix + path
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await http.execute(makeRequest(full), timeout: timeout)
-            body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        } catch {
-            throw DockerError.unreachable(endpoint: endpoint.description, underlying: "\(error)")
-        }
-        guard response.status == .ok else {
-            throw DockerError.status(path: full, code: response.status.code, message: String(buffer: body))
-        }
+        let body = try await send(makeRequest(full), path: full, timeout: timeout, expecting: [.ok])
         do {
             return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
         } catch {
             throw Self.decodingError(error, path: full)
         }
+    }
+
+    /// Sends `request`; the body of a response whose status is one of `expecting`, else `DockerError.status`.
+    private func send(_ request: HTTPClientRequest, path: String, timeout: TimeAmount,
+                      expecting: Set<HTTPResponseStatus>) async throws -> ByteBuffer {
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout)
+            body = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        } catch {
+            throw DockerError.unreachable(endpoint: endpoint.description, underlying: "\(error)")
+        }
+        guard expecting.contains(response.status) else {
+            throw DockerError.status(path: path, code: response.status.code, message: String(buffer: body))
+        }
+        return body
     }
 
     /// A decoding error that names the field, e.g. `[2].Spec.Name`.

@@ -11,14 +11,61 @@ public enum Docker {
     /// A Swarm service (`GET /services`).
     public struct Service: Decodable, Sendable, Hashable {
         public var ID: String
+        /// The spec's version: an update names it, and the engine refuses one made from an older read.
+        public var Version: ObjectVersion?
         public var Spec: ServiceSpec
         public var Endpoint: ServiceEndpoint?
+        /// The last (or current) rolling update, absent when none ran.
+        public var UpdateStatus: UpdateStatus?
 
-        public init(ID: String, Spec: ServiceSpec, Endpoint: ServiceEndpoint? = nil) {
+        public init(ID: String, Version: ObjectVersion? = nil, Spec: ServiceSpec, Endpoint: ServiceEndpoint? = nil,
+                    UpdateStatus: UpdateStatus? = nil) {
             self.ID = ID
+            self.Version = Version
             self.Spec = Spec
             self.Endpoint = Endpoint
+            self.UpdateStatus = UpdateStatus
         }
+    }
+
+    public struct ObjectVersion: Decodable, Sendable, Hashable {
+        public var Index: UInt64
+        public init(Index: UInt64) { self.Index = Index }
+    }
+
+    public struct UpdateStatus: Decodable, Sendable, Hashable {
+        /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`, `rollback_completed`.
+        public var State: String?
+        public init(State: String?) { self.State = State }
+    }
+
+    /// A Swarm secret's metadata (`GET /secrets`); the engine never returns a secret's data.
+    public struct Secret: Decodable, Sendable, Hashable {
+        public var ID: String
+        public var Spec: SecretSpec
+        public init(ID: String, name: String) {
+            self.ID = ID
+            self.Spec = SecretSpec(Name: name)
+        }
+    }
+
+    public struct SecretSpec: Decodable, Sendable, Hashable {
+        public var Name: String
+    }
+
+    /// A secret as a service's containers receive it.
+    public struct SecretReference: Decodable, Sendable, Hashable {
+        public var SecretID: String?
+        public var SecretName: String?
+        public init(SecretID: String?, SecretName: String?) {
+            self.SecretID = SecretID
+            self.SecretName = SecretName
+        }
+    }
+
+    public struct ContainerSpec: Decodable, Sendable, Hashable {
+        public var Secrets: [SecretReference]?
+        public init(Secrets: [SecretReference]?) { self.Secrets = Secrets }
     }
 
     public struct ServiceSpec: Decodable, Sendable, Hashable {
@@ -37,13 +84,21 @@ public enum Docker {
 
     public struct TaskTemplate: Decodable, Sendable, Hashable {
         public var Networks: [NetworkAttachmentConfig]?
-        public init(Networks: [NetworkAttachmentConfig]? = nil) { self.Networks = Networks }
+        public var ContainerSpec: ContainerSpec?
+        public init(Networks: [NetworkAttachmentConfig]? = nil, ContainerSpec: ContainerSpec? = nil) {
+            self.Networks = Networks
+            self.ContainerSpec = ContainerSpec
+        }
     }
 
     public struct NetworkAttachmentConfig: Decodable, Sendable, Hashable {
         /// Network ID (or name, as the client sent it).
         public var Target: String
         public var Aliases: [String]?
+        public init(Target: String, Aliases: [String]? = nil) {
+            self.Target = Target
+            self.Aliases = Aliases
+        }
     }
 
     public struct EndpointSpec: Decodable, Sendable, Hashable {

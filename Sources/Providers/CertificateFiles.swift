@@ -46,6 +46,13 @@ public final class CertificateFiles: CertificateSource, Sendable {
     /// Every file read so far: providers watch them for changes.
     public var watchedFiles: [String] { state.withLockedValue { Array($0.files).sorted() } }
 
+    /// Whether the secret `name` can be read now (a controller holds back services whose secret is not yet
+    /// attached to it). Never true for a reserved name or a path a label may not give.
+    public func isReadable(_ name: String) -> Bool {
+        guard case .success(let file) = path(of: name) else { return false }
+        return access(file, R_OK) == 0
+    }
+
     public func load(_ names: CertificateNames) -> CertificateLoad {
         // The previous certificate is a fallback only while it has not expired itself.
         let previous = state.withLockedValue { $0.good[names] }.flatMap { remembered in

@@ -89,6 +89,7 @@ struct Controller: AsyncParsableCommand {
     var config: String?
 
     @OptionGroup var dockerOptions: DockerOptions
+    @OptionGroup var upkeep: UpkeepOptions
     @OptionGroup var cluster: ClusterOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -135,6 +136,7 @@ struct Controller: AsyncParsableCommand {
             cleanup = { await client.shutdown() }
             var providerConfiguration = dockerOptions.providerConfiguration(configuration)
             providerConfiguration.certificates = certificates
+            providerConfiguration.upkeep = upkeep.settings(logger: logger)
             logger.info("watching Docker Engine", metadata: ["endpoint": "\(client.endpoint)", "cluster": "\(providerConfiguration.serviceCluster)"])
             source = SwarmProvider(client: client, configuration: providerConfiguration, logger: logger, publisher: publisher)
         } else {
@@ -164,6 +166,32 @@ struct Controller: AsyncParsableCommand {
         try await serviceGroup.run()
         await cleanup?()
         try await group.shutdownGracefully()
+    }
+}
+
+/// What a controller keeps in step besides the table: its own certificate secrets, the proxies' networks.
+struct UpkeepOptions: ParsableArguments {
+    @Flag(help: "Do not attach the certificate secrets that labels name to the controller's own service ($PIER_SERVICE_ID); attach them yourself.")
+    var noAttachSecrets = false
+
+    @Flag(help: "Do not change the proxy service's networks; services on a network the proxies are not on are left out (Interlock's explicit Networks).")
+    var noManageNetworks = false
+
+    @Option(help: "The proxy service whose networks follow the routed services (default: the service labelled com.docker.pier.role=proxy in the controller's stack).")
+    var proxyService: String?
+
+    func settings(logger: Logger) -> UpkeepSettings {
+        var settings = UpkeepSettings()
+        settings.controllerServiceID = ClusterOptions.environment("PIER_SERVICE_ID")
+        if settings.controllerServiceID == nil, !noAttachSecrets {
+            logger.warning("PIER_SERVICE_ID is not set: certificate secrets are not attached to the controller service (set it to {{.Service.ID}}, as deploy/pier-stack.yml does)")
+        }
+        settings.attachSecrets = !noAttachSecrets
+        settings.manageNetworks = !noManageNetworks
+        settings.proxyServiceName = proxyService
+        settings.secretOwner = (uid: "\(getuid())", gid: "\(getgid())")
+        settings.reservedNames = CredentialFiles.reservedFileNames
+        return settings
     }
 }
 

@@ -18,12 +18,13 @@ struct SwarmProviderTests {
     }
 
     /// Runs a provider over `engine` while `body` runs.
-    static func running(_ engine: FakeDockerAPI, poll: Duration = .seconds(60),
+    static func running(_ engine: FakeDockerAPI, poll: Duration = .seconds(60), upkeep: UpkeepSettings? = nil,
                         _ body: (Publisher, RecordingLogHandler.Lines) async throws -> Void) async throws {
         let (logger, lines) = RecordingLogHandler.logger()
         let publisher = Publisher(logger: logger)
         var configuration = SwarmProvider.Configuration()
         configuration.pollInterval = poll
+        configuration.upkeep = upkeep
         let provider = SwarmProvider(client: engine, configuration: configuration, logger: logger, publisher: publisher)
         let task = Task { await provider.run() }
         defer { task.cancel() }
@@ -108,6 +109,39 @@ struct SwarmProviderTests {
                 Self.routes(publisher, "again.rec.test")
             })
             #expect(engine.script.withLock { $0.eventConnects } == 4)
+        }
+    }
+
+    @Test("a controller attaches a named certificate secret to its own service; a refused update is made again later")
+    func attachesSecrets() async throws {
+        let engine = try Self.fake()
+        let controller = #"{"ID":"ctl","Version":{"Index":3},"Spec":{"Name":"pier_controller","Labels":{"keep":"me"},"TaskTemplate":{"ContainerSpec":{"Image":"pier:test"}}}}"#
+        engine.script.withLock { s in
+            s.state.services.append(try! JSONDecoder().decode(Docker.Service.self, from: Data(controller.utf8)))
+            s.rawServices["ctl"] = controller
+            s.secrets = [Docker.Secret(ID: "sid1", name: "site.crt"), Docker.Secret(ID: "sid2", name: "site.key")]
+            s.refusedUpdates = 1
+            let i = s.state.services.firstIndex { $0.Spec.Name == "rec-task" }!
+            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_cert"] = "site.crt"
+            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_key"] = "site.key"
+        }
+        var upkeep = UpkeepSettings()
+        upkeep.controllerServiceID = "ctl"
+        upkeep.minimumUpdateInterval = .milliseconds(50)
+        try await Self.running(engine, poll: .milliseconds(30), upkeep: upkeep) { publisher, lines in
+            #expect(try await Self.eventually { engine.script.withLock { !$0.updates.isEmpty } })
+            #expect(lines.count("service update failed; planned again") == 1)
+            let update = try #require(engine.script.withLock { $0.updates.first })
+            #expect(update.id == "ctl" && update.version == 3)
+            let spec = try #require(try JSONSerialization.jsonObject(with: update.spec) as? [String: Any])
+            let container = (spec["TaskTemplate"] as? [String: Any])?["ContainerSpec"] as? [String: Any]
+            #expect(container?["Image"] as? String == "pier:test")
+            #expect((container?["Secrets"] as? [[String: Any]])?.compactMap { $0["SecretID"] as? String } == ["sid1", "sid2"])
+            #expect((spec["Labels"] as? [String: String]) == ["keep": "me", "com.docker.pier.managed-secrets": "site.crt,site.key"])
+            #expect(lines.count("service updated; Swarm rolls its tasks") == 1)
+            // Meanwhile the service waits: this task cannot read the secret.
+            #expect(publisher.latest?.statuses.first { $0.service == "rec-task" }?.state
+                    == .inactive("waiting for secret site.crt to reach the controller"))
         }
     }
 }

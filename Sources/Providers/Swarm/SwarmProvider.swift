@@ -23,6 +23,8 @@ public final class SwarmProvider: Service, Sendable {
         public var certificates = CertificateFiles(allowsPaths: false)
         /// Certificate for HTTPS clients without SNI or with an unknown name.
         public var defaultCertificate: CertificateNames?
+        /// A controller's upkeep of its own secrets and the proxies' networks; nil for `pier serve` and `pier routes`.
+        public var upkeep: UpkeepSettings?
 
         public init() {}
     }
@@ -45,19 +47,42 @@ public final class SwarmProvider: Service, Sendable {
         compile(try await state(client: client), configuration: configuration)
     }
 
-    /// What the engine says now: the four lists a table is compiled from.
-    static func state(client: any DockerAPI) async throws -> SwarmState {
+    /// What the engine says now: the lists a table is compiled from (and the secrets, for a controller's upkeep).
+    static func state(client: any DockerAPI, secrets: Bool = false) async throws -> SwarmState {
         let prefix = try await client.negotiate()
         async let services = client.services(prefix: prefix)
         async let tasks = client.runningTasks(prefix: prefix)
         async let networks = client.networks(prefix: prefix)
         async let nodes = client.nodes(prefix: prefix)
-        return SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
+        let secretList = secrets ? try await client.secrets(prefix: prefix) : []
+        return SwarmState(services: try await services, tasks: try await tasks, networks: try await networks,
+                          nodes: try await nodes, secrets: secretList)
     }
 
     /// Compiles engine state into a build, with every service's status and every issue.
     static func compile(_ state: SwarmState, configuration: Configuration) -> Build {
-        let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
+        compile(SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster), configuration: configuration)
+    }
+
+    /// Compiles described services. A held service keeps its description from `previous` (a new one waits,
+    /// inactive): what it needs is being attached, and until then the proxies keep what they can serve.
+    static func compile(_ described: SwarmSnapshot.Result, configuration: Configuration, plan: UpkeepPlan = UpkeepPlan(),
+                        previous: BuildInputs? = nil) -> Build {
+        var described = described
+        for (name, reason) in plan.rejects {
+            described.services.removeAll { $0.name == name }
+            described.rejected[name] = reason
+        }
+        for (name, reason) in plan.holds.sorted(by: { $0.key < $1.key }) where plan.rejects[name] == nil {
+            described.services.removeAll { $0.name == name }
+            if let before = previous?.services.first(where: { $0.name == name }) {
+                described.services.append(before)
+                described.issues.append(RouteIssue(.warning, service: name, key: nil, value: nil,
+                                                   reason: reason + "; its previous routes stay live"))
+            } else {
+                described.rejected[name] = reason
+            }
+        }
         let (inputs, result) = RouteTableBuilder(
             settings: configuration.settings, serviceCluster: configuration.serviceCluster,
             certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
@@ -90,6 +115,8 @@ public final class SwarmProvider: Service, Sendable {
         // What the last compiled build was made from.
         var lastState: SwarmState?
         var lastStamps: [FileStamp] = []
+        var lastInputs: BuildInputs?
+        var memory = UpkeepMemory()
         // First build at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
@@ -100,7 +127,7 @@ public final class SwarmProvider: Service, Sendable {
             }
             first = false
             do {
-                let state = try await Self.state(client: client)
+                let state = try await Self.state(client: client, secrets: configuration.upkeep?.attachSecrets == true)
                 if reachable != true {
                     logger.info("Docker Engine reachable", metadata: ["endpoint": "\(client.endpointDescription)"])
                     reachable = true
@@ -109,13 +136,24 @@ public final class SwarmProvider: Service, Sendable {
                 // out the same, so it is not compiled at all (unless a certificate file it read has moved).
                 // Stamps are taken before compiling: a file that moves during the compile is seen next time.
                 let stamps = configuration.certificates.watchedFiles.map(FileStamp.init(path:))
+                let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
+                // The upkeep plans every time: its delays run on the clock, not on engine changes.
+                var plan = UpkeepPlan()
+                if let upkeep = configuration.upkeep {
+                    plan = Upkeep.plan(state, networks: described.networks, certificateSecrets: Self.certificateSecrets(described),
+                                       readable: { configuration.certificates.isReadable($0) }, settings: upkeep,
+                                       memory: &memory, now: .now)
+                }
                 if state == lastState, stamps == lastStamps {
                     logger.debug("engine unchanged; nothing compiled")
-                    continue
+                } else {
+                    lastState = state
+                    lastStamps = stamps
+                    let build = Self.compile(described, configuration: configuration, plan: plan, previous: lastInputs)
+                    lastInputs = build.inputs
+                    publisher.publish(build)
                 }
-                lastState = state
-                lastStamps = stamps
-                publisher.publish(Self.compile(state, configuration: configuration))
+                for update in plan.updates { await apply(update, memory: &memory) }
             } catch {
                 if reachable != false {
                     if case DockerError.unreachable = error {
@@ -129,13 +167,44 @@ public final class SwarmProvider: Service, Sendable {
         }
     }
 
+    /// The secret names each routed service's labels name for its certificate.
+    static func certificateSecrets(_ described: SwarmSnapshot.Result) -> [String: Set<String>] {
+        var names: [String: Set<String>] = [:]
+        for service in described.services where Labels.isRouted(service.labels) {
+            let (labels, _) = Labels.parse(service: service.name, labels: service.labels)
+            if let cert = labels?.sslCert, let key = labels?.sslKey { names[service.name] = [cert, key] }
+        }
+        return names
+    }
+
+    /// Makes one planned update on the spec as the engine has it now. A refused update (another controller
+    /// updated first: "out of sequence") is planned again from fresh state at a later refresh.
+    private func apply(_ update: ServiceUpdate, memory: inout UpkeepMemory) async {
+        memory.updated(update.serviceID, at: .now)
+        let edit = update.edit
+        var metadata: Logger.Metadata = ["service": "\(update.serviceName)"]
+        if !edit.addSecrets.isEmpty { metadata["attach-secrets"] = "\(edit.addSecrets.map(\.name).joined(separator: ","))" }
+        if !edit.removeSecrets.isEmpty { metadata["detach-secrets"] = "\(edit.removeSecrets.sorted().joined(separator: ","))" }
+        if !edit.addNetworks.isEmpty { metadata["attach-networks"] = "\(edit.addNetworks.joined(separator: ","))" }
+        if !edit.removeNetworks.isEmpty { metadata["detach-networks"] = "\(edit.removeNetworks.sorted().joined(separator: ","))" }
+        do {
+            let prefix = try await client.negotiate()
+            let (version, service) = try await client.rawService(prefix: prefix, id: update.serviceID)
+            try await client.updateService(prefix: prefix, id: update.serviceID, version: version, spec: try edit.apply(toService: service))
+            logger.info("service updated; Swarm rolls its tasks", metadata: metadata)
+        } catch {
+            metadata["error"] = "\(error)"
+            logger.warning("service update failed; planned again at a later refresh", metadata: metadata)
+        }
+    }
+
     /// Follows `/events`, reconnecting with backoff; every event (and every reconnect) asks for a refresh.
     private func watchEvents(_ trigger: AsyncStream<Void>.Continuation) async {
         var backoff = Backoff()
         while !Task.isCancelled {
             do {
                 let prefix = try await client.negotiate()
-                let events = try await client.events(prefix: prefix, types: ["service", "container", "network", "node"])
+                let events = try await client.events(prefix: prefix, types: ["service", "container", "network", "node", "secret"])
                 backoff.reset()
                 trigger.yield()
                 for try await event in events {

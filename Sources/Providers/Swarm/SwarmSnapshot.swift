@@ -8,12 +8,16 @@ public struct SwarmState: Sendable, Hashable {
     public var tasks: [Docker.Task]
     public var networks: [Docker.Network]
     public var nodes: [Docker.Node]
+    /// Secrets' names and IDs; read only by a controller that attaches certificate secrets to itself.
+    public var secrets: [Docker.Secret]
 
-    public init(services: [Docker.Service], tasks: [Docker.Task], networks: [Docker.Network], nodes: [Docker.Node]) {
+    public init(services: [Docker.Service], tasks: [Docker.Task], networks: [Docker.Network], nodes: [Docker.Node],
+                secrets: [Docker.Secret] = []) {
         self.services = services
         self.tasks = tasks
         self.networks = networks
         self.nodes = nodes
+        self.secrets = secrets
     }
 }
 
@@ -34,6 +38,9 @@ public enum SwarmSnapshot {
         public var issues: [RouteIssue]
         /// Services left out by the provider, with the reason (network problems).
         public var rejected: [String: String]
+        /// The overlay network (ID) each routed service's endpoints are reached on; absent for services
+        /// reached by host-mode publishing, which need no network.
+        public var networks: [String: String] = [:]
     }
 
     /// Describes every service; network checks are skipped for services of another cluster than
@@ -42,6 +49,7 @@ public enum SwarmSnapshot {
         var descriptions: [ServiceDescription] = []
         var issues: [RouteIssue] = []
         var rejected: [String: String] = [:]
+        var reachedOn: [String: String] = [:]
         let networkNames = Dictionary(state.networks.map { ($0.Id, $0.Name) }, uniquingKeysWith: { a, _ in a })
         let nodeAddress = Dictionary(state.nodes.compactMap { n in address(of: n).map { (n.ID, $0) } }, uniquingKeysWith: { a, _ in a })
         var tasksByService: [String: [Docker.Task]] = [:]
@@ -85,6 +93,7 @@ public enum SwarmSnapshot {
                 continue
             }
 
+            if let chosenNetwork, !publishesHostMode(service, target: labelPort) { reachedOn[name] = chosenNetwork }
             var endpoints: [ServiceDescription.Address] = []
             if vip {
                 let addresses = (service.Endpoint?.VirtualIPs ?? []).filter { $0.NetworkID == chosenNetwork }.compactMap { $0.Addr.map(stripPrefix) }
@@ -103,7 +112,7 @@ public enum SwarmSnapshot {
             }
             descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: endpoints))
         }
-        return Result(services: descriptions, issues: issues, rejected: rejected)
+        return Result(services: descriptions, issues: issues, rejected: rejected, networks: reachedOn)
     }
 
     /// The published port of a host-mode binding of `target` on `task`: the first entry only, since Docker

@@ -13,6 +13,13 @@ final class FakeDockerAPI: DockerAPI {
         var reads = 0
         var eventConnects = 0
         var continuation: AsyncThrowingStream<Docker.Event, Error>.Continuation?
+        var secrets: [Docker.Secret] = []
+        /// `GET /services/{id}` answers, as the engine would send them.
+        var rawServices: [String: String] = [:]
+        /// Service updates received: service ID, version, spec.
+        var updates: [(id: String, version: UInt64, spec: Data)] = []
+        /// How many more updates are refused as out of sequence.
+        var refusedUpdates = 0
     }
 
     let script: Mutex<Script>
@@ -38,6 +45,26 @@ final class FakeDockerAPI: DockerAPI {
     func runningTasks(prefix: String) async throws -> [Docker.Task] { try read { $0.state.tasks } }
     func networks(prefix: String) async throws -> [Docker.Network] { try read { $0.state.networks } }
     func nodes(prefix: String) async throws -> [Docker.Node] { try read { $0.state.nodes } }
+
+    func secrets(prefix: String) async throws -> [Docker.Secret] { try read { $0.secrets } }
+
+    func rawService(prefix: String, id: String) async throws -> (version: UInt64, json: Data) {
+        try script.withLock { s in
+            guard let text = s.rawServices[id] else { throw DockerError.status(path: "/services/\(id)", code: 404, message: "no such service") }
+            struct Versioned: Decodable { var Version: Docker.ObjectVersion }
+            return (try JSONDecoder().decode(Versioned.self, from: Data(text.utf8)).Version.Index, Data(text.utf8))
+        }
+    }
+
+    func updateService(prefix: String, id: String, version: UInt64, spec: Data) async throws {
+        try script.withLock { s in
+            if s.refusedUpdates > 0 {
+                s.refusedUpdates -= 1
+                throw DockerError.status(path: "/services/\(id)/update", code: 500, message: "update out of sequence")
+            }
+            s.updates.append((id, version, spec))
+        }
+    }
 
     private func read<T>(_ pick: (Script) -> T) throws -> T {
         try script.withLock { s in
