@@ -42,7 +42,8 @@ public final class SwarmProvider: Service, Sendable {
 
     /// Reads the engine once and compiles it (for `pier routes --docker`).
     public static func snapshot(client: any DockerAPI, configuration: Configuration) async throws -> Build {
-        compile(try await state(client: client), configuration: configuration)
+        var cache = ParsedServiceCache()
+        return compile(try await state(client: client), configuration: configuration, cache: &cache)
     }
 
     /// What the engine says now: the four lists a table is compiled from.
@@ -55,13 +56,14 @@ public final class SwarmProvider: Service, Sendable {
         return SwarmState(services: try await services, tasks: try await tasks, networks: try await networks, nodes: try await nodes)
     }
 
-    /// Compiles engine state into a build, with every service's status and every issue.
-    static func compile(_ state: SwarmState, configuration: Configuration) -> Build {
-        let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
+    /// Compiles engine state into a build, with every service's status and every issue. Labels are parsed
+    /// once, through `cache` (services unchanged since its previous compile are not parsed again).
+    static func compile(_ state: SwarmState, configuration: Configuration, cache: inout ParsedServiceCache) -> Build {
+        let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster, cache: &cache)
         let (inputs, result) = RouteTableBuilder(
             settings: configuration.settings, serviceCluster: configuration.serviceCluster,
             certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
-        ).buildWithInputs(described.services, providerIssues: described.issues, rejected: described.rejected)
+        ).buildWithInputs(parsed: described.services, providerIssues: described.issues, rejected: described.rejected)
         return Build(inputs: inputs, result: result)
     }
 
@@ -90,6 +92,8 @@ public final class SwarmProvider: Service, Sendable {
         // What the last compiled build was made from.
         var lastState: SwarmState?
         var lastStamps: [FileStamp] = []
+        // Owned by this loop alone: it holds the parses of the last compile, for the next one.
+        var parses = ParsedServiceCache()
         // First build at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
@@ -115,7 +119,7 @@ public final class SwarmProvider: Service, Sendable {
                 }
                 lastState = state
                 lastStamps = stamps
-                publisher.publish(Self.compile(state, configuration: configuration))
+                publisher.publish(Self.compile(state, configuration: configuration, cache: &parses))
             } catch {
                 if reachable != false {
                     if case DockerError.unreachable = error {
