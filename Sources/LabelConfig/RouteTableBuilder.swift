@@ -92,7 +92,9 @@ public struct RouteTableBuilder: Sendable {
         accepted.reserveCapacity(services.count)
         claims.reserveCapacity(services.count)
 
-        for parsed in services.sorted(by: { $0.description.name < $1.description.name }) {
+        // Sorting indices, not the services: each carries its `Labels`, a large value to move.
+        for index in services.indices.sorted(by: { services[$0].description.name < services[$1].description.name }) {
+            let parsed = services[index]
             let service = parsed.description
             guard statuses[service.name] == nil else {
                 issues.append(RouteIssue(.error, service: service.name, reason: "another service has the same name; only the first is considered"))
