@@ -73,7 +73,8 @@ public struct RouteTableBuilder: Sendable {
 
     /// Compiles `services` into a table with `generation`, parsing each one's labels once.
     public func build(_ services: [ServiceDescription], generation: UInt64 = 1) -> Result {
-        build(parsed: services.map { $0.parsed() }, generation: generation)
+        // Sorted first while the values are small: `build(parsed:)` then finds its order in one pass.
+        build(parsed: services.sorted { $0.name < $1.name }.map { $0.parsed() }, generation: generation)
     }
 
     /// Compiles services whose labels are parsed already (by a provider that read them) into a table with
