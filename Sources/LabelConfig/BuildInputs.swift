@@ -40,26 +40,33 @@ extension RouteTableBuilder {
         RouteTableBuilder(settings: inputs.settings, serviceCluster: inputs.serviceCluster,
                           certificates: ResolvedCertificates(loads: inputs.certificates),
                           defaultCertificate: inputs.defaultCertificate)
-            .build(inputs.services, providerIssues: inputs.providerIssues, rejected: inputs.rejected, generation: generation)
+            .build(parsed: inputs.services.map { $0.parsed() }, providerIssues: inputs.providerIssues, rejected: inputs.rejected, generation: generation)
     }
 
     /// Compiles `services` with this builder's certificate source, and returns the inputs that reproduce the
     /// same table anywhere (the certificate loads the compile made, recorded).
     public func buildWithInputs(_ services: [ServiceDescription], providerIssues: [RouteIssue] = [],
                                 rejected: [String: String] = [:], generation: UInt64 = 1) -> (BuildInputs, Result) {
+        buildWithInputs(parsed: services.map { $0.parsed() }, providerIssues: providerIssues, rejected: rejected, generation: generation)
+    }
+
+    /// As `buildWithInputs(_:providerIssues:rejected:generation:)`, for services whose labels are parsed
+    /// already; the inputs carry their descriptions (a receiver parses them once itself).
+    public func buildWithInputs(parsed services: [ParsedService], providerIssues: [RouteIssue] = [],
+                                rejected: [String: String] = [:], generation: UInt64 = 1) -> (BuildInputs, Result) {
         let recorder = certificates.map(RecordingCertificateSource.init(wrapping:))
         var builder = self
         builder.certificates = recorder
-        let result = builder.build(services, providerIssues: providerIssues, rejected: rejected, generation: generation)
-        let inputs = BuildInputs(serviceCluster: serviceCluster, settings: settings, services: services,
+        let result = builder.build(parsed: services, providerIssues: providerIssues, rejected: rejected, generation: generation)
+        let inputs = BuildInputs(serviceCluster: serviceCluster, settings: settings, services: services.map(\.description),
                                  certificates: recorder?.loads ?? [:], defaultCertificate: defaultCertificate,
                                  providerIssues: providerIssues, rejected: rejected)
         return (inputs, result)
     }
 
-    private func build(_ services: [ServiceDescription], providerIssues: [RouteIssue], rejected: [String: String],
+    private func build(parsed services: [ParsedService], providerIssues: [RouteIssue], rejected: [String: String],
                        generation: UInt64) -> Result {
-        var result = build(services, generation: generation)
+        var result = build(parsed: services, generation: generation)
         result.issues = providerIssues + result.issues
         for (name, reason) in rejected {
             result.statuses.append(ServiceStatus(service: name, state: .inactive(reason)))

@@ -71,8 +71,15 @@ public struct RouteTableBuilder: Sendable {
         enum Entry { case terminate(TLSCertificate), passthrough(ProxyProtocolVersion?) }
     }
 
-    /// Compiles `services` into a table with `generation`.
+    /// Compiles `services` into a table with `generation`, parsing each one's labels once.
     public func build(_ services: [ServiceDescription], generation: UInt64 = 1) -> Result {
+        // Sorted first while the values are small: `build(parsed:)` then finds its order in one pass.
+        build(parsed: services.sorted { $0.name < $1.name }.map { $0.parsed() }, generation: generation)
+    }
+
+    /// Compiles services whose labels are parsed already (by a provider that read them) into a table with
+    /// `generation`.
+    public func build(parsed services: [ParsedService], generation: UInt64 = 1) -> Result {
         var issues: [RouteIssue] = []
         var statuses: [String: ServiceStatus.State] = [:]
         var claims: [Claim] = []
@@ -86,24 +93,25 @@ public struct RouteTableBuilder: Sendable {
         accepted.reserveCapacity(services.count)
         claims.reserveCapacity(services.count)
 
-        for service in services.sorted(by: { $0.name < $1.name }) {
+        // Sorting indices, not the services: each carries its `Labels`, a large value to move.
+        for index in services.indices.sorted(by: { services[$0].description.name < services[$1].description.name }) {
+            let parsed = services[index]
+            let service = parsed.description
             guard statuses[service.name] == nil else {
                 issues.append(RouteIssue(.error, service: service.name, reason: "another service has the same name; only the first is considered"))
                 continue
             }
-            guard Labels.isRouted(service.labels) else {
+            guard parsed.isRouted else {
                 statuses[service.name] = .ignored
                 continue
             }
             // Another cluster's services are another Pier's business, their label errors included.
-            let cluster = Labels.cluster(of: service.labels)
-            guard cluster == serviceCluster else {
-                statuses[service.name] = .otherCluster(cluster)
+            guard parsed.cluster == serviceCluster else {
+                statuses[service.name] = .otherCluster(parsed.cluster)
                 continue
             }
-            let (parsed, labelIssues) = Labels.parse(service: service.name, labels: service.labels)
-            issues += labelIssues
-            guard let labels = parsed else {
+            issues += parsed.issues
+            guard let labels = parsed.labels else {
                 statuses[service.name] = .rejected
                 continue
             }

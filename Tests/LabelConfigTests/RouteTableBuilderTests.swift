@@ -167,7 +167,7 @@ struct RouteTableBuilderTests {
         #expect(result.table.decide(host: "west.local", target: "/").summary == (cluster == "us-west" ? "forward west-app /" : "503"))
     }
 
-    @Test("another cluster's services are not parsed here: their label errors are another Pier's to report")
+    @Test("another cluster's services are not compiled here: their label errors are another Pier's to report")
     func otherClusterErrors() {
         let result = Self.build([
             S.service("west-broken", S.lb(["hosts": "west.local", "port": "80x", "service_cluster": " us-west "])),

@@ -23,7 +23,7 @@ struct SwarmSnapshotTests {
 
     func describe(_ state: SwarmState) -> (SwarmSnapshot.Result, RouteTableBuilder.Result) {
         let described = SwarmSnapshot.describe(state)
-        return (described, RouteTableBuilder().build(described.services))
+        return (described, RouteTableBuilder().build(parsed: described.services))
     }
 
     func endpoints(_ result: RouteTableBuilder.Result, host: String) -> [String] {

@@ -206,11 +206,13 @@ struct UpkeepTests {
         configuration.certificates = CertificateFiles(directory: "/nonexistent", allowsPaths: false)
         let described = SwarmSnapshot.describe(state)
         let first = SwarmProvider.compile(described, configuration: configuration)
-        let routed = try #require(described.services.first { Labels.isRouted($0.labels) && $0.name == "rec-task" })
+        let routed = try #require(described.services.first { $0.isRouted && $0.description.name == "rec-task" }).description
         // The engine now says rec-task moved to another host; it is held: the previous description stays live.
         var moved = described
-        let index = try #require(moved.services.firstIndex { $0.name == routed.name })
-        moved.services[index].labels["com.docker.lb.hosts"] = "moved.rec.test"
+        let index = try #require(moved.services.firstIndex { $0.description.name == routed.name })
+        var relabelled = routed
+        relabelled.labels["com.docker.lb.hosts"] = "moved.rec.test"
+        moved.services[index] = relabelled.parsed()
         let plan = UpkeepPlan(holds: [routed.name: "waiting for the proxies to join network n"])
         let held = SwarmProvider.compile(moved, configuration: configuration, plan: plan, previous: first.inputs)
         #expect(held.inputs.services.first { $0.name == routed.name } == routed)

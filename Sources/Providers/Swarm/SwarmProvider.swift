@@ -44,7 +44,8 @@ public final class SwarmProvider: Service, Sendable {
 
     /// Reads the engine once and compiles it (for `pier routes --docker`).
     public static func snapshot(client: any DockerAPI, configuration: Configuration) async throws -> Build {
-        compile(try await state(client: client), configuration: configuration)
+        var cache = ParsedServiceCache()
+        return compile(try await state(client: client), configuration: configuration, cache: &cache)
     }
 
     /// What the engine says now: the lists a table is compiled from (and the secrets, for a controller's upkeep).
@@ -59,9 +60,10 @@ public final class SwarmProvider: Service, Sendable {
                           nodes: try await nodes, secrets: secretList)
     }
 
-    /// Compiles engine state into a build, with every service's status and every issue.
-    static func compile(_ state: SwarmState, configuration: Configuration) -> Build {
-        compile(SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster), configuration: configuration)
+    /// Compiles engine state into a build, with every service's status and every issue. Labels are parsed
+    /// once, through `cache` (services unchanged since its previous compile are not parsed again).
+    static func compile(_ state: SwarmState, configuration: Configuration, cache: inout ParsedServiceCache) -> Build {
+        compile(SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster, cache: &cache), configuration: configuration)
     }
 
     /// Compiles described services. A held service keeps its description from `previous` (a new one waits,
@@ -70,13 +72,13 @@ public final class SwarmProvider: Service, Sendable {
                         previous: BuildInputs? = nil) -> Build {
         var described = described
         for (name, reason) in plan.rejects {
-            described.services.removeAll { $0.name == name }
+            described.services.removeAll { $0.description.name == name }
             described.rejected[name] = reason
         }
         for (name, reason) in plan.holds.sorted(by: { $0.key < $1.key }) where plan.rejects[name] == nil {
-            described.services.removeAll { $0.name == name }
+            described.services.removeAll { $0.description.name == name }
             if let before = previous?.services.first(where: { $0.name == name }) {
-                described.services.append(before)
+                described.services.append(before.parsed())
                 described.issues.append(RouteIssue(.warning, service: name, key: nil, value: nil,
                                                    reason: reason + "; its previous routes stay live"))
             } else {
@@ -86,7 +88,7 @@ public final class SwarmProvider: Service, Sendable {
         let (inputs, result) = RouteTableBuilder(
             settings: configuration.settings, serviceCluster: configuration.serviceCluster,
             certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
-        ).buildWithInputs(described.services, providerIssues: described.issues, rejected: described.rejected)
+        ).buildWithInputs(parsed: described.services, providerIssues: described.issues, rejected: described.rejected)
         return Build(inputs: inputs, result: result)
     }
 
@@ -117,6 +119,8 @@ public final class SwarmProvider: Service, Sendable {
         var lastStamps: [FileStamp] = []
         var lastInputs: BuildInputs?
         var memory = UpkeepMemory()
+        // Owned by this loop alone: it holds the parses of the last compile, for the next one.
+        var parses = ParsedServiceCache()
         // First build at once, then one per (coalesced) trigger.
         var first = true
         var iterator = triggers.makeAsyncIterator()
@@ -136,11 +140,11 @@ public final class SwarmProvider: Service, Sendable {
                 // out the same, so it is not compiled at all (unless a certificate file it read has moved).
                 // Stamps are taken before compiling: a file that moves during the compile is seen next time.
                 let stamps = configuration.certificates.watchedFiles.map(FileStamp.init(path:))
-                let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster)
+                let described = SwarmSnapshot.describe(state, serviceCluster: configuration.serviceCluster, cache: &parses)
                 // The upkeep plans every time: its delays run on the clock, not on engine changes.
                 var plan = UpkeepPlan()
                 if let upkeep = configuration.upkeep {
-                    plan = Upkeep.plan(state, networks: described.networks, certificateSecrets: Self.certificateSecrets(described),
+                    plan = Upkeep.plan(state, networks: described.networks, certificateSecrets: Self.certificateSecrets(described, cluster: configuration.serviceCluster),
                                        readable: { configuration.certificates.isReadable($0) }, settings: upkeep,
                                        memory: &memory, now: .now)
                 }
@@ -168,11 +172,10 @@ public final class SwarmProvider: Service, Sendable {
     }
 
     /// The secret names each routed service's labels name for its certificate.
-    static func certificateSecrets(_ described: SwarmSnapshot.Result) -> [String: Set<String>] {
+    static func certificateSecrets(_ described: SwarmSnapshot.Result, cluster: String) -> [String: Set<String>] {
         var names: [String: Set<String>] = [:]
-        for service in described.services where Labels.isRouted(service.labels) {
-            let (labels, _) = Labels.parse(service: service.name, labels: service.labels)
-            if let cert = labels?.sslCert, let key = labels?.sslKey { names[service.name] = [cert, key] }
+        for service in described.services where service.isRouted && service.cluster == cluster {
+            if let cert = service.labels?.sslCert, let key = service.labels?.sslKey { names[service.description.name] = [cert, key] }
         }
         return names
     }

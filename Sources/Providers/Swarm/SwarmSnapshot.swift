@@ -32,9 +32,9 @@ public struct SwarmState: Sendable, Hashable {
 ///   instead (Interlock's "application host mode"), one endpoint per task.
 /// - `backend_mode=vip`: the service's virtual IP on that network.
 public enum SwarmSnapshot {
-    /// The result: descriptions to compile, issues the compiler cannot see, services left out.
+    /// The result: parsed services to compile, issues the compiler cannot see, services left out.
     public struct Result: Sendable {
-        public var services: [ServiceDescription]
+        public var services: [ParsedService]
         public var issues: [RouteIssue]
         /// Services left out by the provider, with the reason (network problems).
         public var rejected: [String: String]
@@ -43,10 +43,18 @@ public enum SwarmSnapshot {
         public var networks: [String: String] = [:]
     }
 
-    /// Describes every service; network checks are skipped for services of another cluster than
-    /// `serviceCluster` (another Pier's business), which the table compiler then leaves out.
+    /// Describes every service, its labels parsed once; network checks are skipped for services of another
+    /// cluster than `serviceCluster` (another Pier's business) and for services whose labels do not parse
+    /// (their label errors say why they are left out), which the table compiler then leaves out.
     public static func describe(_ state: SwarmState, serviceCluster: String = "") -> Result {
-        var descriptions: [ServiceDescription] = []
+        var cache = ParsedServiceCache()
+        return describe(state, serviceCluster: serviceCluster, cache: &cache)
+    }
+
+    /// As `describe(_:serviceCluster:)`, parsing through `cache`: a service whose labels did not change since
+    /// the cache's previous refresh is not parsed again.
+    public static func describe(_ state: SwarmState, serviceCluster: String = "", cache: inout ParsedServiceCache) -> Result {
+        var descriptions: [ParsedService] = []
         var issues: [RouteIssue] = []
         var rejected: [String: String] = [:]
         var reachedOn: [String: String] = [:]
@@ -57,15 +65,15 @@ public enum SwarmSnapshot {
             tasksByService[task.ServiceID, default: []].append(task)
         }
 
-        for service in state.services {
+        let parsedServices = cache.parse(state.services.map { ServiceDescription(name: $0.Spec.Name, labels: $0.Spec.Labels ?? [:], endpoints: []) })
+        for (service, parsed) in zip(state.services, parsedServices) {
             let name = service.Spec.Name
-            let labels = service.Spec.Labels ?? [:]
-            guard Labels.isRouted(labels), Labels.cluster(of: labels) == serviceCluster else {
-                descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: []))
+            guard parsed.isRouted, parsed.cluster == serviceCluster, let labels = parsed.labels else {
+                descriptions.append(parsed)
                 continue
             }
-            let labelPort = labels[LabelKey.port.label].flatMap { Labels.parsePort(ValueSyntax.trimmed($0)) }
-            let vip = labels[LabelKey.backendMode.label].map(ValueSyntax.trimmed) == "vip"
+            let labelPort = labels.port
+            let vip = labels.backendMode == .vip
             let tasks = (tasksByService[service.ID] ?? []).sorted { ($0.Slot ?? 0, $0.ID) < ($1.Slot ?? 0, $1.ID) }
 
             // The service's networks, by ID, from its spec (tasks repeat them).
@@ -74,7 +82,7 @@ public enum SwarmSnapshot {
                 networkNames[target.Target] != nil ? target.Target : (state.networks.first { $0.Name == target.Target }?.Id ?? target.Target)
             }
             var chosenNetwork: String?
-            if let wanted = labels[LabelKey.network.label].map(ValueSyntax.trimmed), !wanted.isEmpty {
+            if let wanted = labels.network {
                 guard let id = networkIDs.first(where: { $0 == wanted || networkNames[$0] == wanted }) else {
                     let on = networkIDs.map { networkNames[$0] ?? $0 }.sorted().joined(separator: ", ")
                     let reason = "the service is not on network \"\(wanted)\"" + (on.isEmpty ? " (it is on no network)" : " (it is on: \(on))")
@@ -110,7 +118,7 @@ public enum SwarmSnapshot {
                     }
                 }
             }
-            descriptions.append(ServiceDescription(name: name, labels: labels, endpoints: endpoints))
+            descriptions.append(parsed.with(endpoints: endpoints))
         }
         return Result(services: descriptions, issues: issues, rejected: rejected, networks: reachedOn)
     }

@@ -253,7 +253,7 @@ extension EndToEnd {
             try engine.docker(["service", "create", "--detach", "--no-resolve-image", "--name", elsewhere, "--network", apps,
                                "--label", "com.docker.lb.hosts=\(elsewhere).test", "--label", "com.docker.lb.port=8080", SwarmEngine.image])
             var stopping: [String: Date] = [:]
-            func rolled(_ service: String) throws -> Bool {
+            func rollCompleted(_ service: String) throws -> Bool {
                 let states = try engine.docker(["service", "ps", "--no-trunc", "--format", "{{.ID}} {{.DesiredState}}", service])
                 for line in states.split(separator: "\n") {
                     let fields = line.split(separator: " ")
@@ -266,7 +266,7 @@ extension EndToEnd {
                 try engine.docker(["service", "inspect", "--format", "{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}", "\(stack)_proxy"])
                     .contains(try engine.docker(["network", "inspect", "--format", "{{.Id}}", apps]).trimmingCharacters(in: .whitespacesAndNewlines))
             }, "the controller did not add \(apps) to the proxies: \(logs(service: "\(stack)_controller"))")
-            _ = try await waitFor(seconds: 150) { try rolled("\(stack)_proxy") }
+            _ = try await waitFor(seconds: 150) { try rollCompleted("\(stack)_proxy") }
             let (updated, _) = await updating.stop()
             let (_, earlyFailures) = await early.stop()
             let firsts = updating.firstFailure.withLockedValue { $0 }
@@ -293,7 +293,7 @@ extension EndToEnd {
                 (try? engine.docker(["network", "rm", apps])) != nil
             }, "\(apps) still in use: \(logs(service: "\(stack)_controller"))")
             print("stack: network removable \(ContinuousClock.now - removed) after its last service went")
-            _ = try await waitFor(seconds: 150) { try rolled("\(stack)_proxy") }
+            _ = try await waitFor(seconds: 150) { try rollCompleted("\(stack)_proxy") }
             step("network detached and removed")
             let survivors = try await runningProxies(stack, count: 2)
             ports = survivors.compactMap(\.port)
