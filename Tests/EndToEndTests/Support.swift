@@ -113,6 +113,10 @@ func request(_ pier: InProcessPier, host: String, _ path: String, method: HTTPMe
     return Reply(status: response.status.code, headers: response.headers, body: String(buffer: buffer))
 }
 
+/// Foundation's `Process.run()` on Linux crashed (a bad memcpy inside it) when several threads spawned at
+/// once — StackTests' load threads and docker calls; spawning is serialized, waiting is not.
+private let spawning = NIOLockedValueBox(())
+
 /// Runs a command to completion; returns exit status, stdout and stderr.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, out: String, err: String) {
@@ -122,7 +126,7 @@ func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    try process.run()
+    try spawning.withLockedValue { _ in try process.run() }
     // A command that hangs (docker 20.10's `service logs` can) is ended after `timeout`.
     let pid = process.processIdentifier
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process] in
