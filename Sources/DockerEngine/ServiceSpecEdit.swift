@@ -47,11 +47,14 @@ public struct ServiceSpecEdit: Sendable, Hashable {
         !addSecrets.isEmpty || !removeSecrets.isEmpty || !addNetworks.isEmpty || !removeNetworks.isEmpty
     }
 
-    /// The spec to send to `POST /services/{id}/update`, made from the service object of `GET /services/{id}`.
-    public func apply(toService service: Data) throws -> Data {
+    /// The spec to send to `POST /services/{id}/update`, made from the service object of `GET /services/{id}`;
+    /// nil when the service already is as the edit wants it (another controller made the same update first:
+    /// sending it again would start another rolling update for nothing).
+    public func apply(toService service: Data) throws -> Data? {
         guard let object = try JSONSerialization.jsonObject(with: service) as? [String: Any],
-              var spec = object["Spec"] as? [String: Any]
+              let original = object["Spec"] as? [String: Any]
         else { throw DockerError.decoding(path: "/services/{id}", field: "Spec", reason: "not an object") }
+        var spec = original
         var template = spec["TaskTemplate"] as? [String: Any] ?? [:]
 
         var container = template["ContainerSpec"] as? [String: Any] ?? [:]
@@ -77,6 +80,7 @@ public struct ServiceSpecEdit: Sendable, Hashable {
         var serviceLabels = spec["Labels"] as? [String: Any] ?? [:]
         for (key, value) in labels { serviceLabels[key] = value }
         spec["Labels"] = serviceLabels
+        if NSDictionary(dictionary: spec).isEqual(to: original) { return nil }
         return try JSONSerialization.data(withJSONObject: spec, options: [.sortedKeys])
     }
 }

@@ -234,7 +234,7 @@ struct UpkeepTests {
         """#
         let edit = ServiceSpecEdit(addSecrets: [.init(id: "s3", name: "site.crt")], removeSecrets: ["drop"], addNetworks: ["apps", "control"],
                                    removeNetworks: ["old"], labels: ["com.docker.pier.managed-networks": "apps", "gone": nil])
-        let spec = try JSONSerialization.jsonObject(with: try edit.apply(toService: Data(service.utf8))) as! [String: Any]
+        let spec = try JSONSerialization.jsonObject(with: try #require(try edit.apply(toService: Data(service.utf8)))) as! [String: Any]
         let original = (try JSONSerialization.jsonObject(with: Data(service.utf8)) as! [String: Any])["Spec"] as! [String: Any]
         #expect(spec["Name"] as? String == "pier_proxy")
         #expect(NSDictionary(dictionary: spec["UpdateConfig"] as! [String: Any]).isEqual(to: original["UpdateConfig"] as! [String: Any]))
@@ -252,5 +252,8 @@ struct UpkeepTests {
         let networks = template["Networks"] as! [[String: Any]]
         #expect(networks.map { $0["Target"] as? String } == ["control", "apps"])
         #expect(networks[0]["Aliases"] as? [String] == ["p"])
+        // Made again on the result (a second controller, same plan): nothing to send.
+        let updated = #"{"ID":"x","Version":{"Index":8},"Spec":"# + String(decoding: try #require(try edit.apply(toService: Data(service.utf8))), as: UTF8.self) + "}"
+        #expect(try edit.apply(toService: Data(updated.utf8)) == nil)
     }
 }

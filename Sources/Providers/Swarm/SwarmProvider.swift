@@ -193,7 +193,11 @@ public final class SwarmProvider: Service, Sendable {
         do {
             let prefix = try await client.negotiate()
             let (version, service) = try await client.rawService(prefix: prefix, id: update.serviceID)
-            try await client.updateService(prefix: prefix, id: update.serviceID, version: version, spec: try edit.apply(toService: service))
+            guard let spec = try edit.apply(toService: service) else {
+                logger.debug("service already updated (by another controller)", metadata: metadata)
+                return
+            }
+            try await client.updateService(prefix: prefix, id: update.serviceID, version: version, spec: spec)
             logger.info("service updated; Swarm rolls its tasks", metadata: metadata)
         } catch {
             metadata["error"] = "\(error)"
