@@ -100,15 +100,17 @@ struct SwarmProviderTests {
             let connected = try await Self.eventually { engine.script.withLock { $0.continuation != nil } }
             #expect(connected)
             #expect(engine.script.withLock { $0.eventConnects } == 3)
-            // Let the read the reconnection asked for happen first.
-            try await Task.sleep(for: .milliseconds(150))
+            // Let the read the reconnection asked for happen first (the first read, then the connect's), however
+            // slow the machine.
+            #expect(try await Self.eventually { engine.script.withLock { $0.reads } >= 2 })
+            try await Task.sleep(for: .milliseconds(50))
             // A change made while the stream is down is read when it comes back, without a poll (60 s here).
             engine.dropEvents()
             Self.relabel(engine, host: "again.rec.test")
             #expect(try await Self.eventually {
                 Self.routes(publisher, "again.rec.test")
             })
-            #expect(engine.script.withLock { $0.eventConnects } == 4)
+            #expect(try await Self.eventually { engine.script.withLock { $0.eventConnects } == 4 })
         }
     }
 
