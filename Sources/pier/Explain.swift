@@ -56,19 +56,9 @@ struct Explain: AsyncParsableCommand {
     /// The request the options describe; `httpsPort` is the HTTPS entrypoint's (for redirects to HTTPS).
     func makeRequest(httpsPort: Int?) -> ExplainRequest {
         let method = self.method.uppercased()
-        var request = url.flatMap { ExplainRequest(url: $0, method: method, httpsPort: httpsPort) }
+        let base = url.flatMap { ExplainRequest(url: $0, method: method, httpsPort: httpsPort) }
             ?? ExplainRequest(method: method, host: host ?? "", httpsPort: httpsPort)
-        if let host {
-            request.host = host
-            if request.scheme == .https { request.serverName = ExplainRequest.nameWithoutPort(host) }
-        }
-        if let path { request.target = path.hasPrefix("/") ? path : "/" + path }
-        if https || sni != nil, request.scheme == .http {
-            request.scheme = .https
-            request.serverName = ExplainRequest.nameWithoutPort(request.host)
-        }
-        if let sni { request.serverName = sni.isEmpty ? nil : sni }
-        return request
+        return base.replacing(host: host, path: path, https: https, serverName: sni)
     }
 
     func run() async throws {

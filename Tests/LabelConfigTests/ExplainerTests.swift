@@ -316,6 +316,13 @@ struct ExplainerTests {
         #expect(ExplainRequest(url: "app.local/x") == nil)
         #expect(ExplainRequest(url: "http:///x") == nil)
         #expect(ExplainRequest(url: "http://user@app.local/") == nil)
+
+        // What pier explain's --host, --path, --https and --sni do to it.
+        let moved = bare.replacing(host: "b.local:8080", path: "x?y", https: true)
+        #expect((moved.scheme, moved.host, moved.target, moved.serverName) == (.https, "b.local:8080", "/x?y", "b.local"))
+        #expect(bare.replacing(serverName: "").serverName == nil)
+        #expect(bare.replacing(serverName: "c.local").scheme == .https)
+        #expect(r.replacing(host: "[::1]:8443").serverName == "[::1]")
     }
 
     @Test("the outcome is the table's own decision for every request of a mixed table")

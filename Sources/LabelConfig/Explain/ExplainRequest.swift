@@ -51,6 +51,24 @@ public struct ExplainRequest: Sendable, Hashable {
                   serverName: scheme == .https ? Self.nameWithoutPort(authority) : nil, httpsPort: httpsPort)
     }
 
+    /// This request with the parts `pier explain`'s options give replaced: `host` (the SNI follows it on
+    /// HTTPS), `path` (path and query), `https` (moves a plain request to the HTTPS entrypoint, SNI = host) and
+    /// `serverName` (`""`: no SNI; implies HTTPS).
+    public func replacing(host: String? = nil, path: String? = nil, https: Bool = false, serverName: String? = nil) -> ExplainRequest {
+        var request = self
+        if let host {
+            request.host = host
+            if request.scheme == .https { request.serverName = Self.nameWithoutPort(host) }
+        }
+        if let path { request.target = path.hasPrefix("/") ? path : "/" + path }
+        if https || serverName != nil, request.scheme == .http {
+            request.scheme = .https
+            request.serverName = Self.nameWithoutPort(request.host)
+        }
+        if let serverName { request.serverName = serverName.isEmpty ? nil : serverName }
+        return request
+    }
+
     /// `host` of `host:port` or `[v6]:port`, as written.
     static func nameWithoutPort(_ authority: String) -> String {
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") { return String(authority[...close]) }
