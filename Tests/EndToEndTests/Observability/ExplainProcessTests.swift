@@ -83,6 +83,20 @@ extension EndToEnd {
             #expect(tls.out.contains("GET https://app.test/   entrypoint https, SNI app.test"), "\(tls.out)")
         }
 
+        @Test func dockerExplainsTheEnginesSnapshotAndAnUnreachableEngineExitsOne() async throws {
+            let engine = try await FakeDockerEngine.start(services: 3) { _ in 0 }
+            let r = try run(pierBinary, ["explain", "--docker-host", "tcp://127.0.0.1:\(engine.port)", "http://svc1.swarm.test/x"])
+            await engine.stop()
+            #expect(r.status == 0, "\(r.out) \(r.err)")
+            #expect(r.out.contains("route    svc1.swarm.test/ → service svc1"), "\(r.out)")
+            #expect(r.out.contains("outcome  proxy GET /x to one of 10.0.0.3:8080 (round_robin)"), "\(r.out)")
+
+            // Port 1 on loopback: nothing listens there.
+            let down = try run(pierBinary, ["explain", "--docker-host", "tcp://127.0.0.1:1", "http://svc1.swarm.test/"])
+            #expect(down.status == 1, "\(down.out) \(down.err)")
+            #expect(down.out.hasPrefix("error: "), "\(down.out)")
+        }
+
         @Test func anUnreadableSourceExitsOneAndBadArgumentsAreRefused() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }
