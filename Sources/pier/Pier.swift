@@ -18,7 +18,7 @@ struct Pier: AsyncParsableCommand {
         commandName: "pier",
         abstract: "A layer 7 router for Docker Swarm that speaks Interlock's com.docker.lb.* labels.",
         version: PierVersion.serverInfo,
-        subcommands: [Serve.self, Controller.self, Proxy.self, Health.self, StatusCommand.self, Check.self, Routes.self, Demo.self, CA.self, Version.self]
+        subcommands: [Serve.self, Controller.self, Proxy.self, Health.self, StatusCommand.self, Check.self, Routes.self, Explain.self, Demo.self, CA.self, Version.self]
     )
 }
 

@@ -110,7 +110,7 @@ extension EndToEnd {
             #expect(version.out == (try run(pierBinary, ["version"])).out)
             // A default written in the help text must not be followed by ArgumentParser's own.
             let doubled = try Regex(#"default[^()]*\)\.?\s+\(default:"#)
-            for command in [[], ["serve"], ["check"], ["routes"], ["demo"], ["version"]] {
+            for command in [[], ["serve"], ["check"], ["routes"], ["explain"], ["demo"], ["version"]] {
                 let help = try run(pierBinary, command + ["--help"])
                 #expect(help.status == 0)
                 #expect(help.out.contains("USAGE:"), "\(command)")
