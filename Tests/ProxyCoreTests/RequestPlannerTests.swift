@@ -57,7 +57,7 @@ struct RequestPlannerTests {
             (9443, .HEAD, "https://web.test:9443/p?q=1", 301), (nil, .POST, "https://web.test:8443/p?q=1", 308),
         ]
         for (published, method, location, status) in cases {
-            guard case .answer(let response, false) = Self.plan(Self.table(publishedHTTPSPort: published), host: "WEB.test:8080", method: method, plain) else {
+            guard case .answer(let response, false, _) = Self.plan(Self.table(publishedHTTPSPort: published), host: "WEB.test:8080", method: method, plain) else {
                 Issue.record("expected a redirect")
                 continue
             }
@@ -69,7 +69,7 @@ struct RequestPlannerTests {
     @Test("421 for a host served with another certificate; the SNI name itself and same-certificate hosts pass")
     func misdirected() {
         let other = Downstream(scheme: .https, port: 8443, httpsPort: 8443, tls: .init(serverName: "unknown.test", certificateName: "default"))
-        guard case .answer(let response, false) = Self.plan(Self.table(), host: "web.test", other) else {
+        guard case .answer(let response, false, _) = Self.plan(Self.table(), host: "web.test", other) else {
             Issue.record("expected 421")
             return
         }

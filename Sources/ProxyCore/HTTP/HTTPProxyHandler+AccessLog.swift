@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import RouteModel
 
 extension HTTPProxyHandler {
     /// Writes the access log line of a finished exchange (one per request, when `AccessLog` is on).
@@ -17,7 +18,10 @@ extension HTTPProxyHandler {
             "request_id": "\(exchange.requestID)",
         ]
         if let clientIP { metadata["client"] = "\(clientIP)" }
-        if let note = exchange.note { metadata["note"] = "\(note)" }
+        if let cause = exchange.cause {
+            metadata["cause"] = "\(cause)"
+            if cause.retry != .notApplicable { metadata["retry"] = "\(cause.retry.rawValue)" }
+        }
         accessLogger.info("request", metadata: metadata)
     }
 }
