@@ -75,6 +75,8 @@ extension EndToEnd {
         func serveWritesJSONLines() async throws {
             let (backend, pier, dir) = try await Self.serve(["--log-format", "json"])
             defer { try? FileManager.default.removeItem(at: dir) }
+            // Read while the backend listens: a stopped one has no address.
+            let backendPort = backend.port
             let port = try await Self.port(of: "entrypoint listening", scheme: "http", in: pier)
 
             #expect(try Self.status(port, host: "good.test") == "200")
@@ -105,7 +107,7 @@ extension EndToEnd {
             #expect(ok["route"] as? String == "good.test/")
             #expect(ok["service"] as? String == "good")
             #expect(ok["entrypoint"] as? String == "http")
-            #expect(ok["upstream"] as? String == "127.0.0.1:\(backend.port)")
+            #expect(ok["upstream"] as? String == "127.0.0.1:\(backendPort)")
             #expect(ok["method"] as? String == "GET" && ok["proto"] as? String == "HTTP/1.1")
             #expect(ok["msg"] as? String == "request" && ok["level"] as? String == "info")
             #expect((ok["request_id"] as? String)?.count == 32)
