@@ -15,7 +15,8 @@ extension HTTPProxyHandler {
             "method": "\(head.method.rawValue)",
             "host": "\(head.headers.first(name: "host") ?? "-")",
             "path": "\(head.uri)",
-            "proto": "\(head.version.major >= 2 ? "HTTP/2" : "HTTP/\(head.version.major).\(head.version.minor)")",
+            // Constant strings: nothing is formatted per request (NIO's decoder gives only 1.0, 1.1 and 2).
+            "proto": .string(head.version.major >= 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"),
             "status": .stringConvertible(Int(exchange.status)),
             "bytes": .stringConvertible(exchange.responseBytes),
             "upstream": "\(exchange.endpoint.map { "\($0)" } ?? "-")",
