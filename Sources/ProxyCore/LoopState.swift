@@ -88,13 +88,13 @@ final class LoopState: @unchecked Sendable {
     }
 
     /// Another endpoint of `pool` for a request that failed on those in `excluding`, if the pool's retry
-    /// budget allows one more retry; nil otherwise.
-    func pickForRetry(_ pool: BackendPool, affinityKey: String?, excluding: [Endpoint], now: UInt64) -> Endpoint? {
+    /// budget allows one more retry; otherwise why not.
+    func pickForRetry(_ pool: BackendPool, affinityKey: String?, excluding: [Endpoint], now: UInt64) -> RetryPick {
         eventLoop.assertInEventLoop()
         guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding + unavailable(in: pool), now: now)
-        else { return nil }
-        guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return nil }
-        return endpoint
+        else { return .refused(.noOtherEndpoint) }
+        guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return .refused(.budgetExhausted) }
+        return .endpoint(endpoint)
     }
 
     /// A request (or tunnel) started on `endpoint`: least-connections counts it until `requestEnded`.

@@ -29,6 +29,9 @@ struct LoggingOptions: ParsableArguments {
     @Flag(help: "Do not write an access log line per request.")
     var noAccessLog = false
 
+    @Option(help: "Log line format: text (time level message key=value…) or json (one object per line).")
+    var logFormat: LogFormat = .text
+
     func validateLevel() throws {
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -37,7 +40,8 @@ struct LoggingOptions: ParsableArguments {
 
     func bootstrap() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { _ in PierLogHandler(logLevel: level) }
+        let format = logFormat
+        LoggingSystem.bootstrap { _ in PierLogHandler(logLevel: level, format: format) }
         return Logger(label: "pier")
     }
 }

@@ -3,15 +3,26 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import Logging
 
-/// Writes one line per log event to standard error: `<time> <level> <message> <key=value …>`.
+/// How log lines are written (`--log-format`).
+enum LogFormat: String, CaseIterable, ExpressibleByArgument {
+    /// `<time> <level> <message> <key=value …>`, for people.
+    case text
+    /// One JSON object per line (`time`, `level`, `msg`, then the metadata), for log collectors.
+    case json
+}
+
+/// Writes one line per log event to standard error: `<time> <level> <message> <key=value …>`, or one JSON
+/// object with the same content.
 ///
 /// swift-log's `StreamLogHandler` writes the logger's label and the emitting module around every message
 /// (`error pier: [pier] error: …`): noise for a single-process router whose lines are read by people and
 /// grepped by key. The message comes first so that lines read as sentences; metadata follows, sorted.
 struct PierLogHandler: LogHandler {
     var logLevel: Logger.Level
+    var format: LogFormat = .text
     var metadata: Logger.Metadata = [:]
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -23,7 +34,11 @@ struct PierLogHandler: LogHandler {
         var all = metadata
         if let explicit = event.metadata { all.merge(explicit) { _, new in new } }
         if let error = event.error { all["error"] = "\(error)" }
-        let line = Self.format(time: time(nil), level: event.level, message: "\(event.message)", metadata: all)
+        let line: String
+        switch format {
+        case .text: line = Self.format(time: time(nil), level: event.level, message: "\(event.message)", metadata: all)
+        case .json: line = Self.json(time: Self.now(), level: event.level, message: "\(event.message)", metadata: all)
+        }
         Self.emit(line)
     }
 

@@ -16,16 +16,33 @@ struct HTTPProxyStateMachineTests {
     }
 
     let pool = BackendPool(id: 0, services: ["s"], endpoints: [Endpoint(host: "10.0.0.1", port: 80), Endpoint(host: "10.0.0.2", port: 80)])
-    let noOther: HTTPProxyStateMachine.PickAnother = { _, _ in nil }
+    let noOther: HTTPProxyStateMachine.PickAnother = { _, _ in .refused(.noOtherEndpoint) }
 
     func forward(_ h: HTTPRequestHead, webSocket: Bool = false) -> RequestPlan {
         .forward(.init(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
-                       pool: pool, affinityKey: nil, webSocket: webSocket))
+                       pool: pool, route: Route(host: .exact("a"), contextRoot: "/", stripContextRoot: false, action: .proxy(pool: 0), services: ["s"]),
+                       affinityKey: nil, webSocket: webSocket))
     }
 
     /// A chooser that offers the pool's endpoints not yet tried.
     func another() -> HTTPProxyStateMachine.PickAnother {
-        { [pool] _, excluded in pool.endpoints.first { !excluded.contains($0) } }
+        { [pool] _, excluded in pool.endpoints.first { !excluded.contains($0) }.map { .endpoint($0) } ?? .refused(.noOtherEndpoint) }
+    }
+
+    /// The cause an action reports, as the access log writes it (`side.kind`, then the retry outcome when there
+    /// is one); nil when it reports none.
+    func cause(_ action: HTTPProxyStateMachine.Action) -> String? {
+        let cause: FailureCause?
+        switch action {
+        case .answer(let a):
+            if let finished = a.finished { #expect(finished.cause == a.response.cause, "the exchange logs the cause it answered") }
+            #expect(a.response.cause?.status.map(UInt.init) == a.response.status.code, "the status derives from the cause")
+            cause = a.response.cause
+        case .abort(let finished): cause = finished?.cause
+        default: cause = nil
+        }
+        guard let cause else { return nil }
+        return cause.description + (cause.retry == .notApplicable ? "" : " " + cause.retry.rawValue)
     }
 
     /// A short name for an action, enough to compare sequences.
@@ -83,7 +100,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: ["Upgrade": "websocket"])
-        #expect(name(m.responseHead(switching, upstream: endpoint.description, now: t0, pickAnother: noOther)) == "answer 502 close drop finished")
+        let action = m.responseHead(switching, upstream: endpoint.description, now: t0, pickAnother: noOther)
+        #expect(name(action) == "answer 502 close drop finished")
+        #expect(cause(action) == "upstream.unexpected_switch")
     }
 
     @Test func simpleExchangeReleasesTheUpstreamAndStaysOpen() {
@@ -119,7 +138,9 @@ struct HTTPProxyStateMachineTests {
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 2 arm")
         #expect(name(m.upstreamClosed(pickAnother: another())) == "retry 10.0.0.2:80", "the stale retry did not use the one retry")
         #expect(name(m.upstreamAttached(reused: true, now: t0)) == "send 2 arm")
-        #expect(name(m.upstreamClosed(pickAnother: another())) == "answer 502 finished", "one stale retry and one retry per request")
+        let last = m.upstreamClosed(pickAnother: another())
+        #expect(name(last) == "answer 502 finished", "one stale retry and one retry per request")
+        #expect(cause(last) == "upstream.closed_before_response done")
     }
 
     @Test func idempotentRequestsGoToAnotherEndpointWhenTheUpstreamClosesBeforeAnswering() {
@@ -140,7 +161,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.upstreamAttached(reused: false, now: t0)
         #expect(name(m.requestBody(ByteBuffer(string: "abcdef"), now: t0)) == "body 6")
         _ = m.requestEnd(nil, now: t0)
-        #expect(name(m.upstreamClosed(pickAnother: another())) == "answer 502 finished")
+        let action = m.upstreamClosed(pickAnother: another())
+        #expect(name(action) == "answer 502 finished")
+        #expect(cause(action) == "upstream.closed_before_response body_not_replayable")
     }
 
     @Test func aFailedConnectGoesToAnotherEndpointWhateverTheMethod() {
@@ -153,7 +176,9 @@ struct HTTPProxyStateMachineTests {
         #expect(name(m.upstreamAttached(reused: false, now: t0)) == "send 3 arm", "what was buffered while connecting is kept")
         var n = HTTPProxyStateMachine()
         _ = n.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
-        #expect(name(n.upstreamConnectFailed(timedOut: true, pickAnother: noOther)) == "answer 504 close finished", "nowhere else to go")
+        let action = n.upstreamConnectFailed(timedOut: true, pickAnother: noOther)
+        #expect(name(action) == "answer 504 close finished", "nowhere else to go")
+        #expect(cause(action) == "upstream.connect_timeout no_other_endpoint")
     }
 
     @Test("502, 503 and 504 are retried elsewhere for idempotent requests only, dropping the failed response", arguments: [
@@ -181,7 +206,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
-        #expect(name(m.upstreamClosed(pickAnother: noOther)) == "answer 502 finished")
+        let action = m.upstreamClosed(pickAnother: noOther)
+        #expect(name(action) == "answer 502 finished")
+        #expect(cause(action) == "upstream.closed_before_response not_idempotent")
     }
 
     @Test func upstreamClosingMidResponseAborts() {
@@ -191,7 +218,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: true, now: t0)
         _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: endpoint.description, now: t0, pickAnother: noOther)
-        #expect(name(m.upstreamClosed(pickAnother: noOther)) == "abort")
+        let action = m.upstreamClosed(pickAnother: noOther)
+        #expect(name(action) == "abort")
+        #expect(cause(action) == "upstream.closed_mid_response")
         #expect(!m.isIdle)
     }
 
@@ -203,7 +232,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.upstreamAttached(reused: false, now: t0)
         let timeout = TimeAmount.seconds(10)
         #expect(name(m.readTimerFired(now: t0 + .seconds(4), timeout: timeout)) == "reschedule-read 6000ms")
-        #expect(name(m.readTimerFired(now: t0 + .seconds(10), timeout: timeout)) == "answer 504 drop finished")
+        let fired = m.readTimerFired(now: t0 + .seconds(10), timeout: timeout)
+        #expect(name(fired) == "answer 504 drop finished")
+        #expect(cause(fired) == "upstream.read_timeout")
         #expect(m.isIdle, "the request was complete: the connection stays")
     }
 
@@ -219,7 +250,7 @@ struct HTTPProxyStateMachineTests {
     @Test func localAnswerWaitsForTheBodyThenFinishes() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "3"])
-        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.failure(.init(.noRoute), "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503")
         #expect(name(m.requestBody(ByteBuffer(string: "abc"), now: t0)) == "none")
         #expect(name(m.requestEnd(nil, now: t0)) == "finished")
         #expect(m.isIdle)
@@ -228,7 +259,7 @@ struct HTTPProxyStateMachineTests {
     @Test func localAnswerToExpectContinueCloses() {
         var m = HTTPProxyStateMachine()
         let h = head(.POST, ["Host": "a", "Content-Length": "3", "Expect": "100-continue"])
-        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.error(.serviceUnavailable, "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503 close finished")
+        #expect(name(m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.failure(.init(.noEndpoint), "x"), close: false), table: table, requestID: "r", now: t0)) == "answer 503 close finished")
     }
 
     @Test func expectContinueIsSentOnlyToHTTP11Clients() {
@@ -247,14 +278,20 @@ struct HTTPProxyStateMachineTests {
         _ = m.upstreamAttached(reused: false, now: t0)
         _ = m.requestBody(ByteBuffer(string: "abc"), now: t0 + .seconds(1))
         #expect(name(m.clientBodyTimerFired(now: t0 + .seconds(30), timeout: .seconds(60))) == "reschedule-body 31000ms")
-        #expect(name(m.clientBodyTimerFired(now: t0 + .seconds(61), timeout: .seconds(60))) == "answer 408 close drop finished")
+        let fired = m.clientBodyTimerFired(now: t0 + .seconds(61), timeout: .seconds(60))
+        #expect(name(fired) == "answer 408 close drop finished")
+        #expect(cause(fired) == "downstream.body_timeout")
     }
 
     @Test func parserErrorAnswers431ForOversizedHeaders() {
         var m = HTTPProxyStateMachine()
-        #expect(name(m.parserError(.headerOverflow, settings: ProxySettings())) == "answer 431 close")
+        let overflow = m.parserError(.headerOverflow, settings: ProxySettings())
+        #expect(name(overflow) == "answer 431 close")
+        #expect(cause(overflow) == "downstream.header_too_large")
         var n = HTTPProxyStateMachine()
-        #expect(name(n.parserError(.invalidHeaderToken, settings: ProxySettings())) == "answer 400 close")
+        let invalid = n.parserError(.invalidHeaderToken, settings: ProxySettings())
+        #expect(name(invalid) == "answer 400 close")
+        #expect(cause(invalid) == "downstream.malformed_request")
     }
 
     @Test func invalidResponseIsRetriedElsewhereOr502AndDropsTheUpstream() {
@@ -266,7 +303,9 @@ struct HTTPProxyStateMachineTests {
         let weird = HTTPResponseHead(version: .http1_1, status: .init(statusCode: 999))
         #expect(name(m.responseHead(weird, invalid: "status 999", upstream: "u", now: t0, pickAnother: another())) == "retry 10.0.0.2:80 drop")
         _ = m.upstreamAttached(reused: false, now: t0)
-        #expect(name(m.responseHead(weird, invalid: "status 999", upstream: "u", now: t0, pickAnother: another())) == "answer 502 drop finished")
+        let action = m.responseHead(weird, invalid: "status 999", upstream: "u", now: t0, pickAnother: another())
+        #expect(name(action) == "answer 502 drop finished")
+        #expect(cause(action) == "upstream.invalid_response done")
     }
 
     @Test func responseHeadTimeoutIs504UntilTheHeadArrives() {
@@ -276,7 +315,9 @@ struct HTTPProxyStateMachineTests {
         _ = m.requestEnd(nil, now: t0)
         _ = m.upstreamAttached(reused: false, now: t0)
         var copy = m
-        #expect(name(copy.responseHeadTimedOut(timeout: .seconds(1))) == "answer 504 drop finished")
+        let timedOut = copy.responseHeadTimedOut(timeout: .seconds(1))
+        #expect(name(timedOut) == "answer 504 drop finished")
+        #expect(cause(timedOut) == "upstream.head_timeout")
         _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: "u", now: t0, pickAnother: noOther)
         #expect(name(m.responseHeadTimedOut(timeout: .seconds(1))) == "none")
     }
@@ -297,5 +338,60 @@ struct HTTPProxyStateMachineTests {
             return
         }
         #expect(!release && close && !finished.requestEnded)
+    }
+
+    @Test func aRetryRefusedByTheBudgetSaysSo() {
+        var m = HTTPProxyStateMachine()
+        let h = head()
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        let action = m.upstreamConnectFailed(timedOut: false, pickAnother: { _, _ in .refused(.budgetExhausted) })
+        #expect(name(action) == "answer 502 finished")
+        #expect(cause(action) == "upstream.connect_refused budget_exhausted")
+        guard case .answer(let answer) = action, let failure = answer.response.cause else {
+            Issue.record("expected an answer with a cause")
+            return
+        }
+        #expect(failure.retryable && failure.side == .upstream)
+    }
+
+    /// A machine whose request `h`, received whole, was just sent to the first endpoint on a new connection.
+    func sent(_ h: HTTPRequestHead, webSocket: Bool = false) -> HTTPProxyStateMachine {
+        var m = HTTPProxyStateMachine()
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h, webSocket: webSocket), table: table, requestID: "r", now: t0)
+        _ = m.requestEnd(nil, now: t0)
+        _ = m.upstreamAttached(reused: false, now: t0)
+        return m
+    }
+
+    @Test func aWebSocketHandshakeThatReachedTheUpstreamIsNotSentAgain() {
+        var m = sent(head(.GET, Self.handshake), webSocket: true)
+        let action = m.upstreamClosed(pickAnother: another())
+        #expect(name(action) == "answer 502 close finished")
+        #expect(cause(action) == "upstream.closed_before_response body_not_replayable")
+    }
+
+    @Test func aClientLeavingAfterALocalAnswerKeepsTheAnswersCause() {
+        var m = HTTPProxyStateMachine()
+        let h = head(.POST, ["Host": "a", "Content-Length": "3"])
+        _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: .answer(.failure(.init(.noRoute), "x"), close: false), table: table, requestID: "r", now: t0)
+        #expect(m.downstreamClosed()?.cause == FailureCause(.noRoute))
+        var n = HTTPProxyStateMachine()
+        _ = n.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+        #expect(n.downstreamClosed()?.cause == FailureCause(.clientClosed))
+    }
+
+    @Test func successfulExchangesCarryNoCause() {
+        var m = sent(head())
+        #expect(name(m.upstreamClosed(pickAnother: another())) == "retry 10.0.0.2:80")
+        _ = m.upstreamAttached(reused: false, now: t0)
+        _ = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok), upstream: "u", now: t0 + .milliseconds(5), pickAnother: noOther)
+        guard case .writeResponseEnd(_, _, _, let finished) = m.responseEnd(nil) else {
+            Issue.record("expected the end")
+            return
+        }
+        #expect(finished.cause == nil)
+        #expect(finished.failed == [endpoint], "the log's retries: one")
+        #expect(finished.upstreamHeadNanos == (t0 + .milliseconds(5)).uptimeNanoseconds)
     }
 }

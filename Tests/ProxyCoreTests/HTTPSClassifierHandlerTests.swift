@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOSSL
 import RouteModel
+import TestSupport
 import Testing
 
 @testable import ProxyCore
@@ -33,12 +34,17 @@ struct HTTPSClassifierHandlerTests {
         let upstream: EmbeddedChannel
         var connected: [Endpoint] = []
 
+        /// What the classifier logged (at debug and above).
+        let log: RecordingLogHandler.Lines
+
         init(table: RouteTable) throws {
             upstream = EmbeddedChannel(loop: channel.embeddedEventLoop)
             let loop = LoopState(eventLoop: channel.eventLoop)
+            let (logger, log) = RecordingLogHandler.logger()
+            self.log = log
             let handler = HTTPSClassifierHandler(
                 tables: RouteTableBox(table), loop: loop, contexts: TLSContextStore(), accessLogger: Logger(label: "test"),
-                logger: Logger(label: "test"), httpsPort: 8443
+                logger: logger, httpsPort: 8443
             ) { [upstream] endpoint, loop, _ in
                 self.connected.append(endpoint)
                 try! upstream.connect(to: SocketAddress(ipAddress: endpoint.host, port: endpoint.port)).wait()
@@ -118,6 +124,7 @@ struct HTTPSClassifierHandlerTests {
         #expect(try harness.downstreamOutput() == [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70])
         #expect(!harness.channel.isActive)
         #expect(harness.connected.isEmpty)
+        #expect(harness.log.count("cause=downstream.tls_no_certificate client=192.0.2.7 sni=nobody.test") == 1, "\(harness.log.all)")
     }
 
     @Test("a ClientHello that does not arrive within the handshake timeout is cut off")
@@ -129,6 +136,7 @@ struct HTTPSClassifierHandlerTests {
         #expect(harness.channel.isActive)
         harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!harness.channel.isActive)
+        #expect(harness.log.count("cause=downstream.tls_handshake_timeout") == 1, "\(harness.log.all)")
     }
 
     @Test("a ClientHello record larger than one TLS record may be is refused without buffering it")
@@ -142,6 +150,18 @@ struct HTTPSClassifierHandlerTests {
         }
         harness.channel.embeddedEventLoop.run()
         #expect(!harness.channel.isActive)
+        #expect(harness.log.count("cause=downstream.tls_handshake_failed") == 1, "\(harness.log.all)")
+    }
+
+    @Test("a passthrough host whose service has no endpoint closes the connection, logged with the router's cause")
+    func passthroughWithoutEndpoint() throws {
+        let pool = BackendPool(id: 0, services: ["vault"], endpoints: [])
+        let harness = try Harness(table: Self.table(TLSTable(entries: [.exact("vault.test"): .passthrough(pool: 0, proxyProtocol: nil)]), pools: [pool]))
+        try harness.channel.writeInbound(harness.channel.allocator.buffer(bytes: try Self.clientHello(serverName: "vault.test")))
+        harness.channel.embeddedEventLoop.run()
+        #expect(!harness.channel.isActive)
+        #expect(harness.connected.isEmpty)
+        #expect(harness.log.count("passthrough: no endpoint reachable cause=router.no_endpoint service=vault") == 1, "\(harness.log.all)")
     }
 
     @Test("PROXY protocol headers: v1 text and v2 binary, IPv4 and IPv6")

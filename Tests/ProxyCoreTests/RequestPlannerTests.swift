@@ -57,7 +57,7 @@ struct RequestPlannerTests {
             (9443, .HEAD, "https://web.test:9443/p?q=1", 301), (nil, .POST, "https://web.test:8443/p?q=1", 308),
         ]
         for (published, method, location, status) in cases {
-            guard case .answer(let response, false) = Self.plan(Self.table(publishedHTTPSPort: published), host: "WEB.test:8080", method: method, plain) else {
+            guard case .answer(let response, false, _) = Self.plan(Self.table(publishedHTTPSPort: published), host: "WEB.test:8080", method: method, plain) else {
                 Issue.record("expected a redirect")
                 continue
             }
@@ -69,11 +69,38 @@ struct RequestPlannerTests {
     @Test("421 for a host served with another certificate; the SNI name itself and same-certificate hosts pass")
     func misdirected() {
         let other = Downstream(scheme: .https, port: 8443, httpsPort: 8443, tls: .init(serverName: "unknown.test", certificateName: "default"))
-        guard case .answer(let response, false) = Self.plan(Self.table(), host: "web.test", other) else {
+        guard case .answer(let response, false, _) = Self.plan(Self.table(), host: "web.test", other) else {
             Issue.record("expected 421")
             return
         }
         #expect(response.status == .misdirectedRequest)
+        #expect(response.cause == FailureCause(.misdirected))
         if case .answer = Self.plan(Self.table(), host: "web.test", Self.https) { Issue.record("same name must pass") }
+    }
+
+    @Test("every refusal of the planner is a cause, the status derives from it, and the matched route is kept", arguments: [
+        ("nobody.test", "/", [], FailureCause.Kind.noRoute, false),
+        ("api.test", "/elsewhere", [], .noContextRoot, false),
+        ("api.test", "/api", [("Expect", "something")], .expectationFailed, false),
+        ("api.test", "ftp://api.test/api", [], .malformedRequest, false),
+        ("api.test", "/api", [("Host", "again.test")], .malformedRequest, false),
+        ("api.test", "/api/x", [], .noEndpoint, true),
+    ] as [(String, String, [(String, String)], FailureCause.Kind, Bool)])
+    func refusalCauses(host: String, target: String, headers: [(String, String)], kind: FailureCause.Kind, routed: Bool) {
+        let pool = BackendPool(id: 0, services: ["api"], endpoints: [])
+        let table = RouteTable(generation: 1, content: .init(
+            routes: [Route(host: .exact("api.test"), contextRoot: "/api", stripContextRoot: false, action: .proxy(pool: 0), services: ["api"])],
+            pools: [pool], defaultRoute: nil, settings: ProxySettings()))
+        var fields = HTTPHeaders([("Host", host)])
+        fields.add(contentsOf: headers)
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: fields)
+        let plan = RequestPlanner.plan(head, table: table, requestID: "r", clientIP: nil, downstream: .http, upgrade: UpgradeRequest(head)) { _, _ in nil }
+        guard case .answer(let response, _, let route) = plan else {
+            Issue.record("expected an answer")
+            return
+        }
+        #expect(response.cause == FailureCause(kind))
+        #expect(response.status.code == UInt(kind.status ?? 0))
+        #expect((route?.contextRoot == "/api") == routed)
     }
 }

@@ -29,6 +29,8 @@ final class HTTPExchange {
     var endpoint: Endpoint?
     /// The pool the endpoint came from, for retries and health reports.
     var pool: BackendPool?
+    /// The route that matched, when one did (for the access log).
+    var route: Route?
     var affinityKey: String?
     /// Endpoints tried before the current one (empty, and unallocated, until a retry).
     var failed: [Endpoint] = []
@@ -53,6 +55,8 @@ final class HTTPExchange {
     /// A stale pooled connection was replaced by a fresh one (allowed once, outside `attempts`).
     var staleRetried = false
     var upstreamSentNanos: UInt64 = 0
+    /// When the upstream's response head arrived (0: not yet): `upstream_ms` in the access log.
+    var upstreamHeadNanos: UInt64 = 0
     var lastUpstreamActivity: NIODeadline
     var lastClientActivity: NIODeadline
     var responseStarted = false
@@ -60,8 +64,8 @@ final class HTTPExchange {
     var upstreamKeepAlive = true
     var status: UInt = 0
     var responseBytes = 0
-    /// Why the exchange ended abnormally, for the access log.
-    var note: String?
+    /// Why the exchange failed (Pier answered an error, or it was cut short); nil when it did not.
+    var cause: FailureCause?
 
     /// The request parts to send again on a retry, or nil when what was sent cannot be sent again (a body
     /// streamed upstream and not kept).

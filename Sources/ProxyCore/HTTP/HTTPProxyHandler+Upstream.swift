@@ -112,8 +112,8 @@ extension HTTPProxyHandler {
 
     /// Another endpoint of the exchange's pool for a retry, within the budget (the state machine's chooser;
     /// passed as a non-escaping closure, so that no closure is allocated per response).
-    func retryTarget(for exchange: HTTPExchange, excluding excluded: [Endpoint]) -> Endpoint? {
-        guard let pool = exchange.pool else { return nil }
+    func retryTarget(for exchange: HTTPExchange, excluding excluded: [Endpoint]) -> RetryPick {
+        guard let pool = exchange.pool else { return .refused(.noOtherEndpoint) }
         return loop.pickForRetry(pool, affinityKey: exchange.affinityKey, excluding: excluded, now: NIODeadline.now().uptimeNanoseconds)
     }
 

@@ -71,9 +71,10 @@ struct HTTPProxyStateMachine {
     /// Whether the connection is between exchanges and may idle under the keep-alive timer.
     var isIdle: Bool { exchange == nil && !closing }
 
-    /// Chooses another endpoint of the exchange's pool, avoiding those given, within the retry budget. Called
-    /// while the machine is being mutated: it must not touch the machine (the exchange is handed to it).
-    typealias PickAnother = (_ exchange: HTTPExchange, _ excluding: [Endpoint]) -> Endpoint?
+    /// Chooses another endpoint of the exchange's pool, avoiding those given, within the retry budget, or says
+    /// why there is none. Called while the machine is being mutated: it must not touch the machine (the
+    /// exchange is handed to it).
+    typealias PickAnother = (_ exchange: HTTPExchange, _ excluding: [Endpoint]) -> RetryPick
 
     /// Largest request body kept for a retry after it was sent whole.
     static let maxReplayBody = 64 * 1024
@@ -86,9 +87,11 @@ struct HTTPProxyStateMachine {
         let exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now)
         self.exchange = exchange
         switch plan {
-        case .answer(let response, let close):
+        case .answer(let response, let close, let route):
+            exchange.route = route
             return answer(exchange, response, close: close)
         case .forward(let forward):
+            exchange.route = forward.route
             exchange.upstreamHead = forward.upstreamHead
             exchange.endpoint = forward.endpoint
             exchange.pool = forward.pool
@@ -105,8 +108,8 @@ struct HTTPProxyStateMachine {
         exchange.lastClientActivity = now
         exchange.bodyBytes += Int64(buffer.readableBytes)
         if let max = exchange.settings.clientMaxBodySize, max > 0, exchange.bodyBytes > max, exchange.phase != .answeredLocally {
-            if exchange.responseStarted { return abort(exchange, note: "request body over the limit") }
-            return answer(exchange, .error(.payloadTooLarge, "request body is over the \(max)-byte limit"), close: true)
+            if exchange.responseStarted { return abort(exchange, .bodyTooLarge) }
+            return answer(exchange, .failure(.init(.bodyTooLarge), "request body is over the \(max)-byte limit"), close: true)
         }
         switch exchange.phase {
         case .answeredLocally:
@@ -141,13 +144,14 @@ struct HTTPProxyStateMachine {
 
     /// The request decoder failed: answer 400 (431 for oversized headers) unless a response is under way.
     mutating func parserError(_ error: HTTPParserError, settings current: ProxySettings) -> Action {
-        if let exchange, exchange.responseStarted { return abort(exchange, note: "malformed request") }
-        let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        let response = LocalResponse.error(status, "malformed request (\(error))")
+        if let exchange, exchange.responseStarted { return abort(exchange, .malformedRequest) }
+        let cause = FailureCause(error == .headerOverflow ? .headerTooLarge : .malformedRequest)
+        let response = LocalResponse.failure(cause, "malformed request (\(error))")
         closing = true
         let exchange = self.exchange
         self.exchange = nil
-        exchange?.status = status.code
+        exchange?.status = response.status.code
+        exchange?.cause = cause
         exchange?.responseStarted = true
         exchange?.responseEnded = true
         return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: exchange?.requestID,
@@ -164,7 +168,8 @@ struct HTTPProxyStateMachine {
     mutating func downstreamClosed() -> HTTPExchange? {
         closing = true
         defer { exchange = nil }
-        if let exchange { exchange.note = exchange.responseEnded ? "client closed before its request body ended" : "client closed" }
+        // A local answer already written keeps its own cause: it is what failed; the client leaving after it is not.
+        if let exchange, exchange.cause == nil { exchange.cause = FailureCause(.clientClosed) }
         return exchange
     }
 
@@ -179,7 +184,7 @@ struct HTTPProxyStateMachine {
         guard exchange == nil, !closing else { return .none }
         closing = true
         let seconds = Double(settings.clientHeaderTimeout.components.seconds)
-        let response = LocalResponse.error(.requestTimeout, "the request head did not arrive within \(seconds) s")
+        let response = LocalResponse.failure(.init(.clientHeadTimeout), "the request head did not arrive within \(seconds) s")
         return .answer(Answer(response: response, version: .http1_1, keepAlive: false, requestID: nil,
                               settings: settings, dropUpstream: false, finished: nil))
     }
@@ -188,12 +193,12 @@ struct HTTPProxyStateMachine {
         guard let exchange, !exchange.requestEnded else { return .none }
         let idle = now - exchange.lastClientActivity
         if idle < timeout { return .rescheduleBodyTimer(timeout - idle) }
-        if exchange.responseStarted, exchange.phase != .answeredLocally { return abort(exchange, note: "client body timeout") }
+        if exchange.responseStarted, exchange.phase != .answeredLocally { return abort(exchange, .bodyTimeout) }
         if exchange.phase == .answeredLocally {
-            // Already answered; the body it was dropping stalled: just close.
-            return abort(exchange, note: "client body timeout")
+            // Already answered; the body it was dropping stalled: just close (the answer's cause stays).
+            return abort(exchange, exchange.cause?.kind ?? .bodyTimeout)
         }
-        return answer(exchange, .error(.requestTimeout, "the request body stalled past the client body timeout"), close: true)
+        return answer(exchange, .failure(.init(.bodyTimeout), "the request body stalled past the client body timeout"), close: true)
     }
 
     // MARK: - Upstream events
@@ -203,6 +208,7 @@ struct HTTPProxyStateMachine {
         exchange.phase = .forwarding
         exchange.reusedUpstream = reused
         exchange.upstreamSentNanos = now.uptimeNanoseconds
+        exchange.upstreamHeadNanos = 0
         exchange.lastUpstreamActivity = now
         // The head travels apart from the buffered parts: no list is built per request for it.
         let parts = exchange.buffered
@@ -218,12 +224,18 @@ struct HTTPProxyStateMachine {
     mutating func upstreamConnectFailed(timedOut: Bool, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .connecting else { return .none }
         // Nothing reached the upstream: whatever the method, the request may go to another endpoint.
-        if let retry = retryElsewhere(exchange, parts: nil, dropUpstream: false, pickAnother) { return retry }
+        let refusal: FailureCause.Retry
+        switch retryElsewhere(exchange, resend: false, dropUpstream: false, pickAnother) {
+        case .retry(let action): return action
+        case .refused(let why): refusal = why
+        }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         if timedOut {
-            return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not accept the connection in time"), close: !exchange.requestEnded)
+            return answer(exchange, .failure(.init(.connectTimeout, retry: refusal), "upstream \(endpoint) did not accept the connection in time"),
+                          close: !exchange.requestEnded)
         }
-        return answer(exchange, .error(.badGateway, "upstream \(endpoint) refused the connection"), close: !exchange.requestEnded)
+        return answer(exchange, .failure(.init(.connectRefused, retry: refusal), "upstream \(endpoint) refused the connection"),
+                      close: !exchange.requestEnded)
     }
 
     /// The upstream's response head arrived; `invalid` says why it must not be relayed (`ResponseValidation`).
@@ -231,23 +243,26 @@ struct HTTPProxyStateMachine {
                                pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
+        exchange.upstreamHeadNanos = now.uptimeNanoseconds
         // Interlock's proxy_next_upstream set: an idempotent request that got 502, 503 or 504 (or an invalid
         // response) goes to another endpoint if it can be sent again whole; the response is dropped unread.
-        if invalid != nil || (502...504).contains(head.status.code), exchange.head.method.isIdempotent, exchange.requestEnded,
-            !exchange.webSocket, let parts = exchange.replayParts,
-            let retry = retryElsewhere(exchange, parts: parts, dropUpstream: true, pickAnother)
-        {
-            return retry
+        var refusal = FailureCause.Retry.notApplicable
+        if invalid != nil || (502...504).contains(head.status.code) {
+            switch retryElsewhere(exchange, resend: true, wholeRequest: true, dropUpstream: true, pickAnother) {
+            case .retry(let action): return action
+            case .refused(let why): refusal = why
+            }
         }
         if let invalid {
             let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
-            return answer(exchange, .error(.badGateway, "upstream \(endpoint) sent an invalid response: \(invalid)"), close: !exchange.requestEnded)
+            return answer(exchange, .failure(.init(.invalidResponse, retry: refusal), "upstream \(endpoint) sent an invalid response: \(invalid)"),
+                          close: !exchange.requestEnded)
         }
         if head.status == .switchingProtocols {
             // NIO's decoder stops reading the upstream after a 101: the connection is the tunnel's or no one's.
             let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
             guard exchange.webSocket else {
-                return answer(exchange, .error(.badGateway, "upstream \(endpoint) switched protocols for a request that did not ask to"), close: true)
+                return answer(exchange, .failure(.init(.unexpectedSwitch), "upstream \(endpoint) switched protocols for a request that did not ask to"), close: true)
             }
             exchange.responseStarted = true
             exchange.status = head.status.code
@@ -312,57 +327,82 @@ struct HTTPProxyStateMachine {
     /// not read what it sent (e.g. `HTTP/1.1 0`, conflicting lengths).
     mutating func upstreamClosed(unparsable: HTTPParserError? = nil, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
-        if exchange.responseStarted { return abort(exchange, note: "upstream closed mid-response") }
-        if exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts {
-            if exchange.reusedUpstream, unparsable == nil, !exchange.staleRetried, let endpoint = exchange.endpoint {
-                // A pooled connection the upstream closed as we reused it: a race with the endpoint's idle
-                // timeout, not a failure. The same endpoint, on a fresh connection, once per request; it uses
-                // neither the request's one retry nor the retry budget.
-                exchange.staleRetried = true
-                exchange.phase = .connecting
-                exchange.buffered = parts
-                return .retry(endpoint, fresh: true, dropUpstream: false)
-            }
-            // Closed before answering: an idempotent request that can be sent again goes to another endpoint.
-            if let retry = retryElsewhere(exchange, parts: parts, dropUpstream: false, pickAnother) { return retry }
+        if exchange.responseStarted { return abort(exchange, .closedMidResponse) }
+        if exchange.reusedUpstream, unparsable == nil, !exchange.staleRetried, let endpoint = exchange.endpoint,
+            exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts
+        {
+            // A pooled connection the upstream closed as we reused it: a race with the endpoint's idle
+            // timeout, not a failure. The same endpoint, on a fresh connection, once per request; it uses
+            // neither the request's one retry nor the retry budget.
+            exchange.staleRetried = true
+            exchange.phase = .connecting
+            exchange.buffered = parts
+            return .retry(endpoint, fresh: true, dropUpstream: false)
+        }
+        // Closed before answering: an idempotent request that can be sent again goes to another endpoint.
+        let refusal: FailureCause.Retry
+        switch retryElsewhere(exchange, resend: true, dropUpstream: false, pickAnother) {
+        case .retry(let action): return action
+        case .refused(let why): refusal = why
         }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
         if let unparsable {
-            return answer(exchange, .error(.badGateway, "upstream \(endpoint) sent an invalid response (\(unparsable))"),
+            return answer(exchange, .failure(.init(.invalidResponse, retry: refusal), "upstream \(endpoint) sent an invalid response (\(unparsable))"),
                           close: !exchange.requestEnded, upstreamGone: true)
         }
-        return answer(exchange, .error(.badGateway, "upstream \(endpoint) closed the connection before responding"),
+        return answer(exchange, .failure(.init(.closedBeforeResponse, retry: refusal), "upstream \(endpoint) closed the connection before responding"),
                       close: !exchange.requestEnded, upstreamGone: true)
     }
 
+    /// A failed attempt's retry, or why there is none.
+    private enum Retried {
+        case retry(Action)
+        case refused(FailureCause.Retry)
+    }
+
     /// Moves a failed attempt to another endpoint of the pool, once per request and within the retry budget
-    /// (`pickAnother` applies it); nil when there is none. `parts`: what to send again (nil: keep the
-    /// buffered parts, nothing was sent).
-    private mutating func retryElsewhere(_ exchange: HTTPExchange, parts: [HTTPClientRequestPart]?, dropUpstream: Bool,
-                                         _ pickAnother: PickAnother) -> Action? {
-        guard exchange.attempts < 2, let current = exchange.endpoint, let next = pickAnother(exchange, exchange.failed + [current]) else { return nil }
+    /// (`pickAnother` applies it), or says why it does not. `resend`: the attempt reached the upstream, so
+    /// the request goes again only if it is idempotent and can be sent again whole (`wholeRequest`: and was
+    /// received whole); otherwise nothing was sent and the buffered parts are kept.
+    private mutating func retryElsewhere(_ exchange: HTTPExchange, resend: Bool, wholeRequest: Bool = false, dropUpstream: Bool,
+                                         _ pickAnother: PickAnother) -> Retried {
+        if exchange.attempts >= 2 { return .refused(.done) }
+        var parts: [HTTPClientRequestPart]?
+        if resend {
+            guard exchange.head.method.isIdempotent else { return .refused(.notIdempotent) }
+            guard !exchange.webSocket, exchange.requestEnded || !wholeRequest, let replay = exchange.replayParts else {
+                return .refused(.bodyNotReplayable)
+            }
+            parts = replay
+        }
+        guard let current = exchange.endpoint else { return .refused(.noOtherEndpoint) }
+        let next: Endpoint
+        switch pickAnother(exchange, exchange.failed + [current]) {
+        case .endpoint(let endpoint): next = endpoint
+        case .refused(let why): return .refused(why)
+        }
         exchange.attempts += 1
         exchange.failed.append(current)
         exchange.endpoint = next
         exchange.phase = .connecting
         exchange.reusedUpstream = false
         if let parts { exchange.buffered = parts }
-        return .retry(next, fresh: false, dropUpstream: dropUpstream)
+        return .retry(.retry(next, fresh: false, dropUpstream: dropUpstream))
     }
 
     /// The upstream took no request body bytes for the send timeout.
     mutating func upstreamSendTimedOut() -> Action {
         guard let exchange, exchange.phase == .forwarding || exchange.phase == .connecting else { return .none }
-        if exchange.responseStarted { return abort(exchange, note: "upstream send timeout") }
+        if exchange.responseStarted { return abort(exchange, .sendTimeout) }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
-        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not take the request body within the send timeout"), close: true)
+        return answer(exchange, .failure(.init(.sendTimeout), "upstream \(endpoint) did not take the request body within the send timeout"), close: true)
     }
 
     /// The upstream started its response head and did not finish it within `timeout` (it trickles): 504.
     mutating func responseHeadTimedOut(timeout: Duration) -> Action {
         guard let exchange, exchange.phase == .forwarding, !exchange.responseStarted else { return .none }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
-        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not send its whole response head within \(timeout.nginxText)"),
+        return answer(exchange, .failure(.init(.upstreamHeadTimeout), "upstream \(endpoint) did not send its whole response head within \(timeout.nginxText)"),
                       close: !exchange.requestEnded)
     }
 
@@ -370,9 +410,9 @@ struct HTTPProxyStateMachine {
         guard let exchange, exchange.phase == .forwarding, !exchange.responseEnded else { return .none }
         let idle = now - exchange.lastUpstreamActivity
         if idle < timeout { return .rescheduleReadTimer(timeout - idle) }
-        if exchange.responseStarted { return abort(exchange, note: "upstream read timeout mid-response") }
+        if exchange.responseStarted { return abort(exchange, .readTimeout) }
         let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
-        return answer(exchange, .error(.gatewayTimeout, "upstream \(endpoint) did not answer within the read timeout"), close: !exchange.requestEnded)
+        return answer(exchange, .failure(.init(.readTimeout), "upstream \(endpoint) did not answer within the read timeout"), close: !exchange.requestEnded)
     }
 
     // MARK: - Helpers
@@ -381,6 +421,7 @@ struct HTTPProxyStateMachine {
         let dropUpstream = exchange.phase == .forwarding && !upstreamGone
         exchange.phase = .answeredLocally
         exchange.status = response.status.code
+        exchange.cause = response.cause
         exchange.responseStarted = true
         exchange.responseEnded = true
         let headRequest = exchange.head.method == .HEAD
@@ -397,8 +438,9 @@ struct HTTPProxyStateMachine {
                               requestPending: !exchange.requestEnded))
     }
 
-    private mutating func abort(_ exchange: HTTPExchange, note: String) -> Action {
-        exchange.note = note
+    /// Ends a connection whose response was already under way (or whose answer is written): no status to send.
+    private mutating func abort(_ exchange: HTTPExchange, _ kind: FailureCause.Kind) -> Action {
+        exchange.cause = FailureCause(kind)
         closing = true
         self.exchange = nil
         return .abort(finished: exchange)

@@ -1,14 +1,21 @@
 import NIOCore
 import NIOHTTP1
+import RouteModel
 
 /// Responses Pier writes itself (errors, redirects): short plain-text bodies that say which side failed.
 struct LocalResponse {
     var status: HTTPResponseStatus
     var headers: HTTPHeaders = [:]
     var body: String
+    /// Why Pier answers an error; nil for redirects. The status derives from it.
+    var cause: FailureCause?
 
-    static func error(_ status: HTTPResponseStatus, _ detail: String) -> LocalResponse {
-        LocalResponse(status: status, body: "\(status.code) \(status.reasonPhrase): \(detail)\n")
+    /// The answer to a failure: its status from the cause, the body `<code> <reason>: <detail>`.
+    static func failure(_ cause: FailureCause, _ detail: String) -> LocalResponse {
+        // Every kind that reaches a local answer has a status (FailureCauseTests); 500 would only mean a kind
+        // answered that should have closed.
+        let status = HTTPResponseStatus(statusCode: cause.status ?? 500)
+        return LocalResponse(status: status, body: "\(status.code) \(status.reasonPhrase): \(detail)\n", cause: cause)
     }
 
     static func redirect(to location: String, status: Int) -> LocalResponse {

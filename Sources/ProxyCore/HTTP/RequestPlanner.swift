@@ -3,8 +3,8 @@ import RouteModel
 
 /// What to do with a request, decided from its head and the route table alone.
 enum RequestPlan {
-    /// Pier answers itself; `close` ends the connection afterwards.
-    case answer(LocalResponse, close: Bool)
+    /// Pier answers itself; `close` ends the connection afterwards; `route`: the route that matched, if any.
+    case answer(LocalResponse, close: Bool, route: Route? = nil)
     /// Proxy upstream.
     case forward(Forward)
 
@@ -16,6 +16,8 @@ enum RequestPlan {
         var endpoint: Endpoint
         /// The pool it belongs to (retries choose another of it).
         var pool: BackendPool
+        /// The route that matched (for the access log).
+        var route: Route
         /// The sticky cookie's value or the client address, as the pool's policy asks.
         var affinityKey: String?
         /// A WebSocket handshake: becomes a tunnel if the upstream switches protocols.
@@ -37,28 +39,28 @@ enum RequestPlanner {
     ) -> RequestPlan {
         let settings = table.settings
         if let problem = RequestValidation.problem(head) {
-            return .answer(.error(.badRequest, problem), close: true)
+            return .answer(.failure(.init(.malformedRequest), problem), close: true)
         }
         var host = head.headers.first(name: "host")
         var target = head.uri
         var authority: String?
         if !target.hasPrefix("/") {
             guard let absolute = AbsoluteForm(target) else {
-                return .answer(.error(.badRequest, "request target must be a path or an absolute http URL"), close: true)
+                return .answer(.failure(.init(.malformedRequest), "request target must be a path or an absolute http URL"), close: true)
             }
             host = absolute.authority
             authority = absolute.authority
             target = absolute.pathAndQuery
         }
         if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
-            return .answer(.error(.expectationFailed, "only Expect: 100-continue is supported"), close: true)
+            return .answer(.failure(.init(.expectationFailed), "only Expect: 100-continue is supported"), close: true)
         }
         if let tls = downstream.tls, let host {
             // RFC 9110 §15.5.20: the connection was set up for another name, whose certificate the client
             // checked; a host served with another certificate is not this connection's business.
             let name = HostName.normalize(host)
             if name != tls.serverName, table.certificateName(forHost: name) != tls.certificateName {
-                return .answer(.error(.misdirectedRequest, "this connection was set up for another host; open a new one for \(name)"), close: false)
+                return .answer(.failure(.init(.misdirected), "this connection was set up for another host; open a new one for \(name)"), close: false)
             }
         }
         let decision = table.decide(host: host, target: target, scheme: downstream.scheme)
@@ -66,13 +68,13 @@ enum RequestPlanner {
         var maxBody = settings.clientMaxBodySize
         if case .forward(_, let pool, _) = decision, let own = pool.limits.clientMaxBodySize { maxBody = own }
         if let length = RequestValidation.contentLength(head), let maxBody, maxBody > 0, length > maxBody {
-            return .answer(.error(.payloadTooLarge, "request body of \(length) bytes is over the \(maxBody)-byte limit"), close: true)
+            return .answer(.failure(.init(.bodyTooLarge), "request body of \(length) bytes is over the \(maxBody)-byte limit"), close: true)
         }
         switch decision {
         case .noRoute:
-            return .answer(.error(.serviceUnavailable, "no service is routed for this host"), close: false)
+            return .answer(.failure(.init(.noRoute), "no service is routed for this host"), close: false)
         case .notFound:
-            return .answer(.error(.notFound, "no context root of this host matches the path"), close: false)
+            return .answer(.failure(.init(.noContextRoot), "no context root of this host matches the path"), close: false)
         case .redirect(let location, let status):
             return .answer(.redirect(to: location, status: status), close: false)
         case .redirectToHTTPS(let name, let upstreamTarget):
@@ -83,7 +85,7 @@ enum RequestPlanner {
             return .answer(.redirect(to: "https://" + authority + upstreamTarget, status: status), close: false)
         case .forward(let route, let pool, let upstreamTarget):
             if upgrade == .webSocket, let refusal = webSocketRefusal(head, route: route, pool: pool, target: target) {
-                return .answer(refusal, close: true)
+                return .answer(refusal, close: true, route: route)
             }
             let affinityKey: String?
             switch pool.policy {
@@ -94,9 +96,9 @@ enum RequestPlanner {
             guard let endpoint = chooseEndpoint(pool, affinityKey) else {
                 let services = pool.services.joined(separator: ",")
                 if let max = pool.limits.maxConnections, !pool.endpoints.isEmpty {
-                    return .answer(.error(.serviceUnavailable, "every endpoint of service \(services) is at its connection limit (pier.max_conns=\(max)) or out of rotation"), close: false)
+                    return .answer(.failure(.init(.endpointsAtLimit), "every endpoint of service \(services) is at its connection limit (pier.max_conns=\(max)) or out of rotation"), close: false, route: route)
                 }
-                return .answer(.error(.serviceUnavailable, "service \(services) has no running endpoint"), close: false)
+                return .answer(.failure(.init(.noEndpoint), "service \(services) has no running endpoint"), close: false, route: route)
             }
             let upstreamHead = ForwardedHeaders.upstreamHead(
                 from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
@@ -105,8 +107,8 @@ enum RequestPlanner {
                 port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
                 http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket,
                 underscoresInHeaders: settings.underscoresInHeaders)
-            return .forward(RequestPlan.Forward(upstreamHead: upstreamHead, endpoint: endpoint, pool: pool, affinityKey: affinityKey,
-                                    webSocket: upgrade == .webSocket))
+            return .forward(RequestPlan.Forward(upstreamHead: upstreamHead, endpoint: endpoint, pool: pool, route: route,
+                                    affinityKey: affinityKey, webSocket: upgrade == .webSocket))
         }
     }
 
@@ -115,15 +117,15 @@ enum RequestPlanner {
     private static func webSocketRefusal(_ head: HTTPRequestHead, route: Route, pool: BackendPool, target: String) -> LocalResponse? {
         let path = RequestPath.removingDotSegments(RequestPath.split(target).path)
         guard route.acceptsWebSocket(path: path) else {
-            return .error(.forbidden, "WebSocket upgrades are not accepted on this path")
+            return .failure(.init(.webSocketRefused), "WebSocket upgrades are not accepted on this path")
         }
         guard head.method == .GET, !head.headers.contains(name: "transfer-encoding"),
             (RequestValidation.contentLength(head) ?? 0) == 0
         else {
-            return .error(.badRequest, "a WebSocket handshake is a GET request without a body")
+            return .failure(.init(.webSocketNotGET), "a WebSocket handshake is a GET request without a body")
         }
         guard pool.upstreamProtocol == .http1 else {
-            return .error(.notImplemented, "WebSocket upgrades cannot be forwarded to this service's HTTP/2 (h2c) endpoints")
+            return .failure(.init(.webSocketToH2C), "WebSocket upgrades cannot be forwarded to this service's HTTP/2 (h2c) endpoints")
         }
         return nil
     }

@@ -70,8 +70,9 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let timeout = TimeAmount(tables.current.settings.tlsHandshakeTimeout)
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            guard !done else { return }
-            self.context?.close(promise: nil)
+            guard !done, let context = self.context else { return }
+            refused(context, FailureCause(.tlsHandshakeTimeout))
+            context.close(promise: nil)
         }
     }
 
@@ -83,6 +84,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Before the connection is set up every error is fatal: an oversized or garbled ClientHello, a failed
         // handshake.
+        refused(context, FailureCause(.tlsHandshakeFailed), error: error)
         context.close(promise: nil)
     }
 
@@ -101,6 +103,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         if case .hostname(let name) = result { serverName = HostName.normalize(name) } else { serverName = nil }
         switch table.decideTLS(serverName: serverName) {
         case .reject:
+            refused(context, FailureCause(.tlsNoCertificate), serverName: serverName)
             var alert = context.channel.allocator.buffer(capacity: Self.unrecognizedNameAlert.count)
             alert.writeBytes(Self.unrecognizedNameAlert)
             context.writeAndFlush(NIOAny(alert)).assumeIsolated().whenComplete { [context] _ in context.close(promise: nil) }
@@ -119,7 +122,8 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         do {
             sslContext = try contexts.context(for: certificate, policy: table.settings.tlsPolicy, table: table)
         } catch {
-            logger.error("certificate unusable; handshake refused", metadata: ["certificate": "\(certificate.name)", "error": "\(error)"])
+            logger.error("certificate unusable; handshake refused", metadata: [
+                "certificate": "\(certificate.name)", "error": "\(error)", "cause": "\(FailureCause(.certificateUnusable))"])
             context.close(promise: nil)
             return context.eventLoop.makeSucceededVoidFuture()
         }
@@ -157,14 +161,23 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     // MARK: - Passthrough
 
     private func passthrough(_ context: ChannelHandlerContext, pool: BackendPool, proxyProtocol: ProxyProtocolVersion?,
-                             table: RouteTable, tried: [Endpoint]) -> EventLoopFuture<Void> {
+                             table: RouteTable, tried: [Endpoint], failed: FailureCause.Kind? = nil) -> EventLoopFuture<Void> {
         let now = NIODeadline.now().uptimeNanoseconds
         let key = pool.policy == .clientAddress ? context.channel.remoteAddress?.ipAddress : nil
         // The first endpoint the balancer's way; after a failed connect, one other within the retry budget.
-        let choice = tried.isEmpty ? loop.pick(pool, in: table, affinityKey: key, now: now)
-            : tried.count < 2 ? loop.pickForRetry(pool, affinityKey: key, excluding: tried, now: now) : nil
-        guard let endpoint = choice else {
-            logger.warning("passthrough: no endpoint reachable", metadata: ["service": "\(pool.services.joined(separator: ","))"])
+        let choice: RetryPick
+        if tried.isEmpty {
+            choice = loop.pick(pool, in: table, affinityKey: key, now: now).map(RetryPick.endpoint) ?? .refused(.noOtherEndpoint)
+        } else {
+            choice = tried.count < 2 ? loop.pickForRetry(pool, affinityKey: key, excluding: tried, now: now) : .refused(.done)
+        }
+        guard case .endpoint(let endpoint) = choice else {
+            // No endpoint at all, or the last connect failure with why it was not retried.
+            var cause = FailureCause(failed ?? .noEndpoint)
+            if failed != nil, case .refused(let why) = choice { cause.retry = why }
+            var metadata: Logger.Metadata = ["service": "\(pool.services.joined(separator: ","))", "cause": "\(cause)"]
+            if cause.retry != .notApplicable { metadata["retry"] = "\(cause.retry.rawValue)" }
+            logger.warning("passthrough: no endpoint reachable", metadata: metadata)
             context.close(promise: nil)
             return context.eventLoop.makeSucceededVoidFuture()
         }
@@ -203,10 +216,22 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         }.flatMapError { [self] error in
             // Connect failed: one more endpoint of the pool, if there is another.
             guard let context = self.context, downstream.isActive else { return downstream.eventLoop.makeSucceededVoidFuture() }
-            logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            let kind: FailureCause.Kind
+            if case ChannelError.connectTimeout = error { kind = .connectTimeout } else { kind = .connectRefused }
+            logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)", "cause": "\(FailureCause(kind))"])
             loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
-            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint])
+            return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint], failed: kind)
         }.nonisolated()
+    }
+
+    /// A connection refused before it carried anything: logged at debug (scanners and port probes cause most
+    /// of them, and an info line each would let them write the log).
+    private func refused(_ context: ChannelHandlerContext, _ cause: FailureCause, serverName: String? = nil, error: Error? = nil) {
+        guard logger.logLevel <= .debug else { return }
+        var metadata: Logger.Metadata = ["cause": "\(cause)", "client": "\(context.channel.remoteAddress?.ipAddress ?? "-")"]
+        if let serverName { metadata["sni"] = "\(serverName)" }
+        if let error { metadata["error"] = "\(error)" }
+        logger.debug("TLS connection refused: \(cause.summary)", metadata: metadata)
     }
 
     private func removeSelf() {
