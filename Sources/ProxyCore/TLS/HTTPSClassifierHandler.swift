@@ -34,6 +34,8 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     private var context: ChannelHandlerContext?
     private var deadline: Scheduled<Void>?
     private var done = false
+    /// The connection's handshake result was counted (once per connection, whatever follows).
+    private var handshakeCounted = false
 
     /// Opens a passthrough connection to an endpoint on the given loop, within the timeout. Tests replace it.
     typealias Connector = (Endpoint, EventLoop, TimeAmount) -> EventLoopFuture<Channel>
@@ -71,6 +73,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         let timeout = TimeAmount(tables.current.settings.tlsHandshakeTimeout)
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !done else { return }
+            countHandshake(.timeout)
             self.context?.close(promise: nil)
         }
     }
@@ -83,6 +86,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Before the connection is set up every error is fatal: an oversized or garbled ClientHello, a failed
         // handshake.
+        if !done { countHandshake(.failed) }
         context.close(promise: nil)
     }
 
@@ -101,6 +105,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         if case .hostname(let name) = result { serverName = HostName.normalize(name) } else { serverName = nil }
         switch table.decideTLS(serverName: serverName) {
         case .reject:
+            countHandshake(.noCertificate)
             var alert = context.channel.allocator.buffer(capacity: Self.unrecognizedNameAlert.count)
             alert.writeBytes(Self.unrecognizedNameAlert)
             context.writeAndFlush(NIOAny(alert)).assumeIsolated().whenComplete { [context] _ in context.close(promise: nil) }
@@ -120,6 +125,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             sslContext = try contexts.context(for: certificate, policy: table.settings.tlsPolicy, table: table)
         } catch {
             logger.error("certificate unusable; handshake refused", metadata: ["certificate": "\(certificate.name)", "error": "\(error)"])
+            countHandshake(.certificateUnusable)
             context.close(promise: nil)
             return context.eventLoop.makeSucceededVoidFuture()
         }
@@ -130,6 +136,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         let negotiation = ApplicationProtocolNegotiationHandler { [self] result in
             // The handshake is done: the deadline has served its purpose.
             done = true
+            countHandshake(.ok)
             removeSelf()
             do {
                 switch result {
@@ -189,6 +196,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                     downstream.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: endpoint) }
                 }
                 // A relay that carries nothing either way for the read timeout closes.
+                loop.countUpstream(upstream, of: pool, opened: \.passthroughOpened, closed: \.passthroughClosed)
                 let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(settings.readTimeout))
                 try upstream.pipeline.syncOperations.addHandler(server)
                 try context.pipeline.syncOperations.addHandler(client, position: .before(self))
@@ -204,9 +212,16 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             // Connect failed: one more endpoint of the pool, if there is another.
             guard let context = self.context, downstream.isActive else { return downstream.eventLoop.makeSucceededVoidFuture() }
             logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            loop.countConnectFailure(pool, error: error)
             loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
             return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint])
         }.nonisolated()
+    }
+
+    private func countHandshake(_ result: DataPlaneSnapshot.TLSResult) {
+        guard !handshakeCounted else { return }
+        handshakeCounted = true
+        loop.metrics?.tlsHandshake(result)
     }
 
     private func removeSelf() {
