@@ -16,7 +16,8 @@ extension ProxyServer {
             let taken = try? await loop.eventLoop.submit { () -> (LoopMetrics?, [Endpoint]) in
                 (loop.metrics, endpoints.filter { loop.isOutOfRotation($0, now: now) })
             }.get()
-            guard let (metrics, down) = taken else { continue }
+            guard let taken else { continue }
+            let (metrics, down) = taken
             if let metrics { snapshot.add(metrics) }
             outOfRotation.formUnion(down)
         }

@@ -128,11 +128,11 @@ struct LoopMetricsTests {
         }
         // Only the last table's services and whatever came after the last reload.
         #expect(metrics.services.count <= 3)
-        let counts = counts(metrics)
-        #expect(counts["stay.test/"] == 1000)
-        #expect(counts["r1000.test/"] == 1)
-        #expect(counts["-"] == 1000)
-        #expect(counts.count == 4)
+        let byRoute = counts(metrics)
+        #expect(byRoute["stay.test/"] == 1000)
+        #expect(byRoute["r1000.test/"] == 1)
+        #expect(byRoute["-"] == 1000)
+        #expect(byRoute.count == 4)
     }
 
     @Test("retries and retry-budget refusals are counted by service; closes never go below opens")

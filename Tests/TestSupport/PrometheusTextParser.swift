@@ -49,7 +49,7 @@ public struct PrometheusExposition: Sendable {
 
     /// The sum of the samples `name` whose labels include `matching`.
     public func sum(_ name: String, matching: [String: String] = [:]) -> Double {
-        samples.filter { $0.name == name && matching.allSatisfy { k, v in $0.labels[k] == v } }.reduce(0) { $0 + $1.value }
+        samples.filter { sample in sample.name == name && matching.allSatisfy { k, v in sample.labels[k] == v } }.reduce(0) { $0 + $1.value }
     }
 }
 

@@ -86,7 +86,7 @@ struct ExpositionTests {
     }
 
     @Test("golden lines: label order, escapes, cumulative buckets, exact decimal sums")
-    func golden() {
+    func golden() throws {
         let text = Self.sample().prometheusText()
         let lines = Set(text.split(separator: "\n").map(String.init))
         for line in [
