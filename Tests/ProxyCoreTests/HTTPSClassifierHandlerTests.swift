@@ -32,10 +32,11 @@ struct HTTPSClassifierHandlerTests {
         let channel = EmbeddedChannel()
         let upstream: EmbeddedChannel
         var connected: [Endpoint] = []
+        let loop: LoopState
 
         init(table: RouteTable) throws {
             upstream = EmbeddedChannel(loop: channel.embeddedEventLoop)
-            let loop = LoopState(eventLoop: channel.eventLoop)
+            loop = LoopState(eventLoop: channel.eventLoop, metrics: true)
             let handler = HTTPSClassifierHandler(
                 tables: RouteTableBox(table), loop: loop, contexts: TLSContextStore(), accessLogger: Logger(label: "test"),
                 logger: Logger(label: "test"), httpsPort: 8443
