@@ -22,10 +22,13 @@ final class LoopState: @unchecked Sendable {
     private var random: UInt64
     /// How many event loops share each endpoint's connection limit (`ServiceLimits.maxConnections`).
     let loopCount: Int
+    /// This loop's data-plane counters; nil when metrics are off (nothing is counted).
+    var metrics: LoopMetrics?
 
-    init(eventLoop: EventLoop, loopCount: Int = 1) {
+    init(eventLoop: EventLoop, loopCount: Int = 1, metrics: Bool = false) {
         self.eventLoop = eventLoop
         self.loopCount = max(1, loopCount)
+        self.metrics = metrics ? LoopMetrics() : nil
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop)
         self.random = UInt64.random(in: 1...UInt64.max)
     }
@@ -44,6 +47,7 @@ final class LoopState: @unchecked Sendable {
             for (id, services) in budgetServices.enumerated() where id < budgets.count { previous[services] = budgets[id] }
             budgetServices = table.pools.map(\.services)
             budgets = budgetServices.map { previous[$0] ?? RetryBudget() }
+            metrics?.follow(table)
         }
         if budgets.count <= pool.id {
             budgets.append(contentsOf: repeatElement(RetryBudget(), count: pool.id + 1 - budgets.count))
@@ -66,6 +70,12 @@ final class LoopState: @unchecked Sendable {
     private func atConnectionLimit(in pool: BackendPool, max: Int) -> [Endpoint] {
         let share = connectionShare(of: max)
         return pool.endpoints.filter { self.pool.openConnections(to: $0) >= share && !self.pool.hasIdle($0) }
+    }
+
+    /// Whether `endpoint` is out of rotation on this loop: its health probe failed, or passive health
+    /// checking ejected it.
+    func isOutOfRotation(_ endpoint: Endpoint, now: UInt64) -> Bool {
+        unhealthy.contains(endpoint) || !balancer.isAvailable(endpoint, now: now)
     }
 
     /// Replaces the set of endpoints active health checking keeps out of rotation.
@@ -93,7 +103,11 @@ final class LoopState: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard let endpoint = balancer.pick(from: pool, affinityKey: affinityKey, excluding: excluding + unavailable(in: pool), now: now)
         else { return .refused(.noOtherEndpoint) }
-        guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else { return .refused(.budgetExhausted) }
+        guard pool.id < budgets.count, budgets[pool.id].spendRetry(now: now) else {
+            metrics?.count(pool, \.retryBudgetRefused)
+            return .refused(.budgetExhausted)
+        }
+        metrics?.count(pool, \.retries)
         return .endpoint(endpoint)
     }
 

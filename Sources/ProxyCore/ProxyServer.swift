@@ -23,23 +23,27 @@ public final class ProxyServer: Service, Sendable {
         public var https: (host: String, port: Int)?
         /// Time in-flight requests get to finish after shutdown starts.
         public var gracePeriod: Duration
+        /// Whether the data plane counts requests, connections and handshakes for `metricsSnapshot()`; off,
+        /// nothing is counted (one branch per event) and snapshots are empty but for health and generation.
+        public var metrics: Bool
 
         /// Creates a configuration.
         public init(host: String = "0.0.0.0", port: Int = 8080, https: (host: String, port: Int)? = nil,
-                    gracePeriod: Duration = .seconds(10)) {
+                    gracePeriod: Duration = .seconds(10), metrics: Bool = true) {
             self.host = host
             self.port = port
             self.https = https
             self.gracePeriod = gracePeriod
+            self.metrics = metrics
         }
     }
 
     private let configuration: Configuration
     private let group: EventLoopGroup
-    private let tables: RouteTableBox
+    let tables: RouteTableBox
     private let logger: Logger
     private let accessLogger: Logger
-    private let loops: [ObjectIdentifier: LoopState]
+    let loops: [ObjectIdentifier: LoopState]
     /// The listening channels and their quiescing helpers (NIO's helper serves one server channel each).
     private let state = NIOLockedValueBox<(channel: Channel?, httpsChannel: Channel?, quiesce: [ServerQuiescingHelper])>((nil, nil, []))
     private let boundPromise: EventLoopPromise<SocketAddress>
@@ -57,7 +61,8 @@ public final class ProxyServer: Service, Sendable {
         self.accessLogger = access
         var loops: [ObjectIdentifier: LoopState] = [:]
         for loop in group.makeIterator() {
-            loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop, loopCount: group.makeIterator().reduce(0) { n, _ in n + 1 })
+            loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop, loopCount: group.makeIterator().reduce(0) { n, _ in n + 1 },
+                                                      metrics: configuration.metrics)
         }
         self.loops = loops
         self.boundPromise = group.next().makePromise()
@@ -101,8 +106,10 @@ public final class ProxyServer: Service, Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let loop = loops[ObjectIdentifier(channel.eventLoop)]!
+                    loop.countDownstream(channel, scheme: .http)
                     try Self.configureDownstream(
-                        channel: channel, tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!,
+                        channel: channel, tables: tables, loop: loop,
                         accessLogger: accessLogger, maxHeaderSize: tables.current.settings.maxHeaderSize,
                         downstream: Downstream(scheme: .http, port: nil, httpsPort: httpsPort, tls: nil))
                 }
@@ -148,8 +155,10 @@ public final class ProxyServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // Redirects to HTTPS name the port the HTTPS entrypoint really listens on (port 0 in tests).
                     let port = httpsPort == 0 ? channel.localAddress?.port : httpsPort
+                    let loop = loops[ObjectIdentifier(channel.eventLoop)]!
+                    loop.countDownstream(channel, scheme: .https)
                     try channel.pipeline.syncOperations.addHandler(HTTPSClassifierHandler(
-                        tables: tables, loop: loops[ObjectIdentifier(channel.eventLoop)]!, contexts: contexts,
+                        tables: tables, loop: loop, contexts: contexts,
                         accessLogger: accessLogger, logger: logger, httpsPort: port))
                 }
             }

@@ -103,17 +103,20 @@ public struct RouteTable: Sendable, Equatable {
     }
 
     /// Decides what to do with a request for `host` (raw `Host` header or nil) and `target` (origin-form
-    /// request target: path and optional query) that arrived on the `scheme` entrypoint.
-    public func decide(host: String?, target: String, scheme: Scheme = .http) -> RouteDecision {
+    /// request target: path and optional query) that arrived on the `scheme` entrypoint; `matched` becomes the
+    /// matched route's index in `routes` (`routes.count`: the default route), untouched when none matched.
+    public func decide(host: String?, target: String, scheme: Scheme = .http, matched: inout Int) -> RouteDecision {
         let (rawPath, query) = RequestPath.split(target)
         let path = RequestPath.removingDotSegments(rawPath)
         let name = host.map { HostName.normalize($0) } ?? ""
         let index = scheme == .http ? storage.httpIndex : storage.httpsIndex
         guard let trie = index.trie(for: name) else {
             guard let fallback = content.defaultRoute else { return .noRoute }
+            matched = content.routes.count
             return resolve(fallback, host: name, path: path, query: query, isDefault: true)
         }
         guard let routeIndex = trie.longestMatch(path) else { return .notFound }
+        matched = routeIndex
         return resolve(content.routes[routeIndex], host: name, path: path, query: query, isDefault: false)
     }
 

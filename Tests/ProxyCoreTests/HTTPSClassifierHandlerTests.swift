@@ -33,13 +33,14 @@ struct HTTPSClassifierHandlerTests {
         let channel = EmbeddedChannel()
         let upstream: EmbeddedChannel
         var connected: [Endpoint] = []
+        let loop: LoopState
 
         /// What the classifier logged (at debug and above).
         let log: RecordingLogHandler.Lines
 
         init(table: RouteTable) throws {
             upstream = EmbeddedChannel(loop: channel.embeddedEventLoop)
-            let loop = LoopState(eventLoop: channel.eventLoop)
+            loop = LoopState(eventLoop: channel.eventLoop, metrics: true)
             let (logger, log) = RecordingLogHandler.logger()
             self.log = log
             let handler = HTTPSClassifierHandler(

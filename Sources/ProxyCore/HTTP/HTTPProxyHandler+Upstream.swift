@@ -13,8 +13,12 @@ extension HTTPProxyHandler {
         case .head(let head):
             let invalid = ResponseValidation.problem(head)
             let failed = invalid != nil || (502...504).contains(head.status.code)
-            if let exchange = machine.exchange { report(exchange, failed: failed) }
-            run(machine.responseHead(head, invalid: invalid, upstream: upstream.address, now: .now(),
+            let now = NIODeadline.now()
+            if let exchange = machine.exchange {
+                report(exchange, failed: failed)
+                countUpstreamResponse(exchange, now: now)
+            }
+            run(machine.responseHead(head, invalid: invalid, upstream: upstream.address, now: now,
                                      pickAnother: { retryTarget(for: $0, excluding: $1) }))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
@@ -67,6 +71,7 @@ extension HTTPProxyHandler {
         if let counted {
             connection.channel.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: counted) }
         }
+        if let pool = finished.pool { loop.countUpstream(connection.channel, of: pool, opened: \.webSocketOpened, closed: \.webSocketClosed) }
         upstream = nil
         connection.delegate = nil
         sendAndFlush(.head(head))
@@ -99,6 +104,7 @@ extension HTTPProxyHandler {
             exchange.countedOn = nil
             loop.requestEnded(on: endpoint)
         }
+        if loop.metrics != nil { countEnded(exchange) }
         log(exchange)
     }
 
@@ -133,8 +139,12 @@ extension HTTPProxyHandler {
             }
             switch result {
             case .success(let connection):
+                if upstreamProtocol == .http1, let pool = exchange.pool {
+                    loop.countUpstream(connection.channel, of: pool, opened: \.upstreamOpened, closed: \.upstreamClosed)
+                }
                 attach(connection, reused: false)
             case .failure(let error):
+                if let pool = exchange.pool { loop.countConnectFailure(pool, error: error) }
                 let timedOut: Bool
                 if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
                 report(exchange, failed: true)

@@ -67,6 +67,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var lingerBytes = 0
     /// The last request's end arrived after its answer was decided, before the connection closed.
     var requestEndedWhileClosing = false
+    /// The route index the current exchange matched in its table (-1: none), for its metrics.
+    var matchedRoute = -1
     /// nginx's `lingering_time` and `lingering_timeout`, and a byte bound besides.
     static let lingerTime: TimeAmount = .seconds(30)
     static let lingerIdle: TimeAmount = .seconds(5)
@@ -140,10 +142,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             let now = NIODeadline.now()
             // Once per request: the planner and the exchange both need it, and it scans the headers.
             let upgrade = UpgradeRequest(head)
+            var route = -1
             let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream,
-                                           upgrade: upgrade) { pool, key in
+                                           upgrade: upgrade, matchedRoute: &route) { pool, key in
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
+            matchedRoute = route
             run(machine.requestHead(head, upgrade: upgrade, plan: plan, table: table, requestID: requestID, now: now))
             if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.settings.clientBodyTimeout) }
         case .body(let buffer):

@@ -35,6 +35,7 @@ enum RequestPlanner {
         clientIP: String?,
         downstream: Downstream,
         upgrade: UpgradeRequest,
+        matchedRoute: inout Int,
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
@@ -63,7 +64,7 @@ enum RequestPlanner {
                 return .answer(.failure(.init(.misdirected), "this connection was set up for another host; open a new one for \(name)"), close: false)
             }
         }
-        let decision = table.decide(host: host, target: target, scheme: downstream.scheme)
+        let decision = table.decide(host: host, target: target, scheme: downstream.scheme, matched: &matchedRoute)
         // 413 over the limit that applies: the pool's own, else the table's.
         var maxBody = settings.clientMaxBodySize
         if case .forward(_, let pool, _) = decision, let own = pool.limits.clientMaxBodySize { maxBody = own }

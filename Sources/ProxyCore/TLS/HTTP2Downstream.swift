@@ -70,6 +70,7 @@ enum HTTP2Downstream {
                 if let id = try? streamChannel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
                     state.lastStreamID = max(state.lastStreamID, UInt32(Int(id)))
                 }
+                loop.countHTTP2Stream(streamChannel)
                 let writer = HTTP2ResponseWriter()
                 try streamChannel.pipeline.syncOperations.addHandler(writer)
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())

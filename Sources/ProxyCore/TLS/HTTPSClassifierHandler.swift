@@ -34,6 +34,8 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     private var context: ChannelHandlerContext?
     private var deadline: Scheduled<Void>?
     private var done = false
+    /// The connection's handshake result was counted (once per connection, whatever follows).
+    private var handshakeCounted = false
 
     /// Opens a passthrough connection to an endpoint on the given loop, within the timeout. Tests replace it.
     typealias Connector = (Endpoint, EventLoop, TimeAmount) -> EventLoopFuture<Channel>
@@ -71,6 +73,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         let timeout = TimeAmount(tables.current.settings.tlsHandshakeTimeout)
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !done, let context = self.context else { return }
+            countHandshake(.timeout)
             refused(context, FailureCause(.tlsHandshakeTimeout))
             context.close(promise: nil)
         }
@@ -84,6 +87,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Before the connection is set up every error is fatal: an oversized or garbled ClientHello, a failed
         // handshake.
+        if !done { countHandshake(.failed) }
         refused(context, FailureCause(.tlsHandshakeFailed), error: error)
         context.close(promise: nil)
     }
@@ -103,6 +107,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         if case .hostname(let name) = result { serverName = HostName.normalize(name) } else { serverName = nil }
         switch table.decideTLS(serverName: serverName) {
         case .reject:
+            countHandshake(.noCertificate)
             refused(context, FailureCause(.tlsNoCertificate), serverName: serverName)
             var alert = context.channel.allocator.buffer(capacity: Self.unrecognizedNameAlert.count)
             alert.writeBytes(Self.unrecognizedNameAlert)
@@ -124,6 +129,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         } catch {
             logger.error("certificate unusable; handshake refused", metadata: [
                 "certificate": "\(certificate.name)", "error": "\(error)", "cause": "\(FailureCause(.certificateUnusable))"])
+            countHandshake(.certificateUnusable)
             context.close(promise: nil)
             return context.eventLoop.makeSucceededVoidFuture()
         }
@@ -134,6 +140,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         let negotiation = ApplicationProtocolNegotiationHandler { [self] result in
             // The handshake is done: the deadline has served its purpose.
             done = true
+            countHandshake(.ok)
             removeSelf()
             do {
                 switch result {
@@ -202,6 +209,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                     downstream.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: endpoint) }
                 }
                 // A relay that carries nothing either way for the read timeout closes.
+                loop.countUpstream(upstream, of: pool, opened: \.passthroughOpened, closed: \.passthroughClosed)
                 let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(settings.readTimeout))
                 try upstream.pipeline.syncOperations.addHandler(server)
                 try context.pipeline.syncOperations.addHandler(client, position: .before(self))
@@ -219,6 +227,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
             let kind: FailureCause.Kind
             if case ChannelError.connectTimeout = error { kind = .connectTimeout } else { kind = .connectRefused }
             logger.warning("passthrough: endpoint unreachable", metadata: ["endpoint": "\(endpoint)", "error": "\(error)", "cause": "\(FailureCause(kind))"])
+            loop.countConnectFailure(pool, error: error)
             loop.reportFailure(endpoint, health: pool.passiveHealth, now: NIODeadline.now().uptimeNanoseconds)
             return passthrough(context, pool: pool, proxyProtocol: proxyProtocol, table: table, tried: tried + [endpoint], failed: kind)
         }.nonisolated()
@@ -232,6 +241,12 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
         if let serverName { metadata["sni"] = "\(serverName)" }
         if let error { metadata["error"] = "\(error)" }
         logger.debug("TLS connection refused: \(cause.summary)", metadata: metadata)
+    }
+
+    private func countHandshake(_ result: DataPlaneSnapshot.TLSResult) {
+        guard !handshakeCounted else { return }
+        handshakeCounted = true
+        loop.metrics?.tlsHandshake(result)
     }
 
     private func removeSelf() {

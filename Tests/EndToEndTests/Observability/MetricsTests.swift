@@ -1,0 +1,109 @@
+import LabelConfig
+import Logging
+import NIOPosix
+import ProxyCore
+import RouteModel
+import Testing
+import TestSupport
+
+extension EndToEnd {
+    /// The data plane's metrics over loopback: a real `ProxyServer`, real backends, a known sequence of
+    /// requests, then a snapshot rendered as Prometheus text and parsed back.
+    @Suite(.serialized)
+    struct MetricsTests {
+        @Test("a 200, an upstream 404, a 503 without route, a retry and a refused TLS handshake, counted exactly")
+        func knownSequence() async throws {
+            let app = try await TestBackend.start("app")
+            let missing = try await TestBackend.start("missing", status: .notFound)
+            let dead = try await refusedPort()
+            let pier = try await InProcessPier.start([
+                service("app", ["hosts": "app.test"], [app]),
+                service("missing", ["hosts": "missing.test"], [missing]),
+                ServiceDescription(name: "flaky", labels: ["com.docker.lb.hosts": "flaky.test"],
+                                   endpoints: [.init(host: "127.0.0.1", port: dead), .init(host: "127.0.0.1", port: app.port)]),
+            ], https: true, threads: 1)
+            #expect(try await request(pier, host: "app.test", "/").status == 200)
+            #expect(try await request(pier, host: "missing.test", "/x").status == 404)
+            #expect(try await request(pier, host: "nowhere.test", "/").status == 503)
+            // One loop, round robin over a dead and a live endpoint: one of the two requests tries the dead one
+            // first and is retried on the other (which passive health then keeps the next one on).
+            #expect(try await request(pier, host: "flaky.test", "/").status == 200)
+            #expect(try await request(pier, host: "flaky.test", "/").status == 200)
+            // No certificate for any name: the handshake is refused with an alert.
+            let alert = try rawExchange(port: pier.httpsPort!, bytes: clientHelloBytes(serverName: "unknown.test"))
+            #expect(alert.first == 0x15)
+
+            let text = await pier.server.metricsSnapshot().prometheusText()
+            let metrics = try PrometheusExposition(parsing: text)
+            func requests(_ route: String, _ service: String, _ code: String) -> Double? {
+                metrics.value("pier_http_requests_total", ["entrypoint": "http", "route": route, "service": service, "method": "GET", "code": code])
+            }
+            #expect(requests("app.test/", "app", "2xx") == 1)
+            #expect(requests("missing.test/", "missing", "4xx") == 1)
+            #expect(requests("-", "-", "5xx") == 1)
+            #expect(requests("flaky.test/", "flaky", "2xx") == 2)
+            #expect(metrics.sum("pier_http_requests_total") == 5, "\(text)")
+            #expect(metrics.value("pier_upstream_retries_total", ["service": "flaky"]) == 1)
+            #expect(metrics.sum("pier_upstream_retries_total") == 1)
+            #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
+            #expect(metrics.sum("pier_upstream_connect_failures_total") == 1)
+            #expect(metrics.sum("pier_upstream_retry_budget_refused_total") == 0)
+            #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
+            #expect(metrics.sum("pier_tls_handshakes_total") == 1)
+            let appLabels = ["entrypoint": "http", "route": "app.test/", "service": "app"]
+            #expect(metrics.value("pier_http_request_duration_seconds_count", appLabels) == 1)
+            #expect(metrics.value("pier_http_request_duration_seconds_count", ["entrypoint": "http", "route": "-", "service": "-"]) == 1)
+            // Upstream latency: one per response head, so the 503 (no upstream) has none.
+            #expect(metrics.value("pier_http_upstream_duration_seconds_count", ["route": "flaky.test/", "service": "flaky"]) == 2)
+            #expect(metrics.value("pier_http_upstream_duration_seconds_count", ["route": "-", "service": "-"]) == nil)
+            // The dead endpoint is out of rotation (passive health), the live ones are in.
+            #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(dead)"]) == 0)
+            #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(app.port)"]) == 1)
+            #expect(metrics.value("pier_endpoint_healthy", ["service": "app", "endpoint": "127.0.0.1:\(app.port)"]) == 1)
+            #expect(metrics.value("pier_data_plane_generation") == Double(pier.tables.current.generation))
+            #expect((metrics.value("pier_downstream_connections", ["entrypoint": "http"]) ?? 0) >= 1)
+            #expect((metrics.value("pier_upstream_connections", ["service": "app"]) ?? 0) >= 1)
+            await pier.stop()
+            await app.stop()
+            await missing.stop()
+        }
+
+        @Test("a reload keeps the counts of a route that stays and drops a route that left")
+        func reload() async throws {
+            let app = try await TestBackend.start("app")
+            let pier = try await InProcessPier.start([
+                service("app", ["hosts": "app.test"], [app]), service("old", ["hosts": "old.test"], [app]),
+            ], threads: 1)
+            #expect(try await request(pier, host: "app.test", "/").status == 200)
+            #expect(try await request(pier, host: "old.test", "/").status == 200)
+            pier.publish([service("app", ["hosts": "app.test"], [app]), service("new", ["hosts": "new.test"], [app])])
+            #expect(try await request(pier, host: "app.test", "/").status == 200)
+            let text = await pier.server.metricsSnapshot().prometheusText()
+            let metrics = try PrometheusExposition(parsing: text)
+            #expect(metrics.sum("pier_http_requests_total", matching: ["route": "app.test/"]) == 2)
+            #expect(metrics.sum("pier_http_requests_total", matching: ["route": "old.test/"]) == 0)
+            #expect(metrics.sum("pier_http_requests_total") == 2)
+            await pier.stop()
+            await app.stop()
+        }
+
+        @Test("metrics off: requests are served and nothing is counted")
+        func off() async throws {
+            let app = try await TestBackend.start("app")
+            let table = RouteTableBuilder(settings: ProxySettings(accessLog: false)).build([service("app", ["hosts": "app.test"], [app])]).table
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let server = ProxyServer(configuration: .init(host: "127.0.0.1", port: 0, metrics: false), group: group,
+                                     tables: RouteTableBox(table), logger: Logger(label: "pier-test"))
+            let port = try await server.start().port!
+            let reply = try rawExchange(port: port, "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+            #expect(reply.hasPrefix("HTTP/1.1 200 "))
+            let snapshot = await server.metricsSnapshot()
+            #expect(snapshot.requests.isEmpty && snapshot.requestDurations.isEmpty && snapshot.services.isEmpty)
+            #expect(snapshot.downstreamOpened.values.allSatisfy { $0 == 0 })
+            #expect(snapshot.endpointHealthy == [.init(service: "app", endpoint: "127.0.0.1:\(app.port)"): true])
+            await server.drain()
+            try await group.shutdownGracefully()
+            await app.stop()
+        }
+    }
+}
