@@ -7,6 +7,7 @@ extension HTTPProxyHandler {
         let route = matchedRoute
         matchedRoute = -1
         let nanos = NIODeadline.now().uptimeNanoseconds &- exchange.startNanos
+        if let cause = exchange.cause { loop.metrics?.failed(cause) }
         loop.metrics?.requestEnded(route: route, table: exchange.table, entrypoint: MetricClasses.entrypoint(downstream.scheme),
                                    method: MetricClasses.method(exchange.head.method), status: MetricClasses.status(exchange.status),
                                    nanos: nanos)

@@ -1,3 +1,4 @@
+import RouteModel
 /// Summing the loops' counters at scrape time, off the event loops.
 extension DataPlaneSnapshot {
     /// Adds one loop's counters (a copy taken on its loop).
@@ -29,6 +30,9 @@ extension DataPlaneSnapshot {
         for (i, entrypoint) in classes.entrypoints.enumerated() {
             downstreamOpened[entrypoint, default: 0] &+= loop.downstreamOpened[i]
             downstreamClosed[entrypoint, default: 0] &+= loop.downstreamClosed[i]
+        }
+        for (i, kind) in FailureCause.Kind.allCases.enumerated() where loop.failures[i] > 0 {
+            failures[kind, default: 0] &+= loop.failures[i]
         }
         http2StreamsOpened &+= loop.http2StreamsOpened
         http2StreamsClosed &+= loop.http2StreamsClosed

@@ -1,3 +1,4 @@
+import RouteModel
 /// The Prometheus text exposition format (version 0.0.4) of a snapshot: pure, deterministic (families in a
 /// fixed order, series sorted by labels), zero counters left out. Family names start with `pier_` and differ
 /// from those of the control plane's registry, so that `/metrics` can write both into one body.
@@ -40,6 +41,10 @@ extension DataPlaneSnapshot {
         out.family("pier_tls_handshakes_total", .counter, "TLS handshakes on the HTTPS entrypoint by result.")
         for result in TLSResult.allCases {
             out.sample("pier_tls_handshakes_total", [("result", result.rawValue)], tlsHandshakes[result] ?? 0, skipZero: true)
+        }
+        out.family("pier_http_failures_total", .counter, "Requests that ended in a failure, by the side that failed and the failure's kind.")
+        for kind in FailureCause.Kind.allCases {
+            out.sample("pier_http_failures_total", [("side", kind.side.rawValue), ("kind", kind.rawValue)], failures[kind] ?? 0, skipZero: true)
         }
         out.family("pier_http2_streams", .gauge, "Open HTTP/2 streams.")
         out.sample("pier_http2_streams", [], http2StreamsOpened &- http2StreamsClosed)

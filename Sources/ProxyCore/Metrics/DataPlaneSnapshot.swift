@@ -1,3 +1,4 @@
+import RouteModel
 /// The data plane's counters summed over every event loop at one scrape: a plain value, rendered by
 /// `prometheusText()` and readable by the admin API. Labels come only from the configured route table and
 /// fixed classes (no raw path or host), so its size follows the table, not the traffic.
@@ -152,6 +153,8 @@ public struct DataPlaneSnapshot: Sendable, Equatable {
     /// TLS handshakes by result.
     public var tlsHandshakes: [TLSResult: UInt64] = [:]
     /// HTTP/2 streams opened and closed on the HTTPS entrypoint.
+    /// Requests that ended in a failure, by its kind.
+    public var failures: [FailureCause.Kind: UInt64] = [:]
     public var http2StreamsOpened: UInt64 = 0
     public var http2StreamsClosed: UInt64 = 0
     /// Health of every endpoint of the current table's pools: active checks and passive ejections alike.

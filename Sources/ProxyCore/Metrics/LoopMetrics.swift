@@ -34,6 +34,8 @@ struct LoopMetrics: Sendable {
     var downstreamClosed = [UInt64](repeating: 0, count: entrypoints)
     var http2StreamsOpened: UInt64 = 0
     var http2StreamsClosed: UInt64 = 0
+    /// Requests that ended in a failure, by `FailureCause.Kind` (in `allCases` order).
+    var failures = [UInt64](repeating: 0, count: FailureCause.Kind.allCases.count)
 
     /// The index of "no route" in the current layout.
     var noRouteIndex: Int { labels.count - 1 }
@@ -95,6 +97,13 @@ struct LoopMetrics: Sendable {
         guard let counters = services[service], counters[keyPath: opened] > counters[keyPath: closed] else { return }
         services[service]![keyPath: closed] &+= 1
     }
+
+    /// A request ended in `cause` (counted by kind; the side derives from it).
+    mutating func failed(_ cause: FailureCause) {
+        failures[Self.kindIndex[cause.kind]!] &+= 1
+    }
+
+    static let kindIndex = Dictionary(uniqueKeysWithValues: FailureCause.Kind.allCases.enumerated().map { ($1, $0) })
 
     mutating func tlsHandshake(_ result: DataPlaneSnapshot.TLSResult) {
         tlsHandshakes[DataPlaneSnapshot.TLSResult.allCases.firstIndex(of: result)!] &+= 1

@@ -48,6 +48,9 @@ extension EndToEnd {
             #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
             #expect(metrics.sum("pier_upstream_connect_failures_total") == 1)
             #expect(metrics.sum("pier_upstream_retry_budget_refused_total") == 0)
+            // Failures by cause: only the 503 is Pier's failure (the upstream's 404 is an answer, the retry succeeded).
+            #expect(metrics.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
+            #expect(metrics.sum("pier_http_failures_total") == 1, "\(text)")
             #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
             #expect(metrics.sum("pier_tls_handshakes_total") == 1)
             let appLabels = ["entrypoint": "http", "route": "app.test/", "service": "app"]
