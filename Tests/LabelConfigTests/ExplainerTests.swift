@@ -100,6 +100,7 @@ struct ExplainerTests {
         let e = Self.explain([Self.web], Self.get("http://unknown.local/"))
         #expect(e.outcome.kind == .noRoute)
         #expect(e.outcome.status == 503)
+        #expect(e.outcome.cause == "router.no_route")
         #expect(e.outcome.summary == "503 Service Unavailable: no service is routed for unknown.local on the HTTP entrypoint, and there is no default backend")
         #expect(e.route == nil)
     }
@@ -109,6 +110,7 @@ struct ExplainerTests {
         let e = Self.explain([S.service("idle", S.lb(["hosts": "app.local", "port": "80"]), [])], Self.get("http://app.local/"))
         #expect(e.outcome.kind == .noEndpoint)
         #expect(e.outcome.status == 503)
+        #expect(e.outcome.cause == "router.no_endpoint")
         #expect(e.outcome.pool?.services == ["idle"])
         #expect(e.route?.services == ["idle"])
     }

@@ -63,12 +63,12 @@ private struct Context {
                     break
                 }
                 explanation.nearMisses = nearMisses
-                return explanation
+                return explanation.withCause()
             }
         }
         (explanation.route, explanation.outcome) = route()
         explanation.nearMisses = nearMisses
-        return explanation
+        return explanation.withCause()
     }
 
     // MARK: - TLS
@@ -354,5 +354,23 @@ private struct Context {
             text = key + (issue.value.map { "=\"\($0)\"" } ?? "") + ": "
         }
         return text + issue.reason
+    }
+}
+
+extension Explanation {
+    /// The same explanation with its outcome's failure cause, derived from the outcome as the data plane derives it.
+    func withCause() -> Explanation {
+        var copy = self
+        let kind: FailureCause.Kind?
+        switch outcome.kind {
+        case .notFound: kind = .noContextRoot
+        case .noRoute: kind = .noRoute
+        case .noEndpoint: kind = .noEndpoint
+        case .misdirected: kind = .misdirected
+        case .tlsReject: kind = .tlsNoCertificate
+        case .proxy, .redirect, .redirectToHTTPS, .passthrough: kind = nil
+        }
+        copy.outcome.cause = kind.map { "\(FailureCause($0))" }
+        return copy
     }
 }

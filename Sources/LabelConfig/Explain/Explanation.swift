@@ -105,6 +105,9 @@ public struct Explanation: Sendable, Hashable, Codable {
         public var upstreamTarget: String?
         /// The redirect's location.
         public var location: String?
+        /// The failure cause Pier logs and counts for this outcome (`router.no_route`, …), as in the access log's
+        /// `cause=` and the metrics' `kind` label; nil when the request is not a failure of Pier's.
+        public var cause: String?
     }
 
     /// A route or service that did not take the request, and why.

@@ -31,7 +31,7 @@ public enum ExplanationPrinter {
         } else if explanation.tls?.action != .passthrough, explanation.tls?.action != .reject, explanation.outcome.kind != .misdirected {
             out += "route    none\n"
         }
-        out += "outcome  \(explanation.outcome.summary)\n"
+        out += "outcome  \(explanation.outcome.summary)" + (explanation.outcome.cause.map { " (cause \($0))" } ?? "") + "\n"
         if let pool = explanation.outcome.pool, pool.endpoints.contains(where: { $0.weight != nil || $0.healthy != nil }) {
             for endpoint in pool.endpoints {
                 var line = "         \(endpoint.address)"
