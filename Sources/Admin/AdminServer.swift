@@ -158,6 +158,9 @@ public final class AdminServer: Service, Sendable {
         if let registry = sources.registry {
             // Scrape-time facts: counted here rather than on every change of their owners.
             if let proxies = sources.proxies { gauge(registry, "control_subscribers", "Proxies connected to this controller.", proxies().count) }
+            if let link = sources.controllerLink {
+                gauge(registry, "control_connected", "1 while this proxy is subscribed to a controller.", link().name == nil ? 0 : 1)
+            }
             gauge(registry, "ready", "1 when /readyz answers 200.", notReady() == nil ? 1 : 0)
             registry.emit(into: &buffer)
         }

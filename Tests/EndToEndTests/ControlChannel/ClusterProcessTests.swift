@@ -1,3 +1,4 @@
+import Admin
 import Foundation
 import TestSupport
 import Testing
@@ -77,6 +78,13 @@ extension EndToEnd {
             }, "\((try? run(pierBinary, ["status", "--admin", "127.0.0.1:\(controllerAdmin)"]))?.out ?? "")")
             let proxyStatus = try run(pierBinary, ["status", "--admin", "127.0.0.1:\(admin)"]).out
             #expect(proxyStatus.contains("proxy proxy-test: controller ctl-test"), "\(proxyStatus)")
+            // The control channel in each side's metrics.
+            let controllerMetrics = try PrometheusText(parsing: await AdminProbe.get(
+                host: "127.0.0.1", port: controllerAdmin, path: "/metrics", timeout: .seconds(2)).body)
+            #expect(controllerMetrics.value("pier_control_subscribers") == 1)
+            let proxyMetrics = try PrometheusText(parsing: await AdminProbe.get(host: "127.0.0.1", port: admin, path: "/metrics", timeout: .seconds(2)).body)
+            #expect(proxyMetrics.value("pier_control_connected") == 1)
+            #expect(proxyMetrics.value("pier_route_table_generation") == 1)
             // The state file is private and holds no readable key or route.
             let attributes = try FileManager.default.attributesOfItem(atPath: state)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)

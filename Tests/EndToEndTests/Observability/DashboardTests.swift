@@ -77,7 +77,7 @@ extension EndToEnd {
             let browser = try HeadlessBrowser(executable: executable)
             defer { browser.quit() }
             try browser.open("http://127.0.0.1:\(admin)/dashboard?interval=200")
-            #expect(try await browser.waitUntil("document.getElementById('problem').textContent.includes('wants a token')"))
+            #expect(try await browser.waitUntil("document.getElementById('problem')?.textContent.includes('wants a token') === true"))
             #expect(try browser.evaluate("document.querySelectorAll('[data-service]').length") as? Int == 0)
         }
     }

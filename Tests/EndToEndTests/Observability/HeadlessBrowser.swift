@@ -102,7 +102,8 @@ final class HeadlessBrowser {
     func waitUntil(_ expression: String, timeout: Duration = .seconds(10)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try evaluate(expression) as? Bool == true { return true }
+            // An exception (the page is not there yet) counts as false.
+            if (try? evaluate(expression)) as? Bool == true { return true }
             try await Task.sleep(for: .milliseconds(100))
         }
         return false
