@@ -156,6 +156,21 @@ extension EndToEnd {
             await backend.stop()
         }
 
+        @Test("/readyz: 503 with the reason until a first table is live (a Docker Engine that does not answer)")
+        func notReadyWithoutTable() async throws {
+            let engine = try await refusedPort()
+            let pier = try PierProcess(["serve", "--docker-host", "tcp://127.0.0.1:\(engine)", "--http", "127.0.0.1:0", "--no-access-log"])
+            defer { _ = pier.terminate() }
+            _ = try await pier.waitForPort()
+            let admin = try await pier.waitForAddress(of: "admin listening")
+            let ready = try Self.get(admin, "/readyz")
+            #expect(ready.status == 503)
+            #expect(ready.body == "not ready: no route table yet\n")
+            #expect(try Self.get(admin, "/healthz").status == 200)
+            let status = try StatusJSON.decode(try Self.get(admin, "/api/status").body)
+            #expect(!status.ready && status.generation == nil && status.notReady == "no route table yet")
+        }
+
         @Test("--admin none: no admin entrypoint; a taken admin address is one clear line and exit 1")
         func offAndTaken() async throws {
             let directory = try temporaryDirectory()
