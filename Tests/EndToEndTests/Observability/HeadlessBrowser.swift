@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,6 +28,18 @@ final class HeadlessBrowser {
 
     /// Whether a missing browser fails the test rather than skipping it (CI sets it).
     static var required: Bool { ProcessInfo.processInfo.environment["PIER_REQUIRE_BROWSER"] == "1" }
+
+    /// Whether browser tests run: a browser is installed, or one is required (then its absence fails them).
+    static var enabled: Bool { executable != nil || required }
+
+    /// A browser, or nil after recording a failure when none is installed (the test was enabled by `required`).
+    static func launch() throws -> HeadlessBrowser? {
+        guard let executable else {
+            Issue.record("PIER_REQUIRE_BROWSER=1 but no chromium on PATH")
+            return nil
+        }
+        return try HeadlessBrowser(executable: executable)
+    }
 
     private let pid: pid_t
     private let toBrowser: Int32
