@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ProxyCore", targets: ["ProxyCore"]),
         .library(name: "Providers", targets: ["Providers"]),
         .library(name: "Publishing", targets: ["Publishing"]),
+        .library(name: "Admin", targets: ["Admin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,6 +27,10 @@ let package = Package(
         // Credentials: P-256 keys, AES-GCM, HKDF (Crypto) and X.509 issuing (X509, with SwiftASN1).
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        // Metrics: the swift-metrics API (Publishing counts reloads through it) and its Prometheus backend,
+        // whose registry the admin entrypoint's /metrics writes out.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: - Pure model (stdlib only)
@@ -39,6 +44,7 @@ let package = Package(
             dependencies: [
                 "RouteModel", "LabelConfig",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
@@ -73,6 +79,21 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The admin entrypoint of every role (serve, controller, proxy): health, status JSON, /metrics, dashboard.
+        .target(
+            name: "Admin",
+            dependencies: [
+                "RouteModel", "LabelConfig", "Publishing", "ControlPlane",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -115,8 +136,9 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine", "Publishing", "ControlPlane", "Credentials",
+                "RouteModel", "LabelConfig", "Providers", "ProxyCore", "DockerEngine", "Publishing", "ControlPlane", "Credentials", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -182,6 +204,15 @@ let package = Package(
         ),
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),
         .testTarget(
+            name: "AdminTests",
+            dependencies: [
+                "Admin", "Publishing", "LabelConfig", "RouteModel", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "LabelConfigTests",
             dependencies: ["LabelConfig", "RouteModel"],
             resources: [.copy("Fixtures")]
@@ -221,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ProxyCore", "Providers", "Publishing", "ControlPlane", "LabelConfig", "RouteModel", "TestSupport",
+                "ProxyCore", "Providers", "Publishing", "ControlPlane", "Admin", "LabelConfig", "RouteModel", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

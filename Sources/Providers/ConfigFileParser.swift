@@ -16,7 +16,7 @@ public enum ConfigFileParser {
         "LargeClientHeaderBuffers", "HideInfoHeaders", "AccessLog", "ProxyID", "UpstreamKeepaliveTimeout",
         "UpstreamMaxIdleConnections", "ClientBodyTimeout", "SSLProtocols", "SSLCiphers", "PublishedSSLPort",
         "SecretsDirectory", "DefaultCertificate", "DefaultCertificateKey", "TLSHandshakeTimeout", "ClientHeaderTimeout",
-        "UnderscoresInHeaders", "ResponseHeaderTimeout",
+        "UnderscoresInHeaders", "ResponseHeaderTimeout", "AdminTokenFile",
     ]
     /// Interlock NGINX keys that have no meaning for Pier; accepted with a warning so that an Interlock
     /// configuration can be reused as it is.
@@ -113,7 +113,17 @@ public enum ConfigFileParser {
     }
 
     private static func parseEntrypoints(_ table: TOMLTable, into config: inout StandaloneConfiguration, issues: inout [RouteIssue]) {
-        unknownKeys(table, known: ["HTTP", "HTTPS"], where: "Entrypoints", into: &issues)
+        unknownKeys(table, known: ["HTTP", "HTTPS", "Admin"], where: "Entrypoints", into: &issues)
+        if let value = table["Admin"] {
+            if value.string == "" || value.string == "none" {
+                config.adminHost = nil
+            } else if let (host, port) = StandaloneConfiguration.parseListenAddress(value.string ?? "") {
+                config.adminHost = host
+                config.adminPort = port
+            } else {
+                issues.append(RouteIssue(.error, service: nil, key: "Entrypoints.Admin", value: value.string ?? "\(value)", reason: "must be \"address:port\", e.g. \"127.0.0.1:8081\", or \"none\""))
+            }
+        }
         if let value = table["HTTPS"] {
             if value.string == "" {
                 config.httpsHost = nil
@@ -217,6 +227,7 @@ public enum ConfigFileParser {
             return text
         }
         if let directory = string("SecretsDirectory") { config.secretsDirectory = directory }
+        if let file = string("AdminTokenFile") { config.adminTokenFile = file }
         let certificate = string("DefaultCertificate"), key = string("DefaultCertificateKey")
         if let certificate, let key {
             config.defaultCertificate = CertificateNames(certificate: certificate, key: key)

@@ -131,7 +131,8 @@ public final class FileProvider: Service, Sendable {
                 continue
             }
             adjust(&config)
-            if current.httpHost != config.httpHost || current.httpPort != config.httpPort {
+            if current.httpHost != config.httpHost || current.httpPort != config.httpPort
+                || current.adminHost != config.adminHost || current.adminPort != config.adminPort || current.adminTokenFile != config.adminTokenFile {
                 logger.warning("Entrypoints changed; a restart is needed for listeners to move")
             }
             if current.secretsDirectory != config.secretsDirectory {
@@ -152,8 +153,7 @@ public final class FileProvider: Service, Sendable {
 
     /// Compiles `config` and hands it to the publisher, which decides whether anything changed.
     private func rebuild(_ config: StandaloneConfiguration, issues: [RouteIssue]) {
-        let (inputs, result) = config.builder(certificates: certificates).buildWithInputs(config.services, providerIssues: issues)
-        publisher.publish(Build(inputs: inputs, result: result))
+        publisher.publish(Build.timed { config.builder(certificates: certificates).buildWithInputs(config.services, providerIssues: issues) })
     }
 
     private func stamps(_ files: [String]) -> [FileStamp] { files.map { FileStamp(path: $0) } }

@@ -12,6 +12,13 @@ public struct StandaloneConfiguration: Hashable, Sendable {
     public var httpsHost: String? = "0.0.0.0"
     /// Port of the HTTPS entrypoint.
     public var httpsPort: Int = 8443
+    /// Address of the admin entrypoint (`[Entrypoints] Admin`); nil: no admin entrypoint. Loopback by default:
+    /// it is unauthenticated unless `adminTokenFile` is set.
+    public var adminHost: String? = "127.0.0.1"
+    /// Port of the admin entrypoint.
+    public var adminPort: Int = 8081
+    /// File holding the admin entrypoint's bearer token (`[Config] AdminTokenFile`, a Docker secret).
+    public var adminTokenFile: String?
     /// Folder certificate and key secret names are read from (`[Config] SecretsDirectory`).
     public var secretsDirectory: String = "/run/secrets"
     /// Certificate for HTTPS clients without SNI or with an unknown name (`DefaultCertificate`, `DefaultCertificateKey`).
@@ -23,7 +30,8 @@ public struct StandaloneConfiguration: Hashable, Sendable {
     /// The services (`[[Services]]`).
     public var services: [ServiceDescription] = []
 
-    /// Creates the default configuration: HTTP on 0.0.0.0:8080, HTTPS on 0.0.0.0:8443, no services.
+    /// Creates the default configuration: HTTP on 0.0.0.0:8080, HTTPS on 0.0.0.0:8443, admin on 127.0.0.1:8081,
+    /// no services.
     public init() {}
 
     /// Parses a listening address `host:port` (`[v6]:port`); port 0 asks the system for a free port.

@@ -1,3 +1,5 @@
+import CoreMetrics
+import Foundation
 import LabelConfig
 import Logging
 import NIOConcurrencyHelpers
@@ -11,17 +13,29 @@ public struct Build: Sendable {
     public var result: RouteTableBuilder.Result
     /// The content-addressed version of `inputs`, when the source knows it (a controller's snapshot).
     public var version: String?
+    /// How long compiling took, when the source measured it (`/metrics`, `/api/status`).
+    public var compileDuration: Duration?
 
     /// Creates a build.
-    public init(inputs: BuildInputs, result: RouteTableBuilder.Result, version: String? = nil) {
+    public init(inputs: BuildInputs, result: RouteTableBuilder.Result, version: String? = nil, compileDuration: Duration? = nil) {
         self.inputs = inputs
         self.result = result
         self.version = version
+        self.compileDuration = compileDuration
     }
 
     /// Compiles `inputs`.
     public init(inputs: BuildInputs, version: String? = nil) {
-        self.init(inputs: inputs, result: RouteTableBuilder.build(inputs), version: version)
+        var result: RouteTableBuilder.Result?
+        let duration = ContinuousClock().measure { result = RouteTableBuilder.build(inputs) }
+        self.init(inputs: inputs, result: result!, version: version, compileDuration: duration)
+    }
+
+    /// Runs `compile` (a builder call returning inputs and result) and records how long it took.
+    public static func timed(version: String? = nil, _ compile: () -> (BuildInputs, RouteTableBuilder.Result)) -> Build {
+        var built: (BuildInputs, RouteTableBuilder.Result)?
+        let duration = ContinuousClock().measure { built = compile() }
+        return Build(inputs: built!.0, result: built!.1, version: version, compileDuration: duration)
     }
 }
 
@@ -39,6 +53,10 @@ public struct Publication: Sendable {
     public var statuses: [ServiceStatus]
     /// Every issue found.
     public var issues: [RouteIssue]
+    /// When the table was published, in seconds since 1970.
+    public var publishedAt: Double = 0
+    /// How long its compile took, when measured.
+    public var compileDuration: Duration?
 }
 
 /// The one publish path: every source (configuration file, Docker Engine, controller) hands its builds here,
@@ -60,10 +78,13 @@ public final class Publisher: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let logger: Logger
+    private let metrics: PublisherMetrics?
 
-    /// Creates a publisher with nothing published yet.
-    public init(logger: Logger) {
+    /// Creates a publisher with nothing published yet; with `metrics`, it records generations, reloads,
+    /// compile times, issues and service states through that factory (Prometheus in `pier`).
+    public init(logger: Logger, metrics: (any MetricsFactory)? = nil) {
         self.logger = logger
+        self.metrics = metrics.map(PublisherMetrics.init(factory:))
     }
 
     /// The latest publication, if any table was published.
@@ -95,6 +116,7 @@ public final class Publisher: Sendable {
                 state.issues = issues
             }
             state.version = build.version
+            metrics?.record(build)
             let previous = state.latest
             if let previous, previous.table.content == build.result.table.content {
                 logger.debug("routes unchanged", metadata: build.version.map { ["version": "\($0)"] } ?? [:])
@@ -121,7 +143,9 @@ public final class Publisher: Sendable {
                 logger.info("\(status)")
             }
             let publication = Publication(generation: generation, table: table, inputs: build.inputs,
-                                          version: build.version, statuses: build.result.statuses, issues: issues)
+                                          version: build.version, statuses: build.result.statuses, issues: issues,
+                                          publishedAt: Date().timeIntervalSince1970, compileDuration: build.compileDuration)
+            metrics?.published(publication)
             state.latest = publication
             for subscriber in state.subscribers { subscriber(publication) }
             return publication

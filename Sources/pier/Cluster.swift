@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import ControlPlane
 import Credentials
@@ -8,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Prometheus
 import Providers
 import ProxyCore
 import RouteModel
@@ -19,13 +21,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// Options both cluster roles share: who this task is, where its credentials and admin endpoint are.
+/// Options both cluster roles share: who this task is, where its credentials are.
 struct ClusterOptions: ParsableArguments {
     @Option(help: "Folder holding pier-ca.crt and this role's certificate and key (Swarm mounts secrets here).")
     var credentials: String = CredentialFiles.defaultDirectory
-
-    @Option(help: "The admin endpoint (/live, /ready, /status) address:port, or none; default $PIER_ADMIN or 127.0.0.1:8090.")
-    var admin: String?
 
     @Option(help: "This task's name in logs and status (default: $PIER_TASK_NAME / $PIER_PROXY_NAME, else the host name).")
     var name: String?
@@ -39,14 +38,6 @@ struct ClusterOptions: ParsableArguments {
 
     func taskName(_ variable: String) -> String { name ?? Self.environment(variable) ?? ProcessInfo.processInfo.hostName }
     var nodeName: String { node ?? Self.environment("PIER_NODE") ?? ProcessInfo.processInfo.hostName }
-
-    /// The admin address, or nil when turned off.
-    func adminAddress() throws -> (host: String, port: Int)? {
-        let text = admin ?? Self.environment("PIER_ADMIN") ?? Health.defaultAdmin
-        if text == "none" { return nil }
-        guard let address = StandaloneConfiguration.parseListenAddress(text) else { throw ValidationError("--admin must be address:port or none") }
-        return address
-    }
 
     /// Loads this role's credentials and makes its TLS context; a problem is one clear line and exit 1.
     func load(_ role: CredentialRole, logger: Logger) throws -> (CredentialFiles, NIOSSLContext) {
@@ -71,13 +62,6 @@ func protectKeyMaterial() {
     #endif
 }
 
-/// Encodes a status document for `/status`.
-func statusJSON<T: Encodable>(_ value: T) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
-}
-
 struct Controller: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a controller: read the Docker Engine (or a configuration file), compile route tables, serve them to proxies over mutual TLS.")
@@ -91,21 +75,14 @@ struct Controller: AsyncParsableCommand {
     @OptionGroup var dockerOptions: DockerOptions
     @OptionGroup var upkeep: UpkeepOptions
     @OptionGroup var cluster: ClusterOptions
+    @OptionGroup var adminOptions: AdminOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if config == nil, !dockerOptions.enabled { throw ValidationError("give --docker (or --config FILE for a file of services)") }
         if StandaloneConfiguration.parseListenAddress(listen) == nil { throw ValidationError("--listen must be address:port") }
+        _ = try adminOptions.override()
         try logging.validateLevel()
-    }
-
-    struct Status: Codable {
-        var role = "controller"
-        var name: String
-        var version: String?
-        var generation: UInt64?
-        var routes: Int?
-        var proxies: [SubscriberStatus]
     }
 
     func run() async throws {
@@ -122,9 +99,12 @@ struct Controller: AsyncParsableCommand {
             configuration = loaded
             issues = found
         }
+        try adminOptions.apply(to: &configuration)
+        let admin = try adminOptions.resolve(configuration)
         let (_, tls) = try cluster.load(.controller, logger: logger)
         let name = cluster.taskName("PIER_TASK_NAME")
-        let publisher = Publisher(logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        let publisher = Publisher(logger: logger, metrics: AdminMetrics.factory(registry: registry))
         // A controller's labels may not name its own credentials, nor may a file of services.
         let certificates = CertificateFiles(directory: configuration.secretsDirectory, allowsPaths: !dockerOptions.enabled,
                                             reservedNames: CredentialFiles.reservedFileNames)
@@ -152,18 +132,23 @@ struct Controller: AsyncParsableCommand {
                                  identity: .init(controller: name, node: cluster.nodeName, pier: PierVersion.serverInfo)),
             tls: tls, group: group, publisher: publisher, logger: logger)
         var services: [any Service] = [server, source]
-        if let admin = try cluster.adminAddress() {
-            services.append(AdminServer(host: admin.host, port: admin.port, group: group, logger: logger, readiness: {
-                publisher.latest == nil ? "no table yet (engine not read)" : nil
-            }, status: {
-                let latest = publisher.latest
-                return statusJSON(Status(name: name, version: server.version, generation: latest?.generation,
-                                         routes: latest?.table.routes.count, proxies: server.subscribers))
-            }))
+        if let admin {
+            var sources = AdminSources(role: .controller, version: PierVersion.serverInfo, name: name, publisher: publisher)
+            sources.registry = registry
+            sources.proxies = { server.subscribers }
+            sources.snapshotVersion = { server.version }
+            services.append(AdminServer(configuration: admin, sources: sources, group: group, logger: logger))
         }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
-        try await serviceGroup.run()
+        do {
+            try await serviceGroup.run()
+        } catch let failure as AdminServer.BindError {
+            logger.error("\(failure); \(AdminOptions.hint)")
+            await cleanup?()
+            try await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
         await cleanup?()
         try await group.shutdownGracefully()
     }
@@ -221,9 +206,11 @@ struct Proxy: AsyncParsableCommand {
     var threads: Int?
 
     @OptionGroup var cluster: ClusterOptions
+    @OptionGroup var adminOptions: AdminOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        _ = try adminOptions.override()
         if StandaloneConfiguration.parseListenAddress(http) == nil { throw ValidationError("--http must be address:port") }
         if https != "none", StandaloneConfiguration.parseListenAddress(https) == nil { throw ValidationError("--https must be address:port or none") }
         if controllers() == nil { throw ValidationError("--controller must be host:port[,host:port…]") }
@@ -236,17 +223,6 @@ struct Proxy: AsyncParsableCommand {
         return list.map { ($0!.host, $0!.port!) }
     }
 
-    struct Status: Codable {
-        var role = "proxy"
-        var name: String
-        var controller: String?
-        var address: String?
-        var version: String?
-        var generation: UInt64?
-        var routes: Int?
-        var problem: String?
-    }
-
     func run() async throws {
         let logger = logging.bootstrap()
         protectKeyMaterial()
@@ -254,7 +230,9 @@ struct Proxy: AsyncParsableCommand {
         let stateKey = StateKey(credentials: credentials)
         let name = cluster.taskName("PIER_PROXY_NAME")
         let noAccessLog = logging.noAccessLog
-        let publisher = Publisher(logger: logger)
+        let admin = try adminOptions.resolve()
+        let registry = PrometheusCollectorRegistry()
+        let publisher = Publisher(logger: logger, metrics: AdminMetrics.factory(registry: registry))
         let tables = RouteTableBox()
         publisher.subscribe { tables.publish($0.table) }
         let statePath = state == "none" ? nil : state
@@ -276,27 +254,24 @@ struct Proxy: AsyncParsableCommand {
                                        }
                                    }, logger: logger)
         if let statePath { loadState(statePath, key: stateKey, client: client, logger: logger) }
-        let draining = DrainingFlag()
-        var extra: [any Service] = [client]
-        if let admin = try cluster.adminAddress() {
-            extra.append(AdminServer(host: admin.host, port: admin.port, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
-                                     readiness: {
-                if draining.value { return "draining" }
-                guard publisher.latest != nil else {
-                    return "no table yet: \(client.status.lastProblem ?? "waiting for a controller")"
-                }
-                return nil
-            }, status: {
-                let status = client.status, latest = publisher.latest
-                return statusJSON(Status(name: name, controller: status.controller, address: status.address, version: status.version,
-                                         generation: latest?.generation, routes: latest?.table.routes.count, problem: status.lastProblem))
-            }))
+        let draining = SetOnceFlag()
+        var sources = AdminSources(role: .proxy, version: PierVersion.serverInfo, name: name, publisher: publisher) {
+            if draining.value { return "draining" }
+            return publisher.latest == nil ? "no table yet: \(client.status.lastProblem ?? "waiting for a controller")" : nil
         }
+        sources.registry = registry
+        sources.snapshotVersion = { client.status.version }
+        sources.controllerLink = {
+            let status = client.status
+            return StatusDocument.ControllerLink(name: status.controller, address: status.address, problem: status.lastProblem)
+        }
+        var extra: [any Service] = [client]
         extra.append(ShutdownDelay(delay: .seconds(shutdownDelay), draining: draining, logger: logger))
         let httpAddress = StandaloneConfiguration.parseListenAddress(http)!
         let httpsAddress = https == "none" ? nil : StandaloneConfiguration.parseListenAddress(https)
         try await serve(host: httpAddress.host, port: httpAddress.port, https: httpsAddress, grace: grace,
-                        threads: threads ?? System.coreCount, tables: tables, extra: extra, logger: logger) { failure in
+                        threads: threads ?? System.coreCount, tables: tables, admin: admin.map { ($0, sources) },
+                        extra: extra, logger: logger) { failure in
             failure.entrypoint == "HTTPS" ? "choose another address with --https ADDR:PORT" : "choose another address with --http ADDR:PORT"
         }
     }
@@ -321,8 +296,8 @@ struct Proxy: AsyncParsableCommand {
     }
 }
 
-/// A flag set once (SIGTERM received), read from any thread: a mutex, not an atomic.
-final class DrainingFlag: Sendable {
+/// A flag set once (SIGTERM received, entrypoints listening), read from any thread: a mutex, not an atomic.
+final class SetOnceFlag: Sendable {
     private let box = Mutex(false)
     var value: Bool { box.withLock { $0 } }
     func set() { box.withLock { $0 = true } }
@@ -332,7 +307,7 @@ final class DrainingFlag: Sendable {
 /// connections (services stop in reverse order: this one, listed last, first).
 struct ShutdownDelay: Service {
     let delay: Duration
-    let draining: DrainingFlag
+    let draining: SetOnceFlag
     let logger: Logger
 
     func run() async throws {
@@ -346,18 +321,21 @@ struct ShutdownDelay: Service {
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exit 0 when the local Pier is ready (GET /ready on its admin endpoint), else 1: the image's HEALTHCHECK.")
+        abstract: "Exit 0 when the local Pier is ready (GET /readyz on its admin entrypoint), else 1: the image's HEALTHCHECK.")
 
-    static let defaultAdmin = "127.0.0.1:8090"
-
-    @Option(help: "The admin endpoint (default: $PIER_ADMIN or 127.0.0.1:8090).")
+    @Option(help: "The admin entrypoint (default: $PIER_ADMIN or 127.0.0.1:8081).")
     var admin: String?
 
-    func run() async throws {
-        let text = admin ?? ClusterOptions.environment("PIER_ADMIN") ?? Self.defaultAdmin
+    /// The admin entrypoint to ask: `--admin`, `$PIER_ADMIN`, the default; a wildcard address means loopback.
+    static func address(_ admin: String?) throws -> (host: String, port: Int) {
+        let text = admin ?? ClusterOptions.environment("PIER_ADMIN") ?? AdminConfiguration.defaultAddress
         guard let address = StandaloneConfiguration.parseListenAddress(text) else { throw ValidationError("--admin must be address:port") }
-        let host = address.host == "0.0.0.0" ? "127.0.0.1" : address.host
-        let (status, body) = await AdminProbe.get(host: host, port: address.port, path: "/ready", timeout: .seconds(2))
+        return (address.host == "0.0.0.0" ? "127.0.0.1" : address.host, address.port)
+    }
+
+    func run() async throws {
+        let address = try Self.address(admin)
+        let (status, body) = await AdminProbe.get(host: address.host, port: address.port, path: "/readyz", timeout: .seconds(2))
         print(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if status != 200 { throw ExitCode(1) }
     }
@@ -366,41 +344,69 @@ struct Health: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Print what the local controller or proxy is doing (its admin /status): a controller lists its proxies.")
+        abstract: "Print what the local Pier is doing (its admin /api/status): a controller lists its proxies.")
 
-    @Option(help: "The admin endpoint (default: $PIER_ADMIN or 127.0.0.1:8090).")
+    @Option(help: "The admin entrypoint (default: $PIER_ADMIN or 127.0.0.1:8081).")
     var admin: String?
+
+    @Option(help: "File holding the admin entrypoint's bearer token, when it wants one.")
+    var adminTokenFile: String?
 
     @Flag(help: "Print the JSON as it is.")
     var json = false
 
     func run() async throws {
-        let text = admin ?? ClusterOptions.environment("PIER_ADMIN") ?? Health.defaultAdmin
-        guard let address = StandaloneConfiguration.parseListenAddress(text) else { throw ValidationError("--admin must be address:port") }
-        let host = address.host == "0.0.0.0" ? "127.0.0.1" : address.host
-        let (status, body) = await AdminProbe.get(host: host, port: address.port, path: "/status", timeout: .seconds(2))
+        let address = try Health.address(admin)
+        let token = try adminTokenFile.map { path in
+            do { return try AdminConfiguration.readToken(path: path) } catch { throw ValidationError("\(error)") }
+        }
+        let (status, body) = await AdminProbe.get(host: address.host, port: address.port, path: "/api/status", token: token,
+                                                   timeout: .seconds(2))
         guard status == 200 else {
-            print("pier status: \(body)")
+            print("pier status: \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
             throw ExitCode(1)
         }
         if json { print(body); return }
-        let data = Data(body.utf8)
-        if let controller = try? JSONDecoder().decode(Controller.Status.self, from: data), controller.role == "controller" {
-            print(Self.render(controller, now: Date().timeIntervalSince1970), terminator: "")
-        } else if let proxy = try? JSONDecoder().decode(Proxy.Status.self, from: data) {
-            print("proxy \(proxy.name): controller \(proxy.controller ?? "none") \(proxy.address.map { "(\($0))" } ?? ""), version \(proxy.version ?? "none"), generation \(proxy.generation.map(String.init) ?? "-"), \(proxy.routes ?? 0) routes")
-            if let problem = proxy.problem { print("last problem: \(problem)") }
-        } else {
-            print(body)
+        guard let document = try? StatusJSON.decode(body) else { print(body); return }
+        print(Self.render(document, now: Date().timeIntervalSince1970), terminator: "")
+    }
+
+    /// The status in lines: the role's headline, a controller's proxies, services not routed and issues.
+    static func render(_ status: StatusDocument, now: Double) -> String {
+        let routes = status.routes.count { $0.route != "default" }
+        let table = "version \(status.version ?? "none"), generation \(status.generation.map(String.init) ?? "-"), \(routes) routes"
+        var out: String
+        switch status.role {
+        case "controller":
+            out = "controller \(status.name ?? "-"): \(table)\n" + render(proxies: status.proxies ?? [], current: status.version, now: now)
+        case "proxy":
+            let link = status.controller
+            out = "proxy \(status.name ?? "-"): controller \(link?.name ?? "none") \(link?.address.map { "(\($0))" } ?? ""), \(table)\n"
+            if let problem = link?.problem { out += "last problem: \(problem)\n" }
+        default:
+            out = "\(status.role): \(table)\n"
         }
+        if let why = status.notReady { out += "not ready: \(why)\n" }
+        let unrouted = status.services.filter { $0.state != "routed" && $0.state != "ignored" }
+        if !unrouted.isEmpty {
+            out += "services not routed:\n"
+            for service in unrouted { out += "  \(service.name): \(service.state)\(service.reason.map { " (\($0))" } ?? "")\n" }
+        }
+        if !status.issues.isEmpty {
+            out += "issues (\(status.issues.count)):\n"
+            for issue in status.issues {
+                let subject = (issue.service.map { "service \"\($0)\": " } ?? "") + (issue.key.map { "\($0)" + (issue.value.map { "=\"\($0)\"" } ?? "") + ": " } ?? "")
+                out += "  \(issue.severity): \(subject)\(issue.reason)\n"
+            }
+        }
+        return out
     }
 
     /// The controller's table of proxies.
-    static func render(_ status: Controller.Status, now: Double) -> String {
-        var lines = ["controller \(status.name): version \(status.version ?? "none"), generation \(status.generation.map(String.init) ?? "-"), \(status.routes ?? 0) routes",
-                     "proxies (\(status.proxies.count)):"]
-        let rows = [["NAME", "NODE", "VERSION", "ACKED", "LAST SEEN", "ADDRESS"]] + status.proxies.map { proxy in
-            let current = proxy.sent == status.version ? " (current)" : ""
+    static func render(proxies: [SubscriberStatus], current version: String?, now: Double = Date().timeIntervalSince1970) -> String {
+        var lines = ["proxies (\(proxies.count)):"]
+        let rows = [["NAME", "NODE", "VERSION", "ACKED", "LAST SEEN", "ADDRESS"]] + proxies.map { proxy in
+            let current = proxy.sent == version ? " (current)" : ""
             let acked = proxy.nack.map { "NACK: \($0)" } ?? (proxy.acked == proxy.sent && proxy.acked != nil ? "yes" : "no")
             return [proxy.name, proxy.node, (proxy.sent ?? "-") + current, acked, "\(Int(max(0, now - proxy.lastSeen))) s", proxy.address]
         }

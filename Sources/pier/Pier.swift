@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import DockerEngine
 import Foundation
@@ -5,6 +6,7 @@ import LabelConfig
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import Providers
 import Publishing
 import ProxyCore
@@ -93,6 +95,7 @@ struct Serve: AsyncParsableCommand {
     var https: String?
 
     @OptionGroup var dockerOptions: DockerOptions
+    @OptionGroup var adminOptions: AdminOptions
 
     @Option(help: "Time in-flight requests get to finish on SIGTERM/SIGINT, in seconds.")
     var grace: Int = 10
@@ -113,6 +116,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("give --config FILE, or --docker to route a Docker Swarm (pier demo runs a built-in example)")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try adminOptions.override()
         if watchInterval < 1 { throw ValidationError("--watch-interval must be at least 1 (milliseconds)") }
         try logging.validateLevel()
     }
@@ -131,6 +135,7 @@ struct Serve: AsyncParsableCommand {
             configuration = loaded
         }
         let noAccessLog = logging.noAccessLog
+        let adminOverride = try adminOptions.override(), adminTokenFile = adminOptions.adminTokenFile
         let override = http.flatMap(StandaloneConfiguration.parseListenAddress)
         if http != nil, override == nil { throw ValidationError("--http must be address:port") }
         let httpsOff = https == "none" || https == ""
@@ -141,12 +146,15 @@ struct Serve: AsyncParsableCommand {
             if let override { config.httpHost = override.host; config.httpPort = override.port }
             if httpsOff { config.httpsHost = nil }
             if let httpsOverride { config.httpsHost = httpsOverride.host; config.httpsPort = httpsOverride.port }
+            AdminOptions.apply(adminOverride, tokenFile: adminTokenFile, to: &config)
         }
         adjust(&configuration)
+        let admin = try adminOptions.resolve(configuration)
 
         // The data plane is one subscriber of the publisher, which every source feeds.
         let tables = RouteTableBox(.empty(settings: configuration.settings))
-        let publisher = Publisher(logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        let publisher = Publisher(logger: logger, metrics: AdminMetrics.factory(registry: registry))
         publisher.subscribe { tables.publish($0.table) }
         let provider: any Service
         var cleanup: (@Sendable () async -> Void)?
@@ -167,21 +175,31 @@ struct Serve: AsyncParsableCommand {
             file.publishInitial()
             provider = file
         }
+        // Ready once the entrypoints listen and a first table is live; not ready again from SIGTERM on.
+        let listening = SetOnceFlag(), draining = SetOnceFlag()
+        var sources = AdminSources(role: .serve, version: PierVersion.serverInfo, publisher: publisher) {
+            draining.value ? "draining" : listening.value ? nil : "entrypoints not listening yet"
+        }
+        sources.registry = registry
         try await serve(
             host: configuration.httpHost, port: configuration.httpPort,
             https: configuration.httpsHost.map { ($0, configuration.httpsPort) }, grace: grace, threads: threads ?? System.coreCount,
-            tables: tables, extra: [provider], logger: logger) { failure in
+            tables: tables, admin: admin.map { ($0, sources) },
+            extra: [provider, ShutdownDelay(delay: .zero, draining: draining, logger: logger)], logger: logger,
+            bindHint: { failure in
                 failure.entrypoint == "HTTPS"
                     ? "choose another address with --https ADDR:PORT ([Entrypoints] HTTPS), or --https none for no HTTPS entrypoint"
                     : "choose another address with --http ADDR:PORT ([Entrypoints] HTTP)"
-            }
+            }, onStart: { _ in listening.set() })
         await cleanup?()
     }
 }
 
-/// Runs the entrypoint and the given services until SIGTERM or SIGINT, then drains. An entrypoint that cannot
-/// listen is logged with its address and `bindHint`'s advice (the option that moves it), and exits 1.
+/// Runs the entrypoint, the admin entrypoint (when given) and the given services until SIGTERM or SIGINT, then
+/// drains. An entrypoint that cannot listen is logged with its address and `bindHint`'s advice (the option that
+/// moves it), and exits 1.
 func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
+           admin: (configuration: AdminConfiguration, sources: AdminSources)? = nil,
            extra: [any Service], logger: Logger, bindHint: (ProxyServer.BindError) -> String,
            onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -189,6 +207,11 @@ func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: In
         configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace)),
         group: group, tables: tables, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+    if let admin {
+        // The data plane's families join /metrics here (`sources.extraExposition`), once it counts.
+        // On the data plane's loops: /healthz answering says they do.
+        services.append(.init(service: AdminServer(configuration: admin.configuration, sources: admin.sources, group: group, logger: logger)))
+    }
     services += extra.map { .init(service: $0) }
     // The group traps SIGTERM and SIGINT before it starts any service, and the entrypoints bind (and log that
     // they listen) inside it: a SIGTERM right after "entrypoint listening" drains Pier instead of killing it.
@@ -201,6 +224,10 @@ func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: In
         try await group2.run()
     } catch let failure as ProxyServer.BindError {
         logger.error("\(failure); \(bindHint(failure))")
+        try await group.shutdownGracefully()
+        throw ExitCode(1)
+    } catch let failure as AdminServer.BindError {
+        logger.error("\(failure); \(AdminOptions.hint)")
         try await group.shutdownGracefully()
         throw ExitCode(1)
     }

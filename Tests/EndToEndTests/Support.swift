@@ -172,12 +172,16 @@ final class PierProcess: @unchecked Sendable {
     private(set) var port = 0
     private(set) var httpsPort = 0
 
-    /// Runs `pier` with `arguments`; `serve` gets its HTTPS entrypoint on 127.0.0.1 and a free port unless the
-    /// arguments say otherwise (tests never listen beyond loopback).
+    /// Runs `pier` with `arguments`; `serve` gets its HTTPS entrypoint on 127.0.0.1 and a free port, and every
+    /// role a free admin port, unless the arguments say otherwise (tests never listen beyond loopback).
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: pierBinary)
         var arguments = arguments
         if arguments.first == "serve", !arguments.contains("--https") { arguments += ["--https", "127.0.0.1:0"] }
+        // Every role has an admin entrypoint, 127.0.0.1:8081 by default: tests run several Piers at once.
+        if ["serve", "controller", "proxy"].contains(arguments.first), !arguments.contains("--admin") {
+            arguments += ["--admin", "127.0.0.1:0"]
+        }
         process.arguments = arguments
         let err = Pipe()
         process.standardError = err

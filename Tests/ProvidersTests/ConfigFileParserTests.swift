@@ -38,6 +38,21 @@ struct ConfigFileParserTests {
         #expect(!ProxySettings().underscoresInHeaders)
     }
 
+    @Test("the admin entrypoint: 127.0.0.1:8081 by default, an address, none, a bad value named; the token file")
+    func adminEntrypoint() throws {
+        let defaults = try #require(ConfigFileParser.parse("").0)
+        #expect(defaults.adminHost == "127.0.0.1" && defaults.adminPort == 8081 && defaults.adminTokenFile == nil)
+        let (set, issues) = ConfigFileParser.parse("[Entrypoints]\nAdmin = \"10.0.9.5:9100\"\n[Config]\nAdminTokenFile = \"/run/secrets/t\"\n")
+        #expect(issues.isEmpty, "\(issues)")
+        #expect(set?.adminHost == "10.0.9.5" && set?.adminPort == 9100 && set?.adminTokenFile == "/run/secrets/t")
+        for off in ["", "none"] {
+            #expect(try #require(ConfigFileParser.parse("[Entrypoints]\nAdmin = \"\(off)\"\n").0).adminHost == nil)
+        }
+        let (bad, found) = ConfigFileParser.parse("[Entrypoints]\nAdmin = \"8081\"\n")
+        #expect(bad?.adminHost == "127.0.0.1" && bad?.adminPort == 8081)
+        #expect(found.map(\.key) == ["Entrypoints.Admin"] && found.first?.value == "8081")
+    }
+
     @Test("defaults: HTTPS on 0.0.0.0:8443, TLS 1.2–1.3, /run/secrets; an empty HTTPS entrypoint turns it off")
     func defaults() throws {
         let config = try #require(ConfigFileParser.parse("").0)

@@ -39,6 +39,9 @@ public struct PrometheusExposition: Sendable {
         families = parser.families
     }
 
+    /// Each family's type, by family name.
+    public var types: [String: String] { Dictionary(families.compactMap { f in f.type.map { (f.name, $0) } }, uniquingKeysWith: { a, _ in a }) }
+
     /// The family named `name`.
     public func family(_ name: String) -> Family? { families.first { $0.name == name } }
 

@@ -85,11 +85,12 @@ public final class SwarmProvider: Service, Sendable {
                 described.rejected[name] = reason
             }
         }
-        let (inputs, result) = RouteTableBuilder(
-            settings: configuration.settings, serviceCluster: configuration.serviceCluster,
-            certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
-        ).buildWithInputs(parsed: described.services, providerIssues: described.issues, rejected: described.rejected)
-        return Build(inputs: inputs, result: result)
+        return Build.timed {
+            RouteTableBuilder(
+                settings: configuration.settings, serviceCluster: configuration.serviceCluster,
+                certificates: configuration.certificates, defaultCertificate: configuration.defaultCertificate
+            ).buildWithInputs(parsed: described.services, providerIssues: described.issues, rejected: described.rejected)
+        }
     }
 
     public func run() async {

@@ -1,3 +1,4 @@
+import Admin
 import Foundation
 import TestSupport
 import Testing
@@ -43,9 +44,9 @@ extension EndToEnd {
             return (result.status, result.out)
         }
 
-        func proxy(_ secrets: String, controller: Int, state: String) throws -> PierProcess {
+        func proxy(_ secrets: String, controller: Int, state: String, shutdownDelay: Int = 0) throws -> PierProcess {
             try PierProcess(["proxy", "--controller", "127.0.0.1:\(controller)", "--http", "127.0.0.1:0", "--https", "none",
-                             "--state", state, "--admin", "127.0.0.1:0", "--credentials", secrets, "--shutdown-delay", "0",
+                             "--state", state, "--admin", "127.0.0.1:0", "--credentials", secrets, "--shutdown-delay", "\(shutdownDelay)",
                              "--grace", "1", "--name", "proxy-test", "--node", "here", "--no-access-log"])
         }
 
@@ -77,6 +78,13 @@ extension EndToEnd {
             }, "\((try? run(pierBinary, ["status", "--admin", "127.0.0.1:\(controllerAdmin)"]))?.out ?? "")")
             let proxyStatus = try run(pierBinary, ["status", "--admin", "127.0.0.1:\(admin)"]).out
             #expect(proxyStatus.contains("proxy proxy-test: controller ctl-test"), "\(proxyStatus)")
+            // The control channel in each side's metrics.
+            let controllerMetrics = try PrometheusExposition(parsing: await AdminProbe.get(
+                host: "127.0.0.1", port: controllerAdmin, path: "/metrics", timeout: .seconds(2)).body)
+            #expect(controllerMetrics.value("pier_control_subscribers") == 1)
+            let proxyMetrics = try PrometheusExposition(parsing: await AdminProbe.get(host: "127.0.0.1", port: admin, path: "/metrics", timeout: .seconds(2)).body)
+            #expect(proxyMetrics.value("pier_control_connected") == 1)
+            #expect(proxyMetrics.value("pier_route_table_generation") == 1)
             // The state file is private and holds no readable key or route.
             let attributes = try FileManager.default.attributesOfItem(atPath: state)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -95,13 +103,18 @@ extension EndToEnd {
             #expect(first.terminate() == 0)
 
             // A proxy starting while no controller answers serves the persisted table and is ready.
-            let second = try proxy(secrets, controller: control, state: state)
+            let second = try proxy(secrets, controller: control, state: state, shutdownDelay: 2)
             let port2 = try await second.waitForPort()
             let admin2 = try await second.waitForAddress(of: "admin listening")
             #expect(Self.fetch(port2, host: "moved.test").status == 200, "\(second.output)")
             #expect(second.output.contains("serving persisted table"))
             #expect(try Self.health(admin2).status == 0)
-            _ = second.terminate()
+            // From SIGTERM on it is not ready (draining) while the shutdown delay runs, and still serves.
+            kill(second.process.processIdentifier, SIGTERM)
+            #expect(await becomesTrue(2) { (try? Self.health(admin2))?.out.contains("not ready: draining") == true })
+            #expect(Self.fetch(port2, host: "moved.test").status == 200)
+            second.process.waitUntilExit()
+            #expect(second.process.terminationStatus == 0)
 
             // Without a state file and without a controller there is nothing to serve: not ready, and why.
             let third = try proxy(secrets, controller: control, state: directory.appendingPathComponent("none.state").path)

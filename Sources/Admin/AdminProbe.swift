@@ -3,10 +3,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// One GET against an admin endpoint (`pier health`, `pier status`): status code and body, or 0 and the
-/// error when nothing answered in time.
+/// One GET against an admin entrypoint (`pier health`, `pier status`): status code and body, or 0 and the
+/// error when nothing answered in time. `token` goes in `Authorization: Bearer`.
 public enum AdminProbe {
-    public static func get(host: String, port: Int, path: String, timeout: TimeAmount) async -> (status: Int, body: String) {
+    public static func get(host: String, port: Int, path: String, token: String? = nil, timeout: TimeAmount) async -> (status: Int, body: String) {
         let collector = Collector()
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -21,6 +21,7 @@ public enum AdminProbe {
             var headers = HTTPHeaders()
             headers.add(name: "host", value: host)
             headers.add(name: "connection", value: "close")
+            if let token { headers.add(name: "authorization", value: "Bearer \(token)") }
             channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)),
                           promise: nil)
             try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
