@@ -25,6 +25,7 @@ extension ProxyServer {
             let service = LoopMetrics.service(of: pool)
             for endpoint in pool.endpoints {
                 snapshot.endpointHealthy[.init(service: service, endpoint: "\(endpoint)")] = !outOfRotation.contains(endpoint)
+                snapshot.endpointInRotation[endpoint] = !outOfRotation.contains(endpoint)
             }
         }
         return snapshot

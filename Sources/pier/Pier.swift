@@ -203,14 +203,16 @@ func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: In
            extra: [any Service], logger: Logger, bindHint: (ProxyServer.BindError) -> String,
            onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    // Without an admin entrypoint nobody reads the counters: the data plane does not count at all.
     let server = ProxyServer(
-        configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace)),
+        configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace), metrics: admin != nil),
         group: group, tables: tables, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
     if let admin {
-        // The data plane's families join /metrics here (`sources.extraExposition`), once it counts.
+        var sources = admin.sources
+        sources.observe(server)
         // On the data plane's loops: /healthz answering says they do.
-        services.append(.init(service: AdminServer(configuration: admin.configuration, sources: admin.sources, group: group, logger: logger)))
+        services.append(.init(service: AdminServer(configuration: admin.configuration, sources: sources, group: group, logger: logger)))
     }
     services += extra.map { .init(service: $0) }
     // The group traps SIGTERM and SIGINT before it starts any service, and the entrypoints bind (and log that

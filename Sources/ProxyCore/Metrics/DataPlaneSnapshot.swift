@@ -152,13 +152,15 @@ public struct DataPlaneSnapshot: Sendable, Equatable {
     public var downstreamClosed: [String: UInt64] = [:]
     /// TLS handshakes by result.
     public var tlsHandshakes: [TLSResult: UInt64] = [:]
-    /// HTTP/2 streams opened and closed on the HTTPS entrypoint.
     /// Requests that ended in a failure, by its kind.
     public var failures: [FailureCause.Kind: UInt64] = [:]
+    /// HTTP/2 streams opened and closed on the HTTPS entrypoint.
     public var http2StreamsOpened: UInt64 = 0
     public var http2StreamsClosed: UInt64 = 0
     /// Health of every endpoint of the current table's pools: active checks and passive ejections alike.
     public var endpointHealthy: [EndpointKey: Bool] = [:]
+    /// The same health by endpoint alone (an endpoint in several pools is healthy only if it is in all).
+    public var endpointInRotation: [Endpoint: Bool] = [:]
     /// The generation of the route table live at the scrape.
     public var routeTableGeneration: UInt64 = 0
 

@@ -108,9 +108,19 @@ extension EndToEnd {
             let printed = try run(pierBinary, ["status", "--admin", "127.0.0.1:\(admin)", "--admin-token-file", tokenFile]).out
             #expect(printed.contains("api: rejected") && printed.contains("com.docker.lb.port=\"80x\""), "\(printed)")
 
+            // Traffic through the HTTP entrypoint is counted by the data plane and joins the same scrape.
+            #expect(try Self.get(port, "/", host: "app.test").status == 200)
+            #expect(try Self.get(port, "/", host: "nowhere.test").status == 503)
             let metrics = try Self.get(admin, "/metrics", token: "t0ken-for-tests")
             #expect(metrics.status == 200)
             let parsed = try PrometheusExposition(parsing: metrics.body)
+            #expect(parsed.value("pier_http_requests_total", ["entrypoint": "http", "route": "app.test/", "service": "web", "method": "GET", "code": "2xx"]) == 1,
+                    "\(metrics.body)")
+            #expect(parsed.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
+            #expect(parsed.value("pier_endpoint_healthy", ["service": "web", "endpoint": "127.0.0.1:\(backend.port)"]) == 1)
+            // The dashboard's counters come from the same snapshot.
+            let traffic = try Self.get(admin, "/api/status", token: "t0ken-for-tests").body.filter { !$0.isWhitespace }
+            #expect(traffic.contains("\"kind\":\"no_route\"") && traffic.contains("\"healthy\":true"), "\(traffic)")
             #expect(parsed.value("pier_route_table_generation") == 1, "\(metrics.body)")
             #expect(parsed.value("pier_route_issues", ["severity": "error"]) == 1)
             #expect(parsed.value("pier_services", ["state": "rejected"]) == 1)
