@@ -52,7 +52,10 @@ import time
 HOST_FMT = "host{}.bench.test"
 EXTRA_HOST = "extra.bench.test"
 PROXIES = ["pier", "nginx", "haproxy"]
-PROXY_TITLE = {"pier": "Pier", "floor": "NIO floor", "nginx": "nginx", "haproxy": "HAProxy"}
+PROXY_TITLE = {"pier": "Pier", "piermx": "Pier, metrics on", "floor": "NIO floor", "nginx": "nginx", "haproxy": "HAProxy"}
+# bench/run's "piermx": scenario (a) only, Pier with its admin entrypoint on and /metrics scraped every second
+# during its runs, against "pier" (no admin entrypoint: nothing counted): the cost of the metrics.
+METRICS_TARGET = 0.97
 # pier-nio-floor (bench/run's "floor"): every scenario but (f) and (g) (it has no table to reload), right after Pier.
 FLOOR_SCENARIOS = "abcdehi"
 HTTP1_PROXIES = ["pier", "floor", "nginx", "haproxy"]
@@ -856,6 +859,7 @@ def cmd_report(args):
     problems = []
     # The NIO floor is expected in (a)–(e), (h), (i) when the run had it at all (older records and --only g do not).
     floor_run = any(r["kind"] in ("wrk", "idle") and r.get("proxy") == "floor" for r in records)
+    mx_run = any(r["kind"] == "wrk" and r.get("proxy") == "piermx" for r in records)
 
     def proxies_of(key, recs=()):
         if (key in FLOOR_SCENARIOS and floor_run) or any(r.get("proxy") == "floor" for r in recs):
@@ -952,6 +956,8 @@ def cmd_report(args):
         w("|---|---|---|---|---|---|---|")
         stats = {}
         ps = proxies_of(key, recs)
+        if key == "a" and (mx_run or any(r.get("proxy") == "piermx" for r in recs)):
+            ps = [ps[0], "piermx"] + ps[1:]
         for p in ps:
             rs = [by.get((p, rd)) for rd in rounds]
             rs = [r for r in rs if r]
@@ -973,6 +979,8 @@ def cmd_report(args):
         pairs = [("pier", "nginx"), ("pier", "haproxy")]
         if "floor" in ps:
             pairs += [("pier", "floor"), ("floor", "nginx")]
+        if "piermx" in ps:
+            pairs += [("piermx", "pier"), ("piermx", "nginx")]
         for num, other in pairs:
             rr, lr = [], []
             for rd in rounds:
@@ -983,12 +991,19 @@ def cmd_report(args):
                     lr.append(a["p99_ms"] / b["p99_ms"])
             if not rr:
                 problems.append(f"scenario {key}: no {PROXY_TITLE[num]}/{PROXY_TITLE[other]} ratio")
-            sk = other if num == "pier" else f"{num}_{other}"  # ratio_nginx …, ratio_floor, ratio_floor_nginx
+            sk = other if num == "pier" else f"{num}_{other}"  # ratio_nginx …, ratio_floor, ratio_floor_nginx, ratio_piermx_pier
             stats[f"ratio_{sk}"] = med(rr)
             stats[f"p99ratio_{sk}"] = med(lr)
             w(f"| {PROXY_TITLE[num]}/{PROXY_TITLE[other]} | {fmt(med(rr), 2, '×')} | {fmt(med(lr), 2, '×')} | "
               f"{', '.join(f'{x:.2f}' for x in rr)} |")
         w("")
+        if "piermx" in ps:
+            cost = stats.get("ratio_piermx_pier")
+            w(f"Metrics cost: Pier with its admin entrypoint on (every request, connection and handshake counted per "
+              f"event loop; `/metrics` scraped every second during its runs) against Pier without one (nothing "
+              f"counted): {fmt(cost, 3, '×')} req/s, p99 {fmt(stats.get('p99ratio_piermx_pier'), 2, '×')}; target ≥ "
+              f"{METRICS_TARGET}× ({'met' if cost is not None and cost >= METRICS_TARGET else 'not met'}). The Pier "
+              "rows of every other table run without an admin entrypoint.\n")
         if key == "d":
             w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB). The upstream connection "
               "count here also includes connections of the backend's own `/upload` → `/sink` hop.\n")
@@ -1127,6 +1142,11 @@ def cmd_report(args):
         S.append(f"| {title} | {fmt(rn, 2, '×')} | {fmt(rh, 2, '×')} | {fmt(ln, 2, '×')} | {fmt(lh, 2, '×')} | "
                  f"{target} | {'yes' if met else 'no'} | "
                  f"{fmt(st.get('ratio_floor'), 2, '×')} |")
+    for key, title, st in summary:
+        if key == "a" and st.get("ratio_piermx_pier") is not None:
+            cost = st["ratio_piermx_pier"]
+            S.append(f"| (a) with metrics on / off (issue 15) | {fmt(st.get('ratio_piermx_nginx'), 2, '×')} with metrics | | "
+                     f"| | metrics cost ≥ {METRICS_TARGET}× | {'yes' if cost >= METRICS_TARGET else 'no'} ({cost:.3f}×) | — |")
     pe = idle.get("pier", {}).get("bytes_per_conn")
     others = ", ".join(f"{PROXY_TITLE[p]} {kib(idle.get(p, {}).get('bytes_per_conn'))}"
                        for p in proxies_of("e", idle.values()) if p != "pier")
