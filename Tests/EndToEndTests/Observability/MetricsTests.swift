@@ -1,3 +1,4 @@
+import Foundation
 import LabelConfig
 import Logging
 import NIOPosix
@@ -107,6 +108,92 @@ extension EndToEnd {
             await server.drain()
             try await group.shutdownGracefully()
             await app.stop()
+        }
+    }
+}
+
+extension EndToEnd {
+    /// The same known sequence against a real `pier serve`, scraped over HTTP from its admin entrypoint's
+    /// `/metrics` as Prometheus would.
+    @Suite struct ScrapedMetricsTests {
+        @Test("a real pier serve: 200, upstream 404, 503 without route, a retry and a refused TLS handshake, scraped from /metrics")
+        func scrapedFromTheAdminEntrypoint() async throws {
+            let app = try await TestBackend.start("app")
+            let missing = try await TestBackend.start("missing", status: .notFound)
+            let dead = try await refusedPort()
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let file = directory.appendingPathComponent("pier.toml").path
+            try """
+            [Entrypoints]
+            HTTP = "127.0.0.1:0"
+            HTTPS = "127.0.0.1:0"
+
+            [Config]
+            AccessLog = false
+
+            [[Services]]
+            Name = "app"
+            Endpoints = ["127.0.0.1:\(app.port)"]
+            [Services.Labels]
+            "com.docker.lb.hosts" = "app.test"
+
+            [[Services]]
+            Name = "missing"
+            Endpoints = ["127.0.0.1:\(missing.port)"]
+            [Services.Labels]
+            "com.docker.lb.hosts" = "missing.test"
+
+            [[Services]]
+            Name = "flaky"
+            Endpoints = ["127.0.0.1:\(dead)", "127.0.0.1:\(app.port)"]
+            [Services.Labels]
+            "com.docker.lb.hosts" = "flaky.test"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let pier = try PierProcess(["serve", "-c", file, "--admin", "127.0.0.1:0", "--threads", "1"])
+            defer { _ = pier.terminate() }
+            let port = try await pier.waitForPort()
+            let admin = try await pier.waitForAddress(of: "admin listening")
+            // Both entrypoints log "entrypoint listening"; the HTTPS one may come second.
+            #expect(await becomesTrue(10) { (try? await pier.waitForPort()) != nil && pier.httpsPort != 0 })
+            let httpsPort = pier.httpsPort
+            func status(_ host: String, _ path: String = "/") throws -> Int {
+                Int(try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(host)",
+                                              "http://127.0.0.1:\(port)\(path)"]).out) ?? 0
+            }
+            #expect(try status("app.test") == 200)
+            #expect(try status("missing.test", "/x") == 404)
+            #expect(try status("nowhere.test") == 503)
+            // Round robin over a dead and a live endpoint: one of the two requests is retried on the live one.
+            #expect(try status("flaky.test") == 200)
+            #expect(try status("flaky.test") == 200)
+            // No certificate for any name: the handshake is refused with an alert.
+            let alert = try rawExchange(port: httpsPort, bytes: clientHelloBytes(serverName: "unknown.test"))
+            #expect(alert.first == 0x15)
+
+            let scraped = try run("/usr/bin/curl", ["-s", "-D", "-", "http://127.0.0.1:\(admin)/metrics"]).out
+            let parts = scraped.components(separatedBy: "\r\n\r\n")
+            #expect(parts[0].lowercased().contains("content-type: text/plain; version=0.0.4"), "\(parts[0])")
+            let metrics = try PrometheusExposition(parsing: parts.dropFirst().joined(separator: "\r\n\r\n"))
+            func requests(_ route: String, _ service: String, _ code: String) -> Double? {
+                metrics.value("pier_http_requests_total", ["entrypoint": "http", "route": route, "service": service, "method": "GET", "code": code])
+            }
+            #expect(requests("app.test/", "app", "2xx") == 1)
+            #expect(requests("missing.test/", "missing", "4xx") == 1)
+            #expect(requests("-", "-", "5xx") == 1)
+            #expect(requests("flaky.test/", "flaky", "2xx") == 2)
+            #expect(metrics.sum("pier_http_requests_total") == 5)
+            #expect(metrics.value("pier_upstream_retries_total", ["service": "flaky"]) == 1)
+            #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
+            #expect(metrics.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
+            #expect(metrics.sum("pier_http_failures_total") == 1)
+            #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
+            #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(dead)"]) == 0)
+            // The control-plane families from swift-metrics share the scrape.
+            #expect(metrics.value("pier_route_table_generation") == 1)
+            #expect(pier.terminate() == 0)
+            await app.stop()
+            await missing.stop()
         }
     }
 }
