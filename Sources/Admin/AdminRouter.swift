@@ -1,3 +1,7 @@
+import LabelConfig
+import Publishing
+import RouteModel
+
 /// One request to the admin entrypoint, as the router needs it.
 public struct AdminRequest: Sendable, Equatable {
     /// `GET`, `HEAD`, …
@@ -53,13 +57,15 @@ public enum AdminEndpoint: Sendable, Equatable {
     case metrics
     /// `/dashboard`: the page (static; its data comes from `/api/status`).
     case dashboard
+    /// `/api/explain?url=…`: what the live table does with this request (`pier explain --admin`).
+    case explain(ExplainRequest)
 
     /// Whether a token, when configured, is needed. Probes stay open (a container's HEALTHCHECK has no
     /// token), and the page itself holds no data: it asks `/api/status` with the token from its URL fragment.
     var needsToken: Bool {
         switch self {
         case .health, .ready, .dashboard: false
-        case .status, .routes, .metrics: true
+        case .status, .routes, .metrics, .explain: true
         }
     }
 }
@@ -72,12 +78,22 @@ public struct AdminFacts: Sendable {
     public var status: StatusDocument?
     /// The Prometheus text (`metrics`).
     public var metrics: String?
+    /// The latest publication (`explain`): nil before the first table.
+    public var publication: Publication?
+    /// Endpoint health as the data plane sees it (`explain`), when it knows.
+    public var health: [Endpoint: Bool]?
+    /// The HTTPS entrypoint's bound port (`explain`: a redirect's location), nil without one.
+    public var httpsPort: Int?
 
     /// Creates facts.
-    public init(notReady: String? = nil, status: StatusDocument? = nil, metrics: String? = nil) {
+    public init(notReady: String? = nil, status: StatusDocument? = nil, metrics: String? = nil, publication: Publication? = nil,
+                health: [Endpoint: Bool]? = nil, httpsPort: Int? = nil) {
         self.notReady = notReady
         self.status = status
         self.metrics = metrics
+        self.publication = publication
+        self.health = health
+        self.httpsPort = httpsPort
     }
 }
 
@@ -86,8 +102,9 @@ public struct AdminFacts: Sendable {
 public enum AdminRouter {
     /// The page `request` asks for, or the response that refuses it. `token`: the bearer token, when set.
     public static func route(_ request: AdminRequest, token: String?) -> Result<AdminEndpoint, AdminRefusal> {
-        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let endpoint: AdminEndpoint
+        let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = parts.first.map(String.init) ?? ""
+        var endpoint: AdminEndpoint
         switch path {
         case "/healthz", "/live": endpoint = .health
         case "/readyz", "/ready": endpoint = .ready
@@ -95,6 +112,8 @@ public enum AdminRouter {
         case "/api/routes": endpoint = .routes
         case "/metrics": endpoint = .metrics
         case "/dashboard", "/dashboard/": endpoint = .dashboard
+        // A placeholder: the query is read only once the token is checked, so a 400 says nothing to a stranger.
+        case "/api/explain": endpoint = .explain(ExplainRequest(host: ""))
         case "/":
             guard request.method == "GET" || request.method == "HEAD" else { return .failure(AdminRefusal(methodNotAllowed)) }
             return .failure(AdminRefusal(.text(302, "see /dashboard", headers: ["location": "/dashboard"])))
@@ -104,6 +123,12 @@ public enum AdminRouter {
         if let token, endpoint.needsToken, !authorized(request.authorization, token: token) {
             return .failure(AdminRefusal(.text(401, "unauthorized: send Authorization: Bearer <token>",
                                                headers: ["www-authenticate": "Bearer realm=\"pier\""])))
+        }
+        if case .explain = endpoint {
+            switch ExplainQuery.request(parts.count > 1 ? String(parts[1]) : "") {
+            case .success(let explained): endpoint = .explain(explained)
+            case .failure(let problem): return .failure(AdminRefusal(.text(400, "bad request: \(problem.reason)")))
+            }
         }
         return .success(endpoint)
     }
@@ -131,6 +156,13 @@ public enum AdminRouter {
                 "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
                 "x-content-type-options": "nosniff",
             ], body: Array(DashboardPage.html.utf8))
+        case .explain(var request):
+            // Before the first table there is nothing to explain against (an empty table would say "no route").
+            guard let latest = facts.publication else { return .text(503, "not ready: no route table yet") }
+            request.httpsPort = facts.httpsPort
+            let explanation = Explainer.explain(request, table: latest.table, inputs: latest.inputs, statuses: latest.statuses,
+                                                issues: latest.issues, health: facts.health)
+            return json(ExplainQuery.json(explanation))
         }
     }
 

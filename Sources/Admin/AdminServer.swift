@@ -33,6 +33,8 @@ public struct AdminSources: Sendable {
     public var traffic: (@Sendable () async -> StatusDocument.Traffic?)?
     /// Which endpoints health checks took out, when this process has a data plane that knows.
     public var endpointHealth: (@Sendable () async -> [Endpoint: Bool])?
+    /// The HTTPS entrypoint's bound port (a redirect's location in `/api/explain`), when there is one.
+    public var httpsPort: (@Sendable () -> Int?)?
     /// A controller's connected proxies.
     public var proxies: (@Sendable () -> [SubscriberStatus])?
     /// A proxy's controller.
@@ -128,6 +130,10 @@ public final class AdminServer: Service, Sendable {
             case .ready: facts.notReady = notReady()
             case .status, .routes: facts.status = await status()
             case .metrics: facts.metrics = await metrics()
+            case .explain:
+                facts.publication = sources.publisher.latest
+                facts.health = await sources.endpointHealth?()
+                facts.httpsPort = sources.httpsPort?()
             }
             return AdminRouter.respond(endpoint, facts: facts)
         }

@@ -38,10 +38,15 @@ struct AdminOptions: ParsableArguments {
     /// The admin entrypoint `configuration` asks for (after `apply`), token read; nil when it is off.
     func resolve(_ configuration: StandaloneConfiguration) throws -> AdminConfiguration? {
         guard let host = configuration.adminHost else { return nil }
-        let token = try configuration.adminTokenFile.map { path in
+        let token = try Self.token(file: configuration.adminTokenFile)
+        return AdminConfiguration(host: host, port: configuration.adminPort, token: token)
+    }
+
+    /// The bearer token in `file` (nil: no token); an unreadable or empty file is a usage error.
+    static func token(file: String?) throws -> String? {
+        try file.map { path in
             do { return try AdminConfiguration.readToken(path: path) } catch { throw ValidationError("\(error)") }
         }
-        return AdminConfiguration(host: host, port: configuration.adminPort, token: token)
     }
 
     /// For roles without a configuration file (a proxy): the options and the defaults only.

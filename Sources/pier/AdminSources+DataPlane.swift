@@ -4,12 +4,13 @@ import RouteModel
 
 extension AdminSources {
     /// Feeds the admin entrypoint from `server`'s per-loop counters: its Prometheus families on `/metrics`, the
-    /// dashboard's traffic and endpoint health on `/api/status`. Each call takes one snapshot (summed at the
-    /// scrape, off the data plane's loops).
+    /// dashboard's traffic and endpoint health on `/api/status` (health and the HTTPS port on `/api/explain`). Each
+    /// call takes one snapshot (summed at the scrape, off the data plane's loops).
     mutating func observe(_ server: ProxyServer) {
         extraExposition = { await server.metricsSnapshot().prometheusText() }
         traffic = { Self.traffic(await server.metricsSnapshot()) }
         endpointHealth = { await server.metricsSnapshot().endpointInRotation }
+        httpsPort = { server.httpsAddress?.port }
     }
 
     /// The dashboard's counters: requests and 5xx answers, per route and in all, and failures by cause.

@@ -357,9 +357,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let address = try Health.address(admin)
-        let token = try adminTokenFile.map { path in
-            do { return try AdminConfiguration.readToken(path: path) } catch { throw ValidationError("\(error)") }
-        }
+        let token = try AdminOptions.token(file: adminTokenFile)
         let (status, body) = await AdminProbe.get(host: address.host, port: address.port, path: "/api/status", token: token,
                                                    timeout: .seconds(2))
         guard status == 200 else {

@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import DockerEngine
 import Foundation
@@ -15,7 +16,11 @@ struct Explain: AsyncParsableCommand {
               pier explain -c pier.toml http://app.example.com/api/users
               pier explain -c pier.toml https://app.example.com/ --sni other.example.com
               pier explain --docker --host app.example.com --path /api --method POST --json
-            Exit status: 0 when the request was explained (whatever the outcome), 1 when the source could not be read.
+              pier explain --admin 127.0.0.1:8081 --admin-token-file token http://app.example.com/
+            Sources: a configuration file (-c), a Docker Engine (--docker), or a live Pier's admin entrypoint (--admin:
+            its latest table, with endpoint health as its data plane sees it).
+            Exit status: 0 when the request was explained (whatever the outcome), 1 when the source could not be read
+            (an admin entrypoint unreachable, refusing the token or not ready).
             """)
 
     @Argument(help: "The request's URL: http(s)://host[:port]/path?query (https: the HTTPS entrypoint, SNI = host).")
@@ -44,8 +49,20 @@ struct Explain: AsyncParsableCommand {
 
     @OptionGroup var dockerOptions: DockerOptions
 
+    @Option(help: "Ask a live Pier's admin entrypoint (address:port) instead of reading a configuration.")
+    var admin: String?
+
+    @Option(help: "File holding the admin entrypoint's bearer token, when it wants one (with --admin).")
+    var adminTokenFile: String?
+
     func validate() throws {
-        if config == nil, !dockerOptions.enabled { throw ValidationError("give --config FILE or --docker") }
+        if admin != nil {
+            if config != nil || dockerOptions.enabled { throw ValidationError("--admin asks a live Pier: give no --config or --docker with it") }
+            _ = try Health.address(admin)
+        } else if adminTokenFile != nil {
+            throw ValidationError("--admin-token-file goes with --admin")
+        }
+        if config == nil, !dockerOptions.enabled, admin == nil { throw ValidationError("give --config FILE, --docker or --admin ADDR:PORT") }
         if url == nil, host == nil { throw ValidationError("give a URL (http://host/path) or --host") }
         if let url, ExplainRequest(url: url) == nil {
             throw ValidationError("\"\(url)\" is not an http:// or https:// URL with a host")
@@ -62,6 +79,29 @@ struct Explain: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let explanation = try await admin != nil ? explainLive() : explainLocally()
+        print(json ? ExplainQuery.json(explanation) : ExplanationPrinter.render(explanation), terminator: json ? "\n" : "")
+    }
+
+    /// The live Pier's answer to `/api/explain` for these options (its own HTTPS port, health and table).
+    func explainLive() async throws -> Explanation {
+        let address = try Health.address(admin)
+        let token = try AdminOptions.token(file: adminTokenFile)
+        let query = ExplainQuery.encode(url: url, method: method.uppercased(), host: host, path: path, https: https, sni: sni)
+        let (status, body) = await AdminProbe.get(host: address.host, port: address.port, path: "/api/explain?" + query, token: token,
+                                                   timeout: .seconds(5))
+        guard status == 200 else {
+            print("error: \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw ExitCode(1)
+        }
+        do { return try ExplainQuery.decode(body) } catch {
+            print("error: \(address.host):\(address.port) answered something other than an explanation: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The explanation of a configuration file or a Docker Engine's snapshot, compiled here.
+    func explainLocally() async throws -> Explanation {
         var configuration = StandaloneConfiguration()
         if let config {
             let (parsed, found) = FileProvider.load(path: config, servicesIgnored: dockerOptions.enabled)
@@ -71,8 +111,7 @@ struct Explain: AsyncParsableCommand {
             }
             configuration = loaded
         }
-        // The sources compile locally, as `pier routes` does. A live Pier (`--admin`, once its admin entrypoint
-        // serves `/api/explain`) will answer with an encoded `Explanation` instead, printed by the same code below.
+        // The sources compile locally, as `pier routes` does; a live Pier answers with an encoded `Explanation`.
         let build: (inputs: BuildInputs, result: RouteTableBuilder.Result)
         if dockerOptions.enabled {
             let client = try DockerClient(endpoint: try dockerOptions.endpoint())
@@ -89,15 +128,7 @@ struct Explain: AsyncParsableCommand {
             build = configuration.builder(certificates: configuration.makeCertificateFiles()).buildWithInputs(configuration.services)
         }
         let request = makeRequest(httpsPort: configuration.httpsHost == nil ? nil : configuration.httpsPort)
-        let explanation = Explainer.explain(request, table: build.result.table, inputs: build.inputs,
-                                            statuses: build.result.statuses, issues: build.result.issues)
-        try print(json ? Self.json(explanation) : ExplanationPrinter.render(explanation), terminator: json ? "\n" : "")
-    }
-
-    /// The explanation as JSON, keys sorted (the form an admin entrypoint would serve).
-    static func json(_ explanation: Explanation) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(explanation), as: UTF8.self)
+        return Explainer.explain(request, table: build.result.table, inputs: build.inputs,
+                                 statuses: build.result.statuses, issues: build.result.issues)
     }
 }
