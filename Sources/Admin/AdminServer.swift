@@ -1,6 +1,7 @@
 import ControlPlane
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -68,7 +69,9 @@ public final class AdminServer: Service, Sendable {
     private let sources: AdminSources
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let bound: EventLoopPromise<SocketAddress>
+    /// Where it listens once bound, or why not; and who waits for it. Not a promise of the event loops: the
+    /// server may outlive them (a promise settled in `deinit` would schedule on a loop already shut down).
+    private let bound = NIOLockedValueBox<(result: Result<SocketAddress, BindError>?, waiters: [CheckedContinuation<SocketAddress, Error>])>((nil, []))
     private let started = Date()
 
     /// Creates the server; it listens once `run()` runs.
@@ -77,16 +80,36 @@ public final class AdminServer: Service, Sendable {
         self.sources = sources
         self.group = group
         self.logger = logger
-        self.bound = group.next().makePromise()
     }
 
     deinit {
-        // A server that never ran never bound: its promise is settled (a no-op when it was).
-        bound.fail(BindError(address: "\(configuration.host):\(configuration.port)", reason: "never started"))
+        // A server that never ran never bound: whoever waits is told (a no-op when it was).
+        settle(.failure(BindError(address: "\(configuration.host):\(configuration.port)", reason: "never started")))
     }
 
     /// The bound address, once bound.
-    public var localAddress: SocketAddress { get async throws { try await bound.futureResult.get() } }
+    public var localAddress: SocketAddress {
+        get async throws {
+            try await withCheckedThrowingContinuation { continuation in
+                let known = bound.withLockedValue { state -> Result<SocketAddress, BindError>? in
+                    if state.result == nil { state.waiters.append(continuation) }
+                    return state.result
+                }
+                if let known { continuation.resume(with: known.mapError { $0 as Error }) }
+            }
+        }
+    }
+
+    /// Records the first outcome of binding and wakes its waiters.
+    private func settle(_ result: Result<SocketAddress, BindError>) {
+        let waiters = bound.withLockedValue { state -> [CheckedContinuation<SocketAddress, Error>] in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(with: result.mapError { $0 as Error }) }
+    }
 
     public func run() async throws {
         let channel: any Channel
@@ -102,10 +125,10 @@ public final class AdminServer: Service, Sendable {
                 .bind(host: configuration.host, port: configuration.port).get()
         } catch {
             let failure = BindError(address: "\(configuration.host):\(configuration.port)", reason: "\(error)")
-            bound.fail(failure)
+            settle(.failure(failure))
             throw failure
         }
-        bound.succeed(channel.localAddress!)
+        settle(.success(channel.localAddress!))
         logger.info("admin listening", metadata: [
             "address": "\(channel.localAddress!)", "token": "\(configuration.token == nil ? "none" : "required")"])
         await withGracefulShutdownHandler {
