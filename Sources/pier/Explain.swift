@@ -112,21 +112,7 @@ struct Explain: AsyncParsableCommand {
             configuration = loaded
         }
         // The sources compile locally, as `pier routes` does; a live Pier answers with an encoded `Explanation`.
-        let build: (inputs: BuildInputs, result: RouteTableBuilder.Result)
-        if dockerOptions.enabled {
-            let client = try DockerClient(endpoint: try dockerOptions.endpoint())
-            do {
-                let snapshot = try await SwarmProvider.snapshot(client: client, configuration: dockerOptions.providerConfiguration(configuration))
-                build = (snapshot.inputs, snapshot.result)
-                await client.shutdown()
-            } catch {
-                await client.shutdown()
-                print("error: \(error)")
-                throw ExitCode(1)
-            }
-        } else {
-            build = configuration.builder(certificates: configuration.makeCertificateFiles()).buildWithInputs(configuration.services)
-        }
+        let build = try await dockerOptions.compileOnce(configuration)
         let request = makeRequest(httpsPort: configuration.httpsHost == nil ? nil : configuration.httpsPort)
         return Explainer.explain(request, table: build.result.table, inputs: build.inputs,
                                  statuses: build.result.statuses, issues: build.result.issues)

@@ -48,6 +48,26 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+extension DockerOptions {
+    /// One table, compiled once: from one read of the engine with `--docker`, else from the file's services.
+    /// An unreachable engine is printed and exits 1. (`pier routes`, `pier explain`.)
+    func compileOnce(_ configuration: StandaloneConfiguration) async throws -> (inputs: BuildInputs, result: RouteTableBuilder.Result) {
+        guard enabled else {
+            return configuration.builder(certificates: configuration.makeCertificateFiles()).buildWithInputs(configuration.services)
+        }
+        let client = try DockerClient(endpoint: try endpoint())
+        do {
+            let snapshot = try await SwarmProvider.snapshot(client: client, configuration: providerConfiguration(configuration))
+            await client.shutdown()
+            return (snapshot.inputs, snapshot.result)
+        } catch {
+            await client.shutdown()
+            print("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 struct DockerOptions: ParsableArguments {
     @Flag(help: "Route the services of a Docker Engine in Swarm mode (labels com.docker.lb.*).")
     var docker = false
@@ -285,21 +305,7 @@ struct Routes: AsyncParsableCommand {
             configuration = loaded
             issues = found
         }
-        let result: RouteTableBuilder.Result
-        if dockerOptions.enabled {
-            let client = try DockerClient(endpoint: try dockerOptions.endpoint())
-            do {
-                result = try await SwarmProvider.snapshot(
-                    client: client, configuration: dockerOptions.providerConfiguration(configuration)).result
-                await client.shutdown()
-            } catch {
-                await client.shutdown()
-                print("error: \(error)")
-                throw ExitCode(1)
-            }
-        } else {
-            result = configuration.builder(certificates: configuration.makeCertificateFiles()).build(configuration.services)
-        }
+        let result = try await dockerOptions.compileOnce(configuration).result
         print(RouteTablePrinter.render(result.table), terminator: "")
         print("\nservices:")
         for status in result.statuses { print("  \(status)") }

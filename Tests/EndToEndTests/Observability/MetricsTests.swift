@@ -12,6 +12,27 @@ extension EndToEnd {
     /// requests, then a snapshot rendered as Prometheus text and parsed back.
     @Suite(.serialized)
     struct MetricsTests {
+    /// What the known sequence (a 200, an upstream 404, a 503 without route, one retry after a refused connect,
+    /// a TLS handshake without certificate) leaves in the counters, however they were read.
+    static func expectKnownSequence(_ metrics: PrometheusExposition, dead: Int) {
+        func requests(_ route: String, _ service: String, _ code: String) -> Double? {
+            metrics.value("pier_http_requests_total", ["entrypoint": "http", "route": route, "service": service, "method": "GET", "code": code])
+        }
+        #expect(requests("app.test/", "app", "2xx") == 1)
+        #expect(requests("missing.test/", "missing", "4xx") == 1)
+        #expect(requests("-", "-", "5xx") == 1)
+        #expect(requests("flaky.test/", "flaky", "2xx") == 2)
+        #expect(metrics.sum("pier_http_requests_total") == 5)
+        #expect(metrics.value("pier_upstream_retries_total", ["service": "flaky"]) == 1)
+        #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
+        // Failures by cause: only the 503 is Pier's failure (the upstream's 404 is an answer, the retry succeeded).
+        #expect(metrics.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
+        #expect(metrics.sum("pier_http_failures_total") == 1)
+        #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
+        // The dead endpoint is out of rotation (passive health).
+        #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(dead)"]) == 0)
+    }
+
         @Test("a 200, an upstream 404, a 503 without route, a retry and a refused TLS handshake, counted exactly")
         func knownSequence() async throws {
             let app = try await TestBackend.start("app")
@@ -36,32 +57,18 @@ extension EndToEnd {
 
             let text = await pier.server.metricsSnapshot().prometheusText()
             let metrics = try PrometheusExposition(parsing: text)
-            func requests(_ route: String, _ service: String, _ code: String) -> Double? {
-                metrics.value("pier_http_requests_total", ["entrypoint": "http", "route": route, "service": service, "method": "GET", "code": code])
-            }
-            #expect(requests("app.test/", "app", "2xx") == 1)
-            #expect(requests("missing.test/", "missing", "4xx") == 1)
-            #expect(requests("-", "-", "5xx") == 1)
-            #expect(requests("flaky.test/", "flaky", "2xx") == 2)
-            #expect(metrics.sum("pier_http_requests_total") == 5, "\(text)")
-            #expect(metrics.value("pier_upstream_retries_total", ["service": "flaky"]) == 1)
+            Self.expectKnownSequence(metrics, dead: dead)
             #expect(metrics.sum("pier_upstream_retries_total") == 1)
-            #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
             #expect(metrics.sum("pier_upstream_connect_failures_total") == 1)
             #expect(metrics.sum("pier_upstream_retry_budget_refused_total") == 0)
-            // Failures by cause: only the 503 is Pier's failure (the upstream's 404 is an answer, the retry succeeded).
-            #expect(metrics.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
-            #expect(metrics.sum("pier_http_failures_total") == 1, "\(text)")
-            #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
-            #expect(metrics.sum("pier_tls_handshakes_total") == 1)
+            #expect(metrics.sum("pier_tls_handshakes_total") == 1, "\(text)")
             let appLabels = ["entrypoint": "http", "route": "app.test/", "service": "app"]
             #expect(metrics.value("pier_http_request_duration_seconds_count", appLabels) == 1)
             #expect(metrics.value("pier_http_request_duration_seconds_count", ["entrypoint": "http", "route": "-", "service": "-"]) == 1)
             // Upstream latency: one per response head, so the 503 (no upstream) has none.
             #expect(metrics.value("pier_http_upstream_duration_seconds_count", ["route": "flaky.test/", "service": "flaky"]) == 2)
             #expect(metrics.value("pier_http_upstream_duration_seconds_count", ["route": "-", "service": "-"]) == nil)
-            // The dead endpoint is out of rotation (passive health), the live ones are in.
-            #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(dead)"]) == 0)
+            // The live endpoints are in rotation.
             #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(app.port)"]) == 1)
             #expect(metrics.value("pier_endpoint_healthy", ["service": "app", "endpoint": "127.0.0.1:\(app.port)"]) == 1)
             #expect(metrics.value("pier_data_plane_generation") == Double(pier.tables.current.generation))
@@ -175,20 +182,7 @@ extension EndToEnd {
             let parts = scraped.components(separatedBy: "\r\n\r\n")
             #expect(parts[0].lowercased().contains("content-type: text/plain; version=0.0.4"), "\(parts[0])")
             let metrics = try PrometheusExposition(parsing: parts.dropFirst().joined(separator: "\r\n\r\n"))
-            func requests(_ route: String, _ service: String, _ code: String) -> Double? {
-                metrics.value("pier_http_requests_total", ["entrypoint": "http", "route": route, "service": service, "method": "GET", "code": code])
-            }
-            #expect(requests("app.test/", "app", "2xx") == 1)
-            #expect(requests("missing.test/", "missing", "4xx") == 1)
-            #expect(requests("-", "-", "5xx") == 1)
-            #expect(requests("flaky.test/", "flaky", "2xx") == 2)
-            #expect(metrics.sum("pier_http_requests_total") == 5)
-            #expect(metrics.value("pier_upstream_retries_total", ["service": "flaky"]) == 1)
-            #expect(metrics.value("pier_upstream_connect_failures_total", ["service": "flaky", "reason": "refused"]) == 1)
-            #expect(metrics.value("pier_http_failures_total", ["side": "router", "kind": "no_route"]) == 1)
-            #expect(metrics.sum("pier_http_failures_total") == 1)
-            #expect(metrics.value("pier_tls_handshakes_total", ["result": "no_certificate"]) == 1)
-            #expect(metrics.value("pier_endpoint_healthy", ["service": "flaky", "endpoint": "127.0.0.1:\(dead)"]) == 0)
+            MetricsTests.expectKnownSequence(metrics, dead: dead)
             // The control-plane families from swift-metrics share the scrape.
             #expect(metrics.value("pier_route_table_generation") == 1)
             #expect(pier.terminate() == 0)
