@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "RouteModel", targets: ["RouteModel"]),
         .library(name: "LabelConfig", targets: ["LabelConfig"]),
         .library(name: "ProxyCore", targets: ["ProxyCore"]),
+        .library(name: "HTTP1Codec", targets: ["HTTP1Codec"]),
         .library(name: "Providers", targets: ["Providers"]),
         .library(name: "Publishing", targets: ["Publishing"]),
         .library(name: "Admin", targets: ["Admin"]),
@@ -111,10 +112,16 @@ let package = Package(
         ),
 
         // MARK: - Data plane
+        // Pier's HTTP/1.1 grammar: heads parsed in place, chunked bodies decoded as slices (NIOCore only).
+        .target(
+            name: "HTTP1Codec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+        ),
         .target(
             name: "ProxyCore",
             dependencies: [
-                "RouteModel",
+                "RouteModel", "HTTP1Codec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -203,6 +210,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RouteModelTests", dependencies: ["RouteModel"]),
+        .testTarget(name: "HTTP1CodecTests", dependencies: ["HTTP1Codec", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "AdminTests",
             dependencies: [

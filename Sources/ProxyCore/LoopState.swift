@@ -25,11 +25,15 @@ final class LoopState: @unchecked Sendable {
     /// This loop's data-plane counters; nil when metrics are off (nothing is counted).
     var metrics: LoopMetrics?
 
-    init(eventLoop: EventLoop, loopCount: Int = 1, metrics: Bool = false) {
+    /// The HTTP/1.1 codec of this loop's connections, both sides.
+    let http1: HTTP1Implementation
+
+    init(eventLoop: EventLoop, loopCount: Int = 1, metrics: Bool = false, http1: HTTP1Implementation = .pier) {
         self.eventLoop = eventLoop
+        self.http1 = http1
         self.loopCount = max(1, loopCount)
         self.metrics = metrics ? LoopMetrics() : nil
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, http1: http1)
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 

@@ -26,15 +26,18 @@ public final class ProxyServer: Service, Sendable {
         /// Whether the data plane counts requests, connections and handshakes for `metricsSnapshot()`; off,
         /// nothing is counted (one branch per event) and snapshots are empty but for health and generation.
         public var metrics: Bool
+        /// The HTTP/1.1 codec of downstream and upstream connections.
+        public var http1: HTTP1Implementation
 
         /// Creates a configuration.
         public init(host: String = "0.0.0.0", port: Int = 8080, https: (host: String, port: Int)? = nil,
-                    gracePeriod: Duration = .seconds(10), metrics: Bool = true) {
+                    gracePeriod: Duration = .seconds(10), metrics: Bool = true, http1: HTTP1Implementation = .pier) {
             self.host = host
             self.port = port
             self.https = https
             self.gracePeriod = gracePeriod
             self.metrics = metrics
+            self.http1 = http1
         }
     }
 
@@ -62,7 +65,7 @@ public final class ProxyServer: Service, Sendable {
         var loops: [ObjectIdentifier: LoopState] = [:]
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = LoopState(eventLoop: loop, loopCount: group.makeIterator().reduce(0) { n, _ in n + 1 },
-                                                      metrics: configuration.metrics)
+                                                      metrics: configuration.metrics, http1: configuration.http1)
         }
         self.loops = loops
         self.boundPromise = group.next().makePromise()
@@ -164,10 +167,17 @@ public final class ProxyServer: Service, Sendable {
             }
     }
 
-    /// Sets up a downstream HTTP/1.1 pipeline: NIO's decoder (with Pier's header limit), encoder and
-    /// pipelining assistant, then the proxy handler. Must run on the channel's event loop.
+    /// Sets up a downstream HTTP/1.1 pipeline: the loop's codec (Pier's, or NIO's decoder and encoder), then
+    /// the proxy handler. Must run on the channel's event loop.
     static func configureDownstream(channel: Channel, tables: RouteTableBox, loop: LoopState, accessLogger: Logger,
                                     maxHeaderSize: Int, downstream: Downstream) throws {
+        if loop.http1 == .pier {
+            let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize)
+            try channel.pipeline.syncOperations.addHandler(codec)
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec))
+            return
+        }
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = maxHeaderSize
         limits.maxHeaderFieldSize = maxHeaderSize

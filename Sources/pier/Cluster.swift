@@ -179,6 +179,8 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
+    @OptionGroup var dataPlane: DataPlaneOptions
+
     @OptionGroup var cluster: ClusterOptions
     @OptionGroup var adminOptions: AdminOptions
     @OptionGroup var logging: LoggingOptions
@@ -244,7 +246,7 @@ struct Proxy: AsyncParsableCommand {
         let httpAddress = StandaloneConfiguration.parseListenAddress(http)!
         let httpsAddress = https == "none" ? nil : StandaloneConfiguration.parseListenAddress(https)
         try await serve(host: httpAddress.host, port: httpAddress.port, https: httpsAddress, grace: grace,
-                        threads: threads ?? System.coreCount, tables: tables, admin: admin.map { ($0, sources) },
+                        threads: threads ?? System.coreCount, http1: dataPlane.http1, tables: tables, admin: admin.map { ($0, sources) },
                         extra: extra, logger: logger) { failure in
             failure.entrypoint == "HTTPS" ? "choose another address with --https ADDR:PORT" : "choose another address with --http ADDR:PORT"
         }

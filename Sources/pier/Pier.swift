@@ -129,6 +129,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
+    @OptionGroup var dataPlane: DataPlaneOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -204,7 +206,7 @@ struct Serve: AsyncParsableCommand {
         try await serve(
             host: configuration.httpHost, port: configuration.httpPort,
             https: configuration.httpsHost.map { ($0, configuration.httpsPort) }, grace: grace, threads: threads ?? System.coreCount,
-            tables: tables, admin: admin.map { ($0, sources) },
+            http1: dataPlane.http1, tables: tables, admin: admin.map { ($0, sources) },
             extra: [provider, ShutdownDelay(delay: .zero, draining: draining, logger: logger)], logger: logger,
             bindHint: { failure in
                 failure.entrypoint == "HTTPS"
@@ -218,14 +220,16 @@ struct Serve: AsyncParsableCommand {
 /// Runs the entrypoint, the admin entrypoint (when given) and the given services until SIGTERM or SIGINT, then
 /// drains. An entrypoint that cannot listen is logged with its address and `bindHint`'s advice (the option that
 /// moves it), and exits 1.
-func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: Int, threads: Int = System.coreCount, tables: RouteTableBox,
+func serve(host: String, port: Int, https: (host: String, port: Int)?, grace: Int, threads: Int = System.coreCount,
+           http1: HTTP1Implementation = .pier, tables: RouteTableBox,
            admin: (configuration: AdminConfiguration, sources: AdminSources)? = nil,
            extra: [any Service], logger: Logger, bindHint: (ProxyServer.BindError) -> String,
            onStart: (@Sendable (Int) async -> Void)? = nil) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     // Without an admin entrypoint nobody reads the counters: the data plane does not count at all.
     let server = ProxyServer(
-        configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace), metrics: admin != nil),
+        configuration: .init(host: host, port: port, https: https, gracePeriod: .seconds(grace), metrics: admin != nil,
+                              http1: http1),
         group: group, tables: tables, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
     if let admin {

@@ -285,11 +285,11 @@ struct HTTPProxyStateMachineTests {
 
     @Test func parserErrorAnswers431ForOversizedHeaders() {
         var m = HTTPProxyStateMachine()
-        let overflow = m.parserError(.headerOverflow, settings: ProxySettings())
+        let overflow = m.parserError(HTTPParserError.headerOverflow, settings: ProxySettings())
         #expect(name(overflow) == "answer 431 close")
         #expect(cause(overflow) == "downstream.header_too_large")
         var n = HTTPProxyStateMachine()
-        let invalid = n.parserError(.invalidHeaderToken, settings: ProxySettings())
+        let invalid = n.parserError(HTTPParserError.invalidHeaderToken, settings: ProxySettings())
         #expect(name(invalid) == "answer 400 close")
         #expect(cause(invalid) == "downstream.malformed_request")
     }

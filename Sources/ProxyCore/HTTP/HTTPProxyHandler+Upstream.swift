@@ -41,11 +41,11 @@ extension HTTPProxyHandler {
         // A pooled connection closing as it was reused is a race with the endpoint's idle timeout, not a
         // sign of bad health.
         if let exchange = machine.exchange, exchange.phase == .forwarding, !exchange.responseStarted,
-            !exchange.reusedUpstream || error is HTTPParserError
+            !exchange.reusedUpstream || DecodeError.unparsable(error) != nil
         {
             report(exchange, failed: true)
         }
-        run(machine.upstreamClosed(unparsable: error as? HTTPParserError, pickAnother: { retryTarget(for: $0, excluding: $1) }))
+        run(machine.upstreamClosed(unparsable: DecodeError.unparsable(error), pickAnother: { retryTarget(for: $0, excluding: $1) }))
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {

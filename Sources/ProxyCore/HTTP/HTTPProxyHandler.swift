@@ -8,7 +8,7 @@ import RouteModel
 /// upstream connections from the event loop's pool, timers, backpressure, and the order of pipelined requests.
 ///
 /// Owned by the connection's event loop; the upstream connections it uses live on the same loop. It does
-/// not parse HTTP (NIO's decoder does), decide anything about routing or HTTP semantics (the planner and the
+/// not parse HTTP (its connection's codec does), decide anything about routing or HTTP semantics (the planner and the
 /// state machine do), block or hop threads.
 ///
 /// Split over three files: this one (downstream events, pipelining, actions), `+Upstream` (upstream events,
@@ -36,7 +36,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var idleTimeout: TimeAmount = .seconds(75)
     var headerTimeout: TimeAmount = .seconds(60)
     /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
-    let headWatcher: HeadWatcher?
+    let headWatcher: (any HeadTiming)?
     /// On an HTTP/2 stream, where the response goes (as frames, below NIO's codec); nil on HTTP/1.1.
     let http2Writer: HTTP2ResponseWriter?
     var readDeadline: NIODeadline?
@@ -76,14 +76,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     enum QueuedInput {
         case part(HTTPServerRequestPart)
-        case error(HTTPParserError)
+        case error(any Error)
     }
 
     private static let maxQueuedParts = 64
     private static let maxQueuedBytes = 64 * 1024
 
     init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http,
-         headWatcher: HeadWatcher? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
+         headWatcher: (any HeadTiming)? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
         self.headWatcher = headWatcher
         self.http2Writer = http2Writer
         self.tables = tables
@@ -192,7 +192,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard let parserError = error as? HTTPParserError, lingerStart == nil else {
+        guard DecodeError.isParseError(error), lingerStart == nil else {
             context.close(promise: nil)
             return
         }
@@ -201,9 +201,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         // An error in the current request (its body) is answered at once; one after a complete request
         // belongs to a pipelined request and waits its turn.
         if !queued.isEmpty || (machine.exchange?.requestEnded ?? false) {
-            return enqueue(.error(parserError))
+            return enqueue(.error(error))
         }
-        run(machine.parserError(parserError, settings: tables.current.settings))
+        run(machine.parserError(error, settings: tables.current.settings))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

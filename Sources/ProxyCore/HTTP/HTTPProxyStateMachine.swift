@@ -142,10 +142,11 @@ struct HTTPProxyStateMachine {
         }
     }
 
-    /// The request decoder failed: answer 400 (431 for oversized headers) unless a response is under way.
-    mutating func parserError(_ error: HTTPParserError, settings current: ProxySettings) -> Action {
+    /// The request decoder failed (`DecodeError.isParseError`): answer 400 (431 for oversized headers) unless
+    /// a response is under way.
+    mutating func parserError(_ error: any Error, settings current: ProxySettings) -> Action {
         if let exchange, exchange.responseStarted { return abort(exchange, .malformedRequest) }
-        let cause = FailureCause(error == .headerOverflow ? .headerTooLarge : .malformedRequest)
+        let cause = FailureCause(DecodeError.isHeadTooLarge(error) ? .headerTooLarge : .malformedRequest)
         let response = LocalResponse.failure(cause, "malformed request (\(error))")
         closing = true
         let exchange = self.exchange
@@ -323,9 +324,9 @@ struct HTTPProxyStateMachine {
         return .writeResponseEnd(trailers, releaseUpstream: reusable, close: closing, finished: exchange)
     }
 
-    /// The upstream connection closed or failed before the response ended; `unparsable`: NIO's decoder could
-    /// not read what it sent (e.g. `HTTP/1.1 0`, conflicting lengths).
-    mutating func upstreamClosed(unparsable: HTTPParserError? = nil, pickAnother: PickAnother) -> Action {
+    /// The upstream connection closed or failed before the response ended; `unparsable`: the response decoder
+    /// could not read what it sent (e.g. `HTTP/1.1 0`, conflicting lengths).
+    mutating func upstreamClosed(unparsable: (any Error)? = nil, pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         if exchange.responseStarted { return abort(exchange, .closedMidResponse) }
         if exchange.reusedUpstream, unparsable == nil, !exchange.staleRetried, let endpoint = exchange.endpoint,

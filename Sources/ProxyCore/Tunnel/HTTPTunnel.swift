@@ -9,6 +9,8 @@ import NIOHTTP1
 /// nothing before it has seen the 101 (RFC 6455 §4.1), so the downstream decoder has nothing to hand on.
 enum HTTPTunnel {
     /// Splices the downstream connection of `proxyHandler` (whose context is `context`) to `upstream`.
+    /// The HTTP handlers leave in an order that sends bytes they hold (`.forwardBytes` upstream, Pier's codecs
+    /// both sides) to the relay.
     static func splice(downstream context: ChannelHandlerContext, upstream: Channel, idleTimeout: TimeAmount?) throws {
         let down = context.pipeline.syncOperations
         let up = upstream.pipeline.syncOperations
@@ -16,20 +18,31 @@ enum HTTPTunnel {
         try down.addHandler(client)
         try up.addHandler(server)
         // Removal order matters upstream: the decoder goes last, so that what it hands on reaches the relay.
-        let upstreamHandlers: [RemovableChannelHandler] = [
-            try up.handler(type: UpstreamHandler.self),
-            try up.handler(type: HTTPRequestEncoder.self),
-            try up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self),
-        ]
+        var upstreamHandlers: [RemovableChannelHandler] = [try up.handler(type: UpstreamHandler.self)]
+        if let codec = try? up.handler(type: HTTP1ClientCodecHandler.self) {
+            upstreamHandlers.append(codec)
+        } else {
+            upstreamHandlers += [
+                try up.handler(type: HTTPRequestEncoder.self),
+                try up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self),
+            ]
+        }
         for handler in upstreamHandlers { up.removeHandler(handler, promise: nil) }
         if let watcher = try? up.handler(type: HeadWatcher.self) { up.removeHandler(watcher, promise: nil) }
-        var downstreamHandlers: [RemovableChannelHandler] = [
-            try down.handler(type: HTTPResponseEncoder.self),
-            try down.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
-        ]
+        // Downstream the proxy handler goes first: bytes Pier's codec held after the upgrade request go on
+        // to the relay, never to it.
+        down.removeHandler(context: context, promise: nil)
+        var downstreamHandlers: [RemovableChannelHandler] = []
+        if let codec = try? down.handler(type: HTTP1ServerCodecHandler.self) {
+            downstreamHandlers.append(codec)
+        } else {
+            downstreamHandlers += [
+                try down.handler(type: HTTPResponseEncoder.self),
+                try down.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
+            ]
+        }
         if let watcher = try? down.handler(type: HeadWatcher.self) { downstreamHandlers.append(watcher) }
         for handler in downstreamHandlers { down.removeHandler(handler, promise: nil) }
-        down.removeHandler(context: context, promise: nil)
         // Reads held by the HTTP handlers are the relay's to resume.
         context.channel.read()
         upstream.read()

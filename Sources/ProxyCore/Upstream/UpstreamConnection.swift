@@ -46,7 +46,7 @@ final class UpstreamConnection {
     }
     fileprivate var pendingRead = false
     /// Notes when the response head starts arriving (nil on HTTP/2 streams, whose heads arrive whole).
-    var headWatcher: HeadWatcher?
+    var headWatcher: (any HeadTiming)?
     fileprivate var onClose: ((UpstreamConnection) -> Void)?
 
     init(channel: Channel, endpoint: Endpoint, isStream: Bool = false) {

@@ -37,7 +37,11 @@ final class UpstreamConnectionPool {
         open[endpoint] = count > 1 ? count - 1 : nil
     }
 
-    init(eventLoop: EventLoop) {
+    /// The HTTP/1.1 codec of new connections.
+    let http1: HTTP1Implementation
+
+    init(eventLoop: EventLoop, http1: HTTP1Implementation = .pier) {
+        self.http1 = http1
         self.eventLoop = eventLoop
     }
 
@@ -178,6 +182,7 @@ final class UpstreamConnectionPool {
     func connect(_ endpoint: Endpoint, timeout: Duration) -> EventLoopFuture<UpstreamConnection> {
         connectionsOpened += 1
         open[endpoint, default: 0] += 1
+        let http1 = self.http1
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.init(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -186,11 +191,15 @@ final class UpstreamConnectionPool {
                     // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends. `.forwardBytes`:
                     // after a 101 the bytes behind the head belong to the WebSocket tunnel. Interim responses
                     // (100, 102, 103) come up so that `UpstreamHandler` can restart the response head's clock.
-                    try channel.pipeline.syncOperations.addHandlers([
-                        HTTPRequestEncoder(configuration: .noFramingHeaders),
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)),
-                    ])
-                    try channel.pipeline.syncOperations.addHandler(HeadWatcher(awaiting: false), position: .first)
+                    if http1 == .pier {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ClientCodecHandler())
+                    } else {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            HTTPRequestEncoder(configuration: .noFramingHeaders),
+                            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)),
+                        ])
+                        try channel.pipeline.syncOperations.addHandler(HeadWatcher(awaiting: false), position: .first)
+                    }
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -206,7 +215,9 @@ final class UpstreamConnectionPool {
         return future.assumeIsolated().flatMapThrowing { [self] channel in
             let connection = UpstreamConnection(channel: channel, endpoint: endpoint)
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-            connection.headWatcher = try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
+            connection.headWatcher = http1 == .pier
+                ? try channel.pipeline.syncOperations.handler(type: HTTP1ClientCodecHandler.self)
+                : try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
             handler.connection = connection
             connection.setOnClose { [self] closed in remove(closed) }
             // Counted down when the socket closes, whoever owns it then (a WebSocket tunnel removes the

@@ -1,0 +1,126 @@
+import HTTP1Codec
+import NIOCore
+import NIOHTTP1
+
+/// The bridge from heads parsed in place to the NIO head types `HTTPProxyHandler` and the planner read.
+extension HTTP1Head {
+    /// The request head (method, target, version, fields in order, names and values as they came).
+    func requestHead() -> HTTPRequestHead {
+        bytes.withUnsafeReadableBytes { p in
+            let method = Self.method(p, first)
+            let uri = String(decoding: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self)
+            return HTTPRequestHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)), method: method, uri: uri,
+                                   headers: Self.headers(p, fields))
+        }
+    }
+
+    /// The response head; the reason phrase is kept as sent.
+    func responseHead() -> HTTPResponseHead {
+        bytes.withUnsafeReadableBytes { p in
+            let reason = String(decoding: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self)
+            return HTTPResponseHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)),
+                                    status: HTTPResponseStatus(statusCode: status, reasonPhrase: reason),
+                                    headers: Self.headers(p, fields))
+        }
+    }
+
+    /// The fields as `HTTPHeaders` (trailers).
+    func headers() -> HTTPHeaders {
+        bytes.withUnsafeReadableBytes { p in Self.headers(p, fields) }
+    }
+
+    private static func headers(_ p: UnsafeRawBufferPointer, _ fields: [HTTP1Field]) -> HTTPHeaders {
+        var list: [(String, String)] = []
+        list.reserveCapacity(fields.count)
+        for field in fields {
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: p[Int(field.nameStart)..<Int(field.nameEnd)]), as: UTF8.self)
+            let value = String(decoding: UnsafeRawBufferPointer(rebasing: p[Int(field.valueStart)..<Int(field.valueEnd)]), as: UTF8.self)
+            list.append((name, value))
+        }
+        return HTTPHeaders(list)
+    }
+
+    private static func method(_ p: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPMethod {
+        // The common methods without a String; the parser admitted only methods NIO knows too.
+        let s = range.lowerBound
+        switch range.count {
+        case 3 where p[s] == 0x47 && p[s + 1] == 0x45 && p[s + 2] == 0x54: return .GET
+        case 4 where p[s] == 0x48 && p[s + 1] == 0x45: return .HEAD
+        case 4 where p[s] == 0x50 && p[s + 1] == 0x4F: return .POST
+        default: return HTTPMethod(rawValue: String(decoding: UnsafeRawBufferPointer(rebasing: p[range]), as: UTF8.self))
+        }
+    }
+}
+
+/// Writes NIO heads as HTTP/1.1 bytes: start line, the fields as given (Pier states framing itself, so
+/// nothing is added or removed), the empty line.
+enum HTTP1HeadWriter {
+    static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        let code = head.status.code
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code % 10))
+        buffer.writeInteger(UInt8(0x20))
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        write(head.headers, into: &buffer)
+    }
+
+    static func write(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(0x20))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        write(head.headers, into: &buffer)
+    }
+
+    /// Field lines and the empty line after them.
+    static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
+        for (name, value) in headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// Whether a message with these fields is sent chunked: `chunked` is its last transfer coding.
+    static func isChunked(_ headers: HTTPHeaders) -> Bool {
+        var chunked = false
+        for (name, value) in headers where name.utf8.count == 17 && equalsLower(name, "transfer-encoding") {
+            chunked = endsWithChunked(value)
+        }
+        return chunked
+    }
+
+    private static func equalsLower(_ text: String, _ lower: StaticString) -> Bool {
+        var text = text
+        return text.withUTF8 { t in
+            lower.withUTF8Buffer { l in
+                guard t.count == l.count else { return false }
+                for k in 0..<t.count where (t[k] >= 0x41 && t[k] <= 0x5A ? t[k] | 0x20 : t[k]) != l[k] { return false }
+                return true
+            }
+        }
+    }
+
+    /// Whether the list's last element is the `chunked` coding (case-insensitive, whitespace around it).
+    private static func endsWithChunked(_ value: String) -> Bool {
+        let bytes = Substring(value).trimmingSpaces().utf8
+        guard bytes.count >= 7 else { return false }
+        let tail = bytes.suffix(7)
+        guard zip(tail, "chunked".utf8).allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }) else { return false }
+        guard let before = bytes.dropLast(7).last else { return true }
+        return before == 0x2C || before == 0x20 || before == 0x09
+    }
+
+    /// `size CRLF` of a chunk of `count` bytes.
+    static func chunkLine(_ count: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 20)
+        buffer.writeString(String(count, radix: 16))
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+}
