@@ -20,10 +20,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         /// No request outstanding: any byte is unsolicited.
         case idle
         case head
-        case body(remaining: Int64)
-        case chunked
-        /// A body delimited by the connection's close.
-        case untilClose
+        case body
         /// After a 101: bytes belong to the tunnel.
         case switched
         case failed
@@ -31,16 +28,13 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private var state = Inbound.idle
     private var parser: HTTP1HeadParser
-    private var chunked = ChunkedDecoder()
-    private var pending: ByteBuffer?
+    private var body = HTTP1BodyReader(.none)
+    private var pending = HTTP1InboundBytes()
     private var context: ChannelHandlerContext?
-    /// Requests sent and not answered yet, oldest in bit 0: whether each was HEAD.
-    private var headRequests: UInt64 = 0
-    private var unanswered = 0
-    private var requestChunked = false
-
-    private(set) var headStart: NIODeadline?
-    private var waitingForHead = false
+    /// Requests sent and not answered yet.
+    private var unanswered = HEADQueue()
+    private var writer = HTTP1BodyWriter()
+    private var clock = HeadClock(waiting: false)
 
     /// NIO's response decoder's default head limit.
     static let maxHeadBytes = 80 * 1024
@@ -49,15 +43,13 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         parser = HTTP1HeadParser(role: .response, maxHeadBytes: maxHeadBytes)
     }
 
-    func awaitHead() {
-        waitingForHead = true
-        headStart = nil
-    }
+    // MARK: - HeadTiming
 
-    func headReceived() {
-        waitingForHead = false
-        headStart = nil
-    }
+    var headStart: NIODeadline? { clock.start }
+    func awaitHead() { clock.awaitHead() }
+    func headReceived() { clock.headReceived() }
+
+    // MARK: - Inbound
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -65,22 +57,19 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        // Leaving for a tunnel: what the upstream sent right behind its 101 belongs to the tunnel.
-        if case .switched = state, let pending, pending.readableBytes > 0 {
-            self.pending = nil
-            context.fireChannelRead(NIOAny(pending))
-        }
-        pending = nil
+        pending.bytes = nil
     }
 
-    // MARK: - Inbound
+    /// The bytes that arrived after the switch of protocols, for the tunnel (`HTTPTunnel`), which passes them
+    /// on once every HTTP handler has left both pipelines; nil when there are none or there was no switch.
+    func takeHeldBytes() -> ByteBuffer? {
+        guard case .switched = state else { return nil }
+        return pending.take()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if waitingForHead {
-            waitingForHead = false
-            headStart = .now()
-        }
+        clock.bytesArrived()
         switch state {
         case .failed:
             return
@@ -89,109 +78,69 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         default:
             break
         }
-        if pending == nil {
-            pending = buffer
-        } else {
-            pending!.writeBuffer(&buffer)
-        }
+        pending.append(&buffer)
         do throws(HTTP1ParseError) {
-            while self.context != nil, pending != nil, try step(context) {}
+            while self.context != nil, pending.bytes != nil, try step(context) {}
         } catch {
             return fail(context, error)
         }
-        if let buffer = pending {
-            if buffer.readableBytes == 0 {
-                pending = nil
-            } else if buffer.readerIndex > 4096 {
-                pending!.discardReadBytes()
-            }
-        }
+        pending.settle()
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: HTTP1ParseError) {
         state = .failed
-        pending = nil
+        pending.bytes = nil
         context.fireErrorCaught(error)
     }
 
     private func step(_ context: ChannelHandlerContext) throws(HTTP1ParseError) -> Bool {
         switch state {
         case .idle:
-            guard pending!.readableBytes == 0 else {
-                throw HTTP1ParseError(.unsolicited, "the upstream sent bytes after its response")
-            }
+            if pending.bytes!.readableBytes > 0 { throw HTTP1ParseError(.unsolicited, "the upstream sent bytes after its response") }
             return false
         case .head:
-            guard let head = try parser.parse(&pending!) else { return false }
+            guard let head = try parser.parse(&pending.bytes!) else { return false }
             let response = head.responseHead()
             if head.status < 200, head.status != 101 {
                 context.fireChannelRead(wrapInboundOut(.head(response)))
                 return true
             }
-            let wasHEAD = headRequests & 1 == 1
-            headRequests >>= 1
-            unanswered -= 1
-            context.fireChannelRead(wrapInboundOut(.head(response)))
+            let wasHEAD = unanswered.popFirst()
             if head.status == 101 {
+                // The head and its end, as NIO's decoder gives them; what follows is the tunnel's.
                 state = .switched
+                context.fireChannelRead(wrapInboundOut(.head(response)))
+                if self.context != nil { context.fireChannelRead(wrapInboundOut(.end(nil))) }
                 return false
             }
-            switch wasHEAD ? .none : head.framing {
-            case .length(let length) where length > 0:
-                state = .body(remaining: length)
-            case .chunked:
-                chunked = ChunkedDecoder()
-                state = .chunked
-            case .untilClose:
-                state = .untilClose
-            case .none, .length:
-                messageEnded(context, trailers: nil)
-            }
+            state = .body
+            body = HTTP1BodyReader(wasHEAD ? .none : head.framing)
+            context.fireChannelRead(wrapInboundOut(.head(response)))
             return true
-        case .body(let remaining):
-            guard pending!.readableBytes > 0 else { return false }
-            let n = Int(min(remaining, Int64(pending!.readableBytes)))
-            let slice = pending!.readSlice(length: n)!
-            context.fireChannelRead(wrapInboundOut(.body(slice)))
-            if remaining == Int64(n) {
-                messageEnded(context, trailers: nil)
-            } else {
-                state = .body(remaining: remaining - Int64(n))
-            }
-            return true
-        case .chunked:
-            switch try chunked.next(&pending!) {
+        case .body:
+            switch try body.next(&pending.bytes!) {
             case .needMore:
                 return false
             case .data(let slice):
                 context.fireChannelRead(wrapInboundOut(.body(slice)))
             case .end(let trailers):
-                messageEnded(context, trailers: trailers?.headers())
+                state = unanswered.count > 0 ? .head : .idle
+                context.fireChannelRead(wrapInboundOut(.end(trailers?.headers())))
             }
             return true
-        case .untilClose:
-            guard pending!.readableBytes > 0 else { return false }
-            context.fireChannelRead(wrapInboundOut(.body(pending!)))
-            pending = nil
-            return false
         case .switched, .failed:
             return false
         }
     }
 
-    private func messageEnded(_ context: ChannelHandlerContext, trailers: HTTPHeaders?) {
-        state = unanswered > 0 ? .head : .idle
-        context.fireChannelRead(wrapInboundOut(.end(trailers)))
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         switch state {
-        case .untilClose:
+        case .body where body.endsAtClose:
             state = .idle
             context.fireChannelRead(wrapInboundOut(.end(nil)))
-        case .body, .chunked:
+        case .body:
             fail(context, HTTP1ParseError(.truncated, "the upstream closed the connection inside a response body"))
-        case .head where parser.inProgress || pending != nil:
+        case .head where parser.inProgress || pending.bytes != nil:
             fail(context, HTTP1ParseError(.truncated, "the upstream closed the connection inside a response head"))
         default:
             break
@@ -204,41 +153,16 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            if head.method == .HEAD { headRequests |= 1 << UInt64(unanswered) }
-            unanswered += 1
+            unanswered.append(isHEAD: head.method == .HEAD)
             if case .idle = state { state = .head }
-            requestChunked = HTTP1HeadWriter.isChunked(head.headers)
+            writer.chunked = HTTP1HeadWriter.isChunked(head.headers)
             var buffer = context.channel.allocator.buffer(capacity: 256)
             HTTP1HeadWriter.write(head, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
-        case .body(let body):
-            if requestChunked, body.readableBytes > 0 {
-                context.write(wrapOutboundOut(.byteBuffer(HTTP1HeadWriter.chunkLine(body.readableBytes, allocator: context.channel.allocator))),
-                              promise: nil)
-                context.write(wrapOutboundOut(body), promise: nil)
-                context.write(wrapOutboundOut(.byteBuffer(Self.crlf)), promise: promise)
-            } else {
-                context.write(wrapOutboundOut(body), promise: promise)
-            }
+        case .body(let part):
+            writer.body(part, context: context, promise: promise)
         case .end(let trailers):
-            if requestChunked {
-                requestChunked = false
-                var buffer: ByteBuffer
-                if let trailers {
-                    buffer = context.channel.allocator.buffer(capacity: 64)
-                    buffer.writeStaticString("0\r\n")
-                    HTTP1HeadWriter.write(trailers, into: &buffer)
-                } else {
-                    buffer = Self.lastChunk
-                }
-                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
-            } else if let promise {
-                context.write(wrapOutboundOut(.byteBuffer(Self.empty)), promise: promise)
-            }
+            writer.end(trailers, context: context, promise: promise)
         }
     }
-
-    private static let crlf = ByteBuffer(string: "\r\n")
-    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
-    private static let empty = ByteBuffer()
 }

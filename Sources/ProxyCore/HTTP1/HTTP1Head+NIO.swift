@@ -115,12 +115,4 @@ enum HTTP1HeadWriter {
         guard let before = bytes.dropLast(7).last else { return true }
         return before == 0x2C || before == 0x20 || before == 0x09
     }
-
-    /// `size CRLF` of a chunk of `count` bytes.
-    static func chunkLine(_ count: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 20)
-        buffer.writeString(String(count, radix: 16))
-        buffer.writeStaticString("\r\n")
-        return buffer
-    }
 }

@@ -18,10 +18,8 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     private enum Inbound {
         /// Waiting for (or reading) a request head.
         case head
-        /// In a Content-Length body.
-        case body(remaining: Int64)
-        /// In a chunked body.
-        case chunked
+        /// In a request body.
+        case body
         /// After a request that asked to switch protocols: bytes are held until the answer says whether
         /// the connection stays HTTP (then parsing resumes) or becomes a tunnel (then they go to it).
         case upgradePending
@@ -31,40 +29,31 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private var state = Inbound.head
     private var parser: HTTP1HeadParser
-    private var chunked = ChunkedDecoder()
-    /// Bytes received and not parsed yet (nil when none: an idle connection holds no buffer).
-    private var pending: ByteBuffer?
+    private var body = HTTP1BodyReader(.none)
+    private var pending = HTTP1InboundBytes()
     private var context: ChannelHandlerContext?
     private var processing = false
-
-    /// Requests passed on and not answered yet, oldest in bit 0: whether each was HEAD (its answer has no
-    /// body whatever its head says).
-    private var headRequests: UInt64 = 0
-    private var unanswered = 0
-    /// At most this many requests are parsed ahead of their answers (pipelining); then parsing waits.
-    private static let maxUnanswered = 32
     /// The request being read asked to switch protocols: after its end, parsing waits for the answer.
     private var upgradeRequested = false
-    private var responseChunked = false
+    /// Requests passed on and not answered yet.
+    private var unanswered = HEADQueue()
+    /// At most this many requests are parsed ahead of their answers (pipelining); then parsing waits.
+    private static let maxUnanswered = 32
+    private var writer = HTTP1BodyWriter()
     private var suppressBody = false
-
-    /// `HeadTiming`: when the first byte of the awaited request head arrived.
-    private(set) var headStart: NIODeadline?
-    private var waitingForHead = true
+    private var clock = HeadClock(waiting: true)
 
     init(maxHeadBytes: Int) {
         parser = HTTP1HeadParser(role: .request, maxHeadBytes: maxHeadBytes)
     }
 
-    func awaitHead() {
-        waitingForHead = true
-        headStart = nil
-    }
+    // MARK: - HeadTiming
 
-    func headReceived() {
-        waitingForHead = false
-        headStart = nil
-    }
+    var headStart: NIODeadline? { clock.start }
+    func awaitHead() { clock.awaitHead() }
+    func headReceived() { clock.headReceived() }
+
+    // MARK: - Inbound
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -72,33 +61,21 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        // Leaving for a tunnel: what the client sent after its upgrade request belongs to the tunnel.
-        if case .upgradePending = state, let pending, pending.readableBytes > 0 {
-            self.pending = nil
-            context.fireChannelRead(NIOAny(pending))
-        }
-        pending = nil
+        pending.bytes = nil
     }
 
-    // MARK: - Inbound
+    /// The bytes that arrived after the switch of protocols, for the tunnel (`HTTPTunnel`), which passes them
+    /// on once every HTTP handler has left both pipelines; nil when there are none or there was no switch.
+    func takeHeldBytes() -> ByteBuffer? {
+        guard case .upgradePending = state else { return nil }
+        return pending.take()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if waitingForHead {
-            waitingForHead = false
-            headStart = .now()
-        }
-        switch state {
-        case .failed:
-            return
-        default:
-            break
-        }
-        if pending == nil {
-            pending = buffer
-        } else {
-            pending!.writeBuffer(&buffer)
-        }
+        clock.bytesArrived()
+        if case .failed = state { return }
+        pending.append(&buffer)
         process(context)
     }
 
@@ -108,62 +85,37 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         processing = true
         defer { processing = false }
         do throws(HTTP1ParseError) {
-            while self.context != nil, pending != nil, try step(context) {}
+            while self.context != nil, pending.bytes != nil, try step(context) {}
         } catch {
             state = .failed
-            pending = nil
+            pending.bytes = nil
             context.fireErrorCaught(error)
             return
         }
-        if let buffer = pending {
-            if buffer.readableBytes == 0 {
-                pending = nil
-            } else if buffer.readerIndex > 4096 {
-                pending!.discardReadBytes()
-            }
-        }
+        pending.settle()
     }
 
     /// One part, if the pending bytes complete one; false when more bytes are needed.
     private func step(_ context: ChannelHandlerContext) throws(HTTP1ParseError) -> Bool {
         switch state {
         case .head:
-            guard unanswered < Self.maxUnanswered else { return false }
-            guard let head = try parser.parse(&pending!) else { return false }
+            guard unanswered.count < Self.maxUnanswered, let head = try parser.parse(&pending.bytes!) else { return false }
             let request = head.requestHead()
-            if request.method == .HEAD { headRequests |= 1 << UInt64(unanswered) }
-            unanswered += 1
+            unanswered.append(isHEAD: request.method == .HEAD)
             upgradeRequested = head.upgrade
+            body = HTTP1BodyReader(head.framing)
+            state = .body
             context.fireChannelRead(wrapInboundOut(.head(request)))
-            switch head.framing {
-            case .length(let length):
-                state = .body(remaining: length)
-            case .chunked:
-                chunked = ChunkedDecoder()
-                state = .chunked
-            case .none, .untilClose:
-                messageEnded(context, trailers: nil)
-            }
             return true
-        case .body(let remaining):
-            guard pending!.readableBytes > 0 else { return false }
-            let n = Int(min(remaining, Int64(pending!.readableBytes)))
-            let slice = pending!.readSlice(length: n)!
-            context.fireChannelRead(wrapInboundOut(.body(slice)))
-            if remaining == Int64(n) {
-                messageEnded(context, trailers: nil)
-            } else {
-                state = .body(remaining: remaining - Int64(n))
-            }
-            return true
-        case .chunked:
-            switch try chunked.next(&pending!) {
+        case .body:
+            switch try body.next(&pending.bytes!) {
             case .needMore:
                 return false
             case .data(let slice):
                 context.fireChannelRead(wrapInboundOut(.body(slice)))
             case .end(let trailers):
-                messageEnded(context, trailers: trailers?.headers())
+                state = upgradeRequested ? .upgradePending : .head
+                context.fireChannelRead(wrapInboundOut(.end(trailers?.headers())))
             }
             return true
         case .upgradePending, .failed:
@@ -171,69 +123,40 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    private func messageEnded(_ context: ChannelHandlerContext, trailers: HTTPHeaders?) {
-        state = upgradeRequested ? .upgradePending : .head
-        context.fireChannelRead(wrapInboundOut(.end(trailers)))
-    }
-
     // MARK: - Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            let code = head.status.code
-            if code >= 200 || code == 101 { responseStarted(Int(code)) }
-            responseChunked = !suppressBody && head.version.minor == 1 && HTTP1HeadWriter.isChunked(head.headers)
+            let code = Int(head.status.code)
+            if code >= 200 || code == 101 { responseStarted(code) }
+            writer.chunked = !suppressBody && head.version.minor == 1 && HTTP1HeadWriter.isChunked(head.headers)
             var buffer = context.channel.allocator.buffer(capacity: 256)
             HTTP1HeadWriter.write(head, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
-        case .body(let body):
+        case .body(let part):
             if suppressBody {
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
-            } else if responseChunked, body.readableBytes > 0 {
-                context.write(wrapOutboundOut(.byteBuffer(HTTP1HeadWriter.chunkLine(body.readableBytes, allocator: context.channel.allocator))),
-                              promise: nil)
-                context.write(wrapOutboundOut(body), promise: nil)
-                context.write(wrapOutboundOut(.byteBuffer(Self.crlf)), promise: promise)
             } else {
-                context.write(wrapOutboundOut(body), promise: promise)
+                writer.body(part, context: context, promise: promise)
             }
         case .end(let trailers):
             suppressBody = false
-            if responseChunked {
-                responseChunked = false
-                var buffer: ByteBuffer
-                if let trailers {
-                    buffer = context.channel.allocator.buffer(capacity: 64)
-                    buffer.writeStaticString("0\r\n")
-                    HTTP1HeadWriter.write(trailers, into: &buffer)
-                } else {
-                    buffer = Self.lastChunk
-                }
-                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
-            } else if let promise {
-                // Nothing to write, but the promise must complete in order with the writes before it.
-                context.write(wrapOutboundOut(.byteBuffer(Self.empty)), promise: promise)
-            }
+            writer.end(trailers, context: context, promise: promise)
         }
     }
 
-    /// A final answer to the oldest unanswered request starts.
+    /// A final answer to the oldest unanswered request starts (an answer to a request never passed on, a
+    /// 400 for a malformed one, has a body).
     private func responseStarted(_ code: Int) {
-        if unanswered > 0 {
-            suppressBody = headRequests & 1 == 1
-            headRequests >>= 1
-            unanswered -= 1
-        } else {
-            // An answer to no parsed request (a 400 for a malformed one): it has a body.
-            suppressBody = false
-        }
+        let wasFull = unanswered.count == Self.maxUnanswered
+        suppressBody = unanswered.popFirst()
         guard let context else { return }
         if case .upgradePending = state, code != 101 {
             // The switch was refused: the connection stays HTTP/1.1, and what the client sent next is a request.
             state = .head
             resumeLater(context)
-        } else if unanswered == Self.maxUnanswered - 1, case .head = state, pending != nil {
+        } else if wasFull, case .head = state, pending.bytes != nil {
             resumeLater(context)
         }
     }
@@ -246,8 +169,4 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.fireChannelReadComplete()
         }
     }
-
-    private static let crlf = ByteBuffer(string: "\r\n")
-    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
-    private static let empty = ByteBuffer()
 }

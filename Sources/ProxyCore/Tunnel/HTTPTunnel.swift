@@ -9,11 +9,12 @@ import NIOHTTP1
 /// nothing before it has seen the 101 (RFC 6455 §4.1), so the downstream decoder has nothing to hand on.
 enum HTTPTunnel {
     /// Splices the downstream connection of `proxyHandler` (whose context is `context`) to `upstream`.
-    /// The HTTP handlers leave in an order that sends bytes they hold (`.forwardBytes` upstream, Pier's codecs
-    /// both sides) to the relay.
     static func splice(downstream context: ChannelHandlerContext, upstream: Channel, idleTimeout: TimeAmount?) throws {
         let down = context.pipeline.syncOperations
         let up = upstream.pipeline.syncOperations
+        // Bytes Pier's codecs hold past the switch go to the relay once no HTTP handler is left to see them.
+        let heldDown = (try? down.handler(type: HTTP1ServerCodecHandler.self))?.takeHeldBytes()
+        let heldUp = (try? up.handler(type: HTTP1ClientCodecHandler.self))?.takeHeldBytes()
         let (client, server) = GlueHandler.pair(idleTimeout: idleTimeout)
         try down.addHandler(client)
         try up.addHandler(server)
@@ -29,9 +30,6 @@ enum HTTPTunnel {
         }
         for handler in upstreamHandlers { up.removeHandler(handler, promise: nil) }
         if let watcher = try? up.handler(type: HeadWatcher.self) { up.removeHandler(watcher, promise: nil) }
-        // Downstream the proxy handler goes first: bytes Pier's codec held after the upgrade request go on
-        // to the relay, never to it.
-        down.removeHandler(context: context, promise: nil)
         var downstreamHandlers: [RemovableChannelHandler] = []
         if let codec = try? down.handler(type: HTTP1ServerCodecHandler.self) {
             downstreamHandlers.append(codec)
@@ -43,6 +41,9 @@ enum HTTPTunnel {
         }
         if let watcher = try? down.handler(type: HeadWatcher.self) { downstreamHandlers.append(watcher) }
         for handler in downstreamHandlers { down.removeHandler(handler, promise: nil) }
+        down.removeHandler(context: context, promise: nil)
+        if let heldUp { up.fireChannelRead(NIOAny(heldUp)) }
+        if let heldDown { down.fireChannelRead(NIOAny(heldDown)) }
         // Reads held by the HTTP handlers are the relay's to resume.
         context.channel.read()
         upstream.read()
