@@ -51,3 +51,22 @@ struct MessageValidationTests {
         #expect(kept.headers["x-auth_user"] == ["m"])
     }
 }
+
+/// Pier's allocation-free keep-alive reading agrees with NIO's on every combination of `Connection` values.
+struct KeepAliveTests {
+    static let connections: [[String]] = [
+        [], ["close"], ["keep-alive"], ["Keep-Alive"], ["CLOSE"], ["close, keep-alive"], ["keep-alive", "keep-alive"],
+        ["keep-alive, keep-alive"], ["upgrade"], ["Upgrade, Keep-Alive"], [" close "], ["x-foo", "close"], [""], [",,"],
+        ["keep-alive,close"], ["keep-alives"],
+    ]
+
+    @Test(arguments: connections)
+    func agreesWithNIO(_ values: [String]) {
+        for minor in [0, 1] {
+            let version = HTTPVersion(major: 1, minor: minor)
+            let headers = HTTPHeaders([("Host", "a")] + values.map { ("Connection", $0) })
+            let nio = HTTPRequestHead(version: version, method: .GET, uri: "/", headers: headers).isKeepAlive
+            #expect(headers.keepsAlive(version: version) == nio, "\(values) HTTP/1.\(minor)")
+        }
+    }
+}

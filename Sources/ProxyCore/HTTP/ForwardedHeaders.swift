@@ -308,9 +308,10 @@ extension Substring.UTF8View {
 }
 
 extension Collection where Element == UInt8 {
-    /// Byte by byte against a static lowercase ASCII string of the same length, folding A–Z to a–z.
+    /// Byte by byte against a static lowercase ASCII string, folding A–Z to a–z.
     @inline(__always)
-    fileprivate func equalsLowercase(_ lowercase: StaticString) -> Bool {
+    func equalsLowercase(_ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
         var expected = lowercase.utf8Start
         for byte in self {
             if byte | (byte &- 0x41 < 26 ? 0x20 : 0) != expected.pointee { return false }

@@ -83,7 +83,7 @@ final class HTTPExchange {
         // the HTTP/2 connection's business.
         // After an upgrade request NIO's decoder reads no further request on the connection (see
         // `UpgradeRequest`): unless it becomes a tunnel, it closes after the response.
-        self.keepAlive = head.version.major >= 2 || (head.isKeepAlive && upgrade == .none)
+        self.keepAlive = head.version.major >= 2 || (head.headers.keepsAlive(version: head.version) && upgrade == .none)
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds
         self.lastUpstreamActivity = now

@@ -277,7 +277,7 @@ struct HTTPProxyStateMachine {
         }
         exchange.responseStarted = true
         exchange.status = head.status.code
-        exchange.upstreamKeepAlive = head.isKeepAlive
+        exchange.upstreamKeepAlive = head.headers.keepsAlive(version: head.version)
         if !exchange.requestEnded {
             // The upstream answers before the whole body is in (an early error, a redirect): the rest of the
             // body will not reach it, so the connection ends after this response; the head says so.
