@@ -1004,6 +1004,14 @@ def cmd_report(args):
               f"counted): {fmt(cost, 3, '×')} req/s, p99 {fmt(stats.get('p99ratio_piermx_pier'), 2, '×')}; target ≥ "
               f"{METRICS_TARGET}× ({'met' if cost is not None and cost >= METRICS_TARGET else 'not met'}). The Pier "
               "rows of every other table run without an admin entrypoint.\n")
+        allocs = {r["proxy"]: r for r in records if r["kind"] == "allocs" and r.get("scenario") == key
+                  and r.get("mallocs") and r.get("requests")}
+        if allocs:
+            per = {p: allocs[p]["mallocs"] / allocs[p]["requests"] for p in allocs}
+            w("Allocations per request (`malloc` calls counted by a perf uprobe while wrk ran; Pier and the NIO "
+              "floor count every allocation, Swift's included; nginx's worker and HAProxy their libc's): "
+              + ", ".join(f"{PROXY_TITLE[p]} {per[p]:.1f}" for p in ("pier", "floor", "nginx", "haproxy") if p in per)
+              + ". Target for Pier: 0 in the steady state (issue 16).\n")
         if key == "d":
             w("Upload throughput in MiB/s equals requests/s (each request carries 1 MiB). The upstream connection "
               "count here also includes connections of the backend's own `/upload` → `/sink` hop.\n")
