@@ -26,5 +26,5 @@ public struct HTTP1ParseError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var description: String { reason }
 
-    static func malformed(_ reason: String) -> Self { Self(.malformed, reason) }
+    public static func malformed(_ reason: String) -> Self { Self(.malformed, reason) }
 }

@@ -173,6 +173,8 @@ public final class ProxyServer: Service, Sendable {
                                     maxHeaderSize: Int, downstream: Downstream) throws {
         if loop.http1 == .pier {
             let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize)
+            var downstream = downstream
+            downstream.headsValidated = true
             try channel.pipeline.syncOperations.addHandler(codec)
             try channel.pipeline.syncOperations.addHandler(
                 HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec))

@@ -11,7 +11,8 @@ extension HTTPProxyHandler {
         guard let upstream else { return }
         switch part {
         case .head(let head):
-            let invalid = ResponseValidation.problem(head)
+            // Pier's codec enforces the same rules while parsing (h2c streams come through NIO's codec).
+            let invalid = loop.http1 == .pier && !upstream.isStream ? nil : ResponseValidation.problem(head)
             let failed = invalid != nil || (502...504).contains(head.status.code)
             let now = NIODeadline.now()
             if let exchange = machine.exchange {

@@ -39,7 +39,7 @@ enum RequestPlanner {
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
-        if let problem = RequestValidation.problem(head) {
+        if !downstream.headsValidated, let problem = RequestValidation.problem(head) {
             return .answer(.failure(.init(.malformedRequest), problem), close: true)
         }
         var host = head.headers.first(name: "host")

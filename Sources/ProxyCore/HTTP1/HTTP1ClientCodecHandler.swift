@@ -100,7 +100,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             return false
         case .head:
             guard let head = try parser.parse(&pending.bytes!) else { return false }
-            let response = head.responseHead()
+            let response = try head.responseHead()
             if head.status < 200, head.status != 101 {
                 context.fireChannelRead(wrapInboundOut(.head(response)))
                 return true
@@ -125,7 +125,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
                 context.fireChannelRead(wrapInboundOut(.body(slice)))
             case .end(let trailers):
                 state = unanswered.count > 0 ? .head : .idle
-                context.fireChannelRead(wrapInboundOut(.end(trailers?.headers())))
+                context.fireChannelRead(wrapInboundOut(.end(try trailers?.headers())))
             }
             return true
         case .switched, .failed:
@@ -156,7 +156,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             unanswered.append(isHEAD: head.method == .HEAD)
             if case .idle = state { state = .head }
             writer.chunked = HTTP1HeadWriter.isChunked(head.headers)
-            var buffer = context.channel.allocator.buffer(capacity: 256)
+            var buffer = context.channel.allocator.buffer(capacity: HTTP1HeadWriter.size(of: head))
             HTTP1HeadWriter.write(head, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let part):

@@ -3,41 +3,54 @@ import NIOCore
 import NIOHTTP1
 
 /// The bridge from heads parsed in place to the NIO head types `HTTPProxyHandler` and the planner read.
+///
+/// Field values may hold obs-text (bytes above 0x7E), which the grammar allows; a Swift `String` cannot carry
+/// bytes that are not UTF-8 unchanged, so such a value is refused here rather than forwarded altered (the
+/// names, the target and the status are ASCII by the grammar already).
 extension HTTP1Head {
     /// The request head (method, target, version, fields in order, names and values as they came).
-    func requestHead() -> HTTPRequestHead {
-        bytes.withUnsafeReadableBytes { p in
+    func requestHead() throws(HTTP1ParseError) -> HTTPRequestHead {
+        let result: Result<HTTPRequestHead, HTTP1ParseError> = bytes.withUnsafeReadableBytes { p in
             let method = Self.method(p, first)
             let uri = String(decoding: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self)
-            return HTTPRequestHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)), method: method, uri: uri,
-                                   headers: Self.headers(p, fields))
+            return Self.headers(p, fields).map {
+                HTTPRequestHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)), method: method, uri: uri, headers: $0)
+            }
         }
+        return try result.get()
     }
 
     /// The response head; the reason phrase is kept as sent.
-    func responseHead() -> HTTPResponseHead {
-        bytes.withUnsafeReadableBytes { p in
-            let reason = String(decoding: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self)
-            return HTTPResponseHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)),
-                                    status: HTTPResponseStatus(statusCode: status, reasonPhrase: reason),
-                                    headers: Self.headers(p, fields))
+    func responseHead() throws(HTTP1ParseError) -> HTTPResponseHead {
+        let result: Result<HTTPResponseHead, HTTP1ParseError> = bytes.withUnsafeReadableBytes { p in
+            guard let reason = String(validating: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self) else {
+                return .failure(.malformed("the reason phrase has bytes that are not UTF-8"))
+            }
+            return Self.headers(p, fields).map {
+                HTTPResponseHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)),
+                                 status: HTTPResponseStatus(statusCode: status, reasonPhrase: reason), headers: $0)
+            }
         }
+        return try result.get()
     }
 
     /// The fields as `HTTPHeaders` (trailers).
-    func headers() -> HTTPHeaders {
-        bytes.withUnsafeReadableBytes { p in Self.headers(p, fields) }
+    func headers() throws(HTTP1ParseError) -> HTTPHeaders {
+        try bytes.withUnsafeReadableBytes { p in Self.headers(p, fields) }.get()
     }
 
-    private static func headers(_ p: UnsafeRawBufferPointer, _ fields: [HTTP1Field]) -> HTTPHeaders {
+    private static func headers(_ p: UnsafeRawBufferPointer, _ fields: [HTTP1Field]) -> Result<HTTPHeaders, HTTP1ParseError> {
         var list: [(String, String)] = []
         list.reserveCapacity(fields.count)
         for field in fields {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: p[Int(field.nameStart)..<Int(field.nameEnd)]), as: UTF8.self)
-            let value = String(decoding: UnsafeRawBufferPointer(rebasing: p[Int(field.valueStart)..<Int(field.valueEnd)]), as: UTF8.self)
+            guard let value = String(validating: UnsafeRawBufferPointer(rebasing: p[Int(field.valueStart)..<Int(field.valueEnd)]), as: UTF8.self)
+            else {
+                return .failure(.malformed("header \(name) has bytes that are not UTF-8; Pier forwards field values unchanged or not at all"))
+            }
             list.append((name, value))
         }
-        return HTTPHeaders(list)
+        return .success(HTTPHeaders(list))
     }
 
     private static func method(_ p: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPMethod {
@@ -73,6 +86,22 @@ enum HTTP1HeadWriter {
         buffer.writeString(head.uri)
         buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
         write(head.headers, into: &buffer)
+    }
+
+    /// The bytes `write` will take for `headers` (field lines and the empty line), so that a head's buffer is
+    /// allocated once, at its size.
+    static func size(of headers: HTTPHeaders) -> Int {
+        var size = 2
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        return size
+    }
+
+    static func size(of head: HTTPResponseHead) -> Int {
+        15 + head.status.reasonPhrase.utf8.count + size(of: head.headers)
+    }
+
+    static func size(of head: HTTPRequestHead) -> Int {
+        12 + head.method.rawValue.utf8.count + head.uri.utf8.count + size(of: head.headers)
     }
 
     /// Field lines and the empty line after them.

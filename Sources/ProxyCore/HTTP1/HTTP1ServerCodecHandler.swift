@@ -100,7 +100,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         switch state {
         case .head:
             guard unanswered.count < Self.maxUnanswered, let head = try parser.parse(&pending.bytes!) else { return false }
-            let request = head.requestHead()
+            let request = try head.requestHead()
             unanswered.append(isHEAD: request.method == .HEAD)
             upgradeRequested = head.upgrade
             body = HTTP1BodyReader(head.framing)
@@ -115,7 +115,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
                 context.fireChannelRead(wrapInboundOut(.body(slice)))
             case .end(let trailers):
                 state = upgradeRequested ? .upgradePending : .head
-                context.fireChannelRead(wrapInboundOut(.end(trailers?.headers())))
+                context.fireChannelRead(wrapInboundOut(.end(try trailers?.headers())))
             }
             return true
         case .upgradePending, .failed:
@@ -131,7 +131,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             let code = Int(head.status.code)
             if code >= 200 || code == 101 { responseStarted(code) }
             writer.chunked = !suppressBody && head.version.minor == 1 && HTTP1HeadWriter.isChunked(head.headers)
-            var buffer = context.channel.allocator.buffer(capacity: 256)
+            var buffer = context.channel.allocator.buffer(capacity: HTTP1HeadWriter.size(of: head))
             HTTP1HeadWriter.write(head, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let part):
