@@ -195,6 +195,25 @@ let package = Package(
             path: "Fuzz/Targets/SNIClassifier"
         ),
 
+        // Differential targets: Pier's HTTP1Codec against NIO's llhttp-based decoders, run on an EmbeddedChannel.
+        .target(
+            name: "FuzzHTTP1Support",
+            dependencies: [
+                "FuzzSupport", "HTTP1Codec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/HTTP1Support"
+        ),
+        .executableTarget(name: "fuzz-http1-request", dependencies: ["FuzzSupport", "FuzzHTTP1Support"], path: "Fuzz/Targets/HTTP1Request"),
+        .executableTarget(name: "fuzz-http1-response", dependencies: ["FuzzSupport", "FuzzHTTP1Support"], path: "Fuzz/Targets/HTTP1Response"),
+        .executableTarget(
+            name: "fuzz-http1-chunked",
+            dependencies: ["FuzzSupport", "FuzzHTTP1Support", "HTTP1Codec", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Targets/HTTP1Chunked"
+        ),
+
         // MARK: - Tests
         .target(
             name: "TestSupport",

@@ -67,3 +67,23 @@ public func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclos
                       file: StaticString = #fileID, line: UInt = #line) {
     if !condition() { fatalError("invariant broken: \(message())", file: file, line: line) }
 }
+
+extension FuzzInput {
+    /// Up to `maxCuts` cut points (a byte for how many, two per position): with `pieces(_:at:)`, lets a
+    /// target feed what follows in reads the fuzzer chooses.
+    public mutating func cuts(max maxCuts: Int) -> [Int] {
+        (0..<choice(maxCuts + 1)).map { _ in Int(integer(width: 2)) }
+    }
+}
+
+/// `bytes` cut at `cuts` (positions modulo its length; empty pieces dropped, at least one piece).
+public func pieces(_ bytes: [UInt8], at cuts: [Int]) -> [[UInt8]] {
+    var pieces: [[UInt8]] = []
+    var start = 0
+    for cut in cuts.map({ bytes.isEmpty ? 0 : $0 % bytes.count }).sorted() where cut > start {
+        pieces.append(Array(bytes[start..<cut]))
+        start = cut
+    }
+    pieces.append(Array(bytes[start...]))
+    return pieces
+}

@@ -26,6 +26,21 @@ enum ByteClass {
         c >= 0x21 && c <= 0x7E
     }
 
+    /// A byte of an authority as llhttp reads one (RFC 3986's userinfo and host bytes but `@`): letters,
+    /// digits, `!$%&'()*+,-.:;=[]_~`.
+    @inline(__always)
+    static func isAuthorityByte(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x21, 0x24...0x2E, 0x30...0x3B, 0x3D, 0x41...0x5B, 0x5D, 0x5F, 0x61...0x7A, 0x7E: return true
+        default: return false
+        }
+    }
+
+    @inline(__always)
+    static func isAlpha(_ c: UInt8) -> Bool {
+        (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A
+    }
+
     @inline(__always)
     static func isDigit(_ c: UInt8) -> Bool {
         c >= 0x30 && c <= 0x39

@@ -6,9 +6,9 @@ import NIOCore
 ///
 /// Incremental: a head that arrives in pieces is scanned once; the parser remembers how far it got. Strict:
 /// bare CR or LF, NUL and other controls, obs-fold, whitespace before a colon, invalid tokens, unknown methods,
-/// versions other than 1.0 and 1.1, conflicting or malformed Content-Length, Transfer-Encoding beside
-/// Content-Length or without `chunked` last, duplicate or (HTTP/1.1) missing Host, and heads over the limit
-/// are refused with the reason. A value: no IO, no clock.
+/// versions other than 1.0 and 1.1, a Content-Length other than one canonical number in one field,
+/// Transfer-Encoding beside Content-Length or without `chunked` last, duplicate or (HTTP/1.1) missing Host,
+/// and heads over the limit are refused with the reason. A value: no IO, no clock.
 public struct HTTP1HeadParser: Sendable {
     /// Which start line to expect.
     public enum Role: Sendable {
@@ -166,11 +166,36 @@ struct LineReader {
         guard p[i] == Self.sp else {
             throw .malformed(p[i] == Self.cr ? "no HTTP version (HTTP/0.9 is not served)" : "invalid byte in the request target")
         }
+        guard hasTargetForm(target, connect: known == .connect) else { throw .malformed("invalid request target") }
         i += 1
         let minor = try version()
         guard p[i] == Self.cr else { throw .malformed("invalid request line") }
         i += 2
         return StartLine(first: method, second: target, minor: minor, connect: known == .connect)
+    }
+
+    /// Whether a target has one of the forms llhttp (NIO's decoder, Node's) reads (RFC 9112 §3.2): CONNECT's
+    /// authority; otherwise a path (`/…`, or `*…`), or `scheme://authority` followed by nothing, a path or a
+    /// query. Pier passes on no target such a hop would refuse (found by fuzz-http1-request: `)/`).
+    private func hasTargetForm(_ target: Range<Int>, connect: Bool) -> Bool {
+        var k = target.lowerBound
+        if !connect {
+            if p[k] == 0x2F || p[k] == 0x2A { return true }
+            while k < target.upperBound, ByteClass.isAlpha(p[k]) { k += 1 }
+            guard k > target.lowerBound, target.upperBound - k >= 3, p[k] == 0x3A, p[k + 1] == 0x2F, p[k + 2] == 0x2F else { return false }
+            k += 3
+        }
+        var at = false
+        while k < target.upperBound {
+            let c = p[k]
+            if c == 0x40, !at {
+                at = true
+            } else if !ByteClass.isAuthorityByte(c) {
+                return !connect && (c == 0x2F || c == 0x3F)
+            }
+            k += 1
+        }
+        return true
     }
 
     /// `HTTP-version SP status-code SP [ reason-phrase ] CRLF` (a missing SP before an empty reason is
@@ -286,10 +311,16 @@ struct FieldFacts {
             upgradeFields += 1
         case .contentLength:
             contentLengthFields += 1
-            try forEachElement(p, value) { (element) throws(HTTP1ParseError) in
-                let length = try Self.contentLength(p, element)
-                if let contentLength, contentLength != length { throw .malformed("conflicting Content-Length values") }
-                contentLength = length
+            // One field, one number: RFC 9110 §8.6 lets a recipient accept a list of equal values (`5, 5`,
+            // or the field twice), but llhttp (NIO's decoder, Node's) refuses both, and the field is
+            // forwarded as it came: an upstream would answer 400, or frame the body otherwise.
+            if contentLengthFields > 1 { throw .malformed("more than one Content-Length") }
+            contentLength = try Self.contentLength(p, value)
+            // llhttp takes spaces after the number, not a tab (found by fuzz-http1-response: `2 \t`).
+            var k = value.upperBound
+            while p[k] != 0x0D {
+                if p[k] == 0x09 { throw .malformed("invalid Content-Length") }
+                k += 1
             }
         case .transferEncoding:
             transferEncodings += 1
@@ -367,6 +398,12 @@ struct FieldFacts {
     /// Transfer-Encoding beside a Content-Length, without `chunked` last, or in HTTP/1.0 is refused.
     func responseFraming(minor: UInt8, status: Int) throws(HTTP1ParseError) -> HTTP1Framing {
         if transferEncodings > 0 { try transferCoding(minor: minor, role: "response") }
+        // An interim response that ends the connection (llhttp's keep-alive rule: HTTP/1.0 without
+        // `keep-alive`, HTTP/1.1 with `close`) leaves no way to send the final one: llhttp refuses what
+        // follows it (found by fuzz-http1-response).
+        if status < 200, status != 101, minor == 0 ? !connection.contains(.keepAlive) : connection.contains(.close) {
+            throw .malformed("an interim response that closes the connection")
+        }
         if status < 200 || status == 204 || status == 304 { return .none }
         if transferEncodings > 0 { return .chunked }
         if let contentLength { return .length(contentLength) }

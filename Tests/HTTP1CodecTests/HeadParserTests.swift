@@ -35,10 +35,17 @@ struct HeadParserTests {
 
     @Test func bodyFraming() throws {
         #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n")?.framing == .length(12))
-        #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n")?.framing == .length(5))
         #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")?.framing == HTTP1Framing.none)
         #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n")?.framing == .chunked)
         #expect(try Self.parse("GET / HTTP/1.0\r\n\r\n")?.framing == HTTP1Framing.none, "HTTP/1.0 needs no Host")
+    }
+
+    @Test("target forms llhttp reads too", arguments: [
+        "GET /a?b#c HTTP/1.1", "OPTIONS * HTTP/1.1", "GET http://u:p@a.test:80/x?y HTTP/1.1", "GET HTTPS://a HTTP/1.1",
+        "GET http://a?q HTTP/1.1", "CONNECT [::1]:443 HTTP/1.1", "CONNECT a.test:443 HTTP/1.1",
+    ])
+    func targetForms(_ line: String) throws {
+        #expect(try Self.parse(line + "\r\nHost: a\r\n\r\n") != nil)
     }
 
     @Test func upgradeRequests() throws {
@@ -51,6 +58,10 @@ struct HeadParserTests {
         ("CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
         ("two CL values", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
         ("CL list that disagrees", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\n"),
+        // Found by fuzz-http1-request: llhttp refuses an equal list or an equal second field too.
+        ("CL list of equal values", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"),
+        ("CL twice with one value", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+        ("CL followed by a tab", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2 \t\r\n\r\n"),
         ("CL with a sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n"),
         ("CL with a leading zero", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 03\r\n\r\n"),
         ("CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n"),
@@ -79,6 +90,13 @@ struct HeadParserTests {
         ("two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("raw byte in target", "GET /\u{E9} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        // Found by fuzz-http1-request: llhttp refuses a target of no form.
+        ("target of no form", "GET )/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("scheme without //", "GET http:a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("quote in an authority", "GET http://a\"b/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("two @ in an authority", "GET http://u@v@a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("fragment after an authority", "GET http://a#f HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("CONNECT to a path", "CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("HTTP/0.9", "GET /\r\n\r\n"),
         ("garbage line", "GET\r\n\r\n"),
         ("lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n"),
@@ -158,6 +176,9 @@ struct HeadParserTests {
         for bad in ["HTTP/1.1 0 X\r\n\r\n", "HTTP/1.1 999 X\r\n\r\n", "HTTP/1.1 20 X\r\n\r\n", "HTTP/1.1 2000 X\r\n\r\n",
                     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
                     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                    // Found by fuzz-http1-response: llhttp refuses the final response after these.
+                    "HTTP/1.0 100 Continue\r\n\r\n",
+                    "HTTP/1.1 103 Early Hints\r\nConnection: close\r\n\r\n",
                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
                     "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                     "HTTP/1.1 200 O\u{0}K\r\n\r\n", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", "HTTP/1.1 200 OK\nX: a\r\n\r\n",

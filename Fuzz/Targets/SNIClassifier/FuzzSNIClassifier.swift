@@ -38,16 +38,10 @@ enum FuzzSNIClassifier: FuzzTarget {
     }()
 
     static func run(_ input: inout FuzzInput) {
-        let cuts = (0..<input.choice(8)).map { _ in Int(input.integer(width: 2)) }
+        let cuts = input.cuts(max: 7)
         let bytes = Array(input.rest)
         let whole = classify([bytes])
-        var pieces: [[UInt8]] = []
-        var start = 0
-        for cut in cuts.map({ bytes.isEmpty ? 0 : $0 % bytes.count }).sorted() where cut > start {
-            pieces.append(Array(bytes[start..<cut]))
-            start = cut
-        }
-        pieces.append(Array(bytes[start...]))
+        let pieces = pieces(bytes, at: cuts)
         let split = classify(pieces)
         fuzzCheck(whole == split, "cut at \(cuts): \(whole) in one write, \(split) in \(pieces.count) pieces")
         // Drip-feeding costs one pipeline pass per byte: for one input in four, which is enough to find a
