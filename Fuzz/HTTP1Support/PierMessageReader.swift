@@ -9,16 +9,15 @@ import NIOCore
 public struct PierMessageReader {
     private enum State {
         case head
-        case body(remaining: Int64)
-        case chunked
-        case untilClose
+        case body
         case done
         case failed(String)
     }
 
     private var state = State.head
     private var parser: HTTP1HeadParser
-    private var chunked = ChunkedDecoder()
+    /// The body reader the codec handlers use.
+    private var body = HTTP1BodyReader(.none)
     private var pending = ByteBuffer()
     private var message: DecodedMessage?
     private var interim: [DecodedHead] = []
@@ -58,7 +57,7 @@ public struct PierMessageReader {
     }
 
     public mutating func close() {
-        if case .untilClose = state { state = .done }
+        if case .body = state, body.endsAtClose { state = .done }
     }
 
     private mutating func step() throws(HTTP1ParseError) -> Bool {
@@ -77,21 +76,11 @@ public struct PierMessageReader {
                 state = .done
                 return false
             }
-            switch answersHEAD ? .none : head.framing {
-            case .length(let length) where length > 0: state = .body(remaining: length)
-            case .chunked: state = .chunked
-            case .untilClose: state = .untilClose
-            case .none, .length: state = .done
-            }
+            body = HTTP1BodyReader(answersHEAD ? .none : head.framing)
+            state = .body
             return true
-        case .body(let remaining):
-            guard pending.readableBytes > 0 else { return false }
-            let n = Int(min(remaining, Int64(pending.readableBytes)))
-            message!.body += pending.readBytes(length: n)!
-            state = remaining == Int64(n) ? .done : .body(remaining: remaining - Int64(n))
-            return true
-        case .chunked:
-            switch try chunked.next(&pending) {
+        case .body:
+            switch try body.next(&pending) {
             case .needMore:
                 return false
             case .data(let slice):
@@ -101,9 +90,6 @@ public struct PierMessageReader {
                 state = .done
             }
             return true
-        case .untilClose:
-            message!.body += pending.readBytes(length: pending.readableBytes)!
-            return false
         case .done, .failed:
             return false
         }

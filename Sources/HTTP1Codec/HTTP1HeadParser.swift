@@ -111,7 +111,11 @@ public struct HTTP1HeadParser: Sendable {
                 var upgrade = false
                 switch role {
                 case .request:
-                    framing = try facts.requestFraming(minor: line.minor)
+                    // A CONNECT request has no body whatever its fields say (RFC 9110 §9.3.6 gives its content no
+                    // meaning, and llhttp reads none): what follows its head is the tunnel's. The fields are still
+                    // checked, so that an ambiguous head is refused all the same.
+                    let framed = try facts.requestFraming(minor: line.minor)
+                    framing = line.connect ? .none : framed
                     upgrade = line.connect || (facts.connection.contains(.upgrade) && facts.upgradeFields > 0)
                 case .response:
                     framing = try facts.responseFraming(minor: line.minor, status: line.status)

@@ -187,3 +187,13 @@ struct HeadParserTests {
         }
     }
 }
+
+extension HeadParserTests {
+    /// A CONNECT request carries no body whatever its fields say (as llhttp reads it; RFC 9110 §9.3.6).
+    @Test func connectHasNoBody() throws {
+        let head = try #require(try Self.parse("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nContent-Length: 5\r\n\r\nhello"))
+        #expect(head.framing == HTTP1Framing.none && head.upgrade)
+        #expect(Self.refusal("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") != nil,
+                "an ambiguous CONNECT head is refused all the same")
+    }
+}
