@@ -81,8 +81,9 @@ final class HTTPExchange {
         self.requestID = requestID
         // An HTTP/2 stream ends with its exchange; "keep-alive" there means the connection stays, which is
         // the HTTP/2 connection's business.
-        // After an upgrade request NIO's decoder reads no further request on the connection (see
-        // `UpgradeRequest`): unless it becomes a tunnel, it closes after the response.
+        // After an upgrade request the codec (Pier's or NIO's) reads no further request on the connection
+        // until the answer is known (see `UpgradeRequest`): unless it becomes a tunnel, it closes after the
+        // response.
         self.keepAlive = head.version.major >= 2 || (head.headers.keepsAlive(version: head.version) && upgrade == .none)
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds

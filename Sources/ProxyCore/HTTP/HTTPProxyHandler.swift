@@ -8,8 +8,8 @@ import RouteModel
 /// upstream connections from the event loop's pool, timers, backpressure, and the order of pipelined requests.
 ///
 /// Owned by the connection's event loop; the upstream connections it uses live on the same loop. It does
-/// not parse HTTP (its connection's codec does), decide anything about routing or HTTP semantics (the planner and the
-/// state machine do), block or hop threads.
+/// not parse HTTP (its connection's codec does), decide anything about routing or HTTP semantics (the
+/// planner and the state machine do), block or hop threads.
 ///
 /// Split over three files: this one (downstream events, pipelining, actions), `+Upstream` (upstream events,
 /// connections, retries, health reports, WebSocket tunnels) and `+Timers`. Members are internal so that those
