@@ -138,10 +138,10 @@ http {{
 """
 
 
-def nginx_proxy_conf(d, port):
+def nginx_proxy_conf(d, port, workers=1):
     return f"""\
-# nginx as the proxy: one worker, upstream keep-alive, Interlock-style forwarding and info headers.
-worker_processes 1;
+# nginx as the proxy: {workers} worker(s), upstream keep-alive, Interlock-style forwarding and info headers.
+worker_processes {workers};
 worker_rlimit_nofile 20000;
 daemon off;
 pid {d}/nginx/nginx.pid;
@@ -322,6 +322,10 @@ def cmd_gen(args):
         f.write(b"u" * 1048576)
     write(f"{d}/backend/nginx.conf", backend_conf(d, args.backend_port))
     write(f"{d}/nginx/nginx.conf", nginx_proxy_conf(d, args.nginx_port))
+    # Scenario (m): the same proxies on two cores each.
+    write(f"{d}/nginx/nginx-mc.conf", nginx_proxy_conf(d, args.nginx_port, workers=2))
+    write(f"{d}/haproxy/haproxy-mc.cfg", haproxy_conf(d, args.haproxy_port, args.backend_port, args.services, False, "a")
+          .replace("    nbthread 1\n", "    nbthread 2\n"))
     for variant, extra in (("a", False), ("b", True)):
         write(f"{d}/nginx/routes-{variant}.conf", nginx_routes(args.nginx_port, args.backend_port, args.services, extra))
         write(f"{d}/haproxy/haproxy-{variant}.cfg",
@@ -805,6 +809,9 @@ SCENARIOS = [
                                                           "(wrk), through each proxy's TLS listener"),
     ("i", "(i) HTTP/2 over TLS: 1 KiB GET", "GET /1k over TLS with HTTP/2 (h2load): {h2_clients} connections × "
                                            "{h2_streams} concurrent streams"),
+    ("m", "(m) 1 KiB GET, keep-alive, two cores per proxy", "(a) with Pier `--threads 2`, nginx `worker_processes 2`, "
+                                                            "HAProxy `nbthread 2`; `wrk -t2`, twice the connections; "
+                                                            "wrk, the backend and the proxy share the machine's 2 cores"),
 ]
 # Scenarios whose issue sets no ratio target: the summary reports them without a verdict.
 # Issue 5: HTTPS/1.1 and HTTP/2 throughput of Pier vs nginx with the same certificate and ciphers, ≥ 1.0× nginx.
