@@ -23,8 +23,8 @@ struct HTTPProxyHandlerTests {
 
     final class Harness {
         let channel = EmbeddedChannel()
-        init(table: RouteTable = HTTPProxyHandlerTests.table()) throws {
-            let loop = LoopState(eventLoop: channel.eventLoop)
+        init(table: RouteTable = HTTPProxyHandlerTests.table(), http1: HTTP1Implementation = .pier) throws {
+            let loop = LoopState(eventLoop: channel.eventLoop, http1: http1)
             try ProxyServer.configureDownstream(
                 channel: channel, tables: RouteTableBox(table), loop: loop,
                 accessLogger: Logger(label: "test"), maxHeaderSize: table.settings.maxHeaderSize, downstream: .http)
@@ -68,10 +68,24 @@ struct HTTPProxyHandlerTests {
 
     @Test("ambiguous or malformed requests get 400 and the connection closes", arguments: rejected)
     func rejectsAmbiguousRequests(_ name: String, _ request: String) throws {
-        let h = try Harness()
-        let response = try h.exchange(request)
-        #expect(response.hasPrefix("HTTP/1.1 400 "), "\(name): \(response)")
-        #expect(!h.channel.isActive, "\(name): connection must close after a 400")
+        // Pier's codec, and NIO's behind `--http1-codec nio` (the previous data plane, kept as a setting).
+        for http1 in HTTP1Implementation.allCases {
+            let h = try Harness(http1: http1)
+            let response = try h.exchange(request)
+            #expect(response.hasPrefix("HTTP/1.1 400 "), "\(name) (\(http1)): \(response)")
+            #expect(!h.channel.isActive, "\(name) (\(http1)): connection must close after a 400")
+        }
+    }
+
+    @Test("both codecs answer pipelined requests in order", arguments: HTTP1Implementation.allCases)
+    func pipelinedAnswersOnBothCodecs(_ http1: HTTP1Implementation) throws {
+        let h = try Harness(http1: http1)
+        let response = try h.exchange("GET /1 HTTP/1.1\r\nHost: old.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: nowhere.test\r\n\r\n"
+                                      + "GET /3 HTTP/1.1\r\nHost: old.test\r\n\r\n")
+        let statuses = response.components(separatedBy: "\n").filter { $0.hasPrefix("HTTP/1.1 ") }
+        #expect(statuses.map { String($0.prefix(12)) } == ["HTTP/1.1 302", "HTTP/1.1 503", "HTTP/1.1 302"], "\(response)")
+        let head = try Harness(http1: http1).exchange("HEAD / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n")
+        #expect(head.hasPrefix("HTTP/1.1 503 ") && head.hasSuffix("\r\n\r\n"), "the HEAD answer carried a body: \(head)")
     }
 
     @Test func headerSectionOverLimitGets431() throws {
