@@ -39,6 +39,10 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var unanswered = HEADQueue()
     /// At most this many requests are parsed ahead of their answers (pipelining); then parsing waits.
     private static let maxUnanswered = 32
+    /// Bytes held unparsed (behind 32 unanswered requests, or after an upgrade request) past which the client's
+    /// reads wait too: a client that pipelines without end, or streams behind an upgrade, costs this much.
+    static let maxHeldBytes = 64 * 1024
+    private var readHeld = false
     private var writer = HTTP1BodyWriter()
     private var suppressBody = false
     private var clock = HeadClock(waiting: true)
@@ -77,6 +81,24 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         if case .failed = state { return }
         pending.append(&buffer)
         process(context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdsTooMuch {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Whether bytes wait that parsing cannot take now, more than `maxHeldBytes` of them.
+    private var holdsTooMuch: Bool {
+        guard let bytes = pending.bytes, bytes.readableBytes >= Self.maxHeldBytes else { return false }
+        switch state {
+        case .upgradePending: return true
+        case .head: return unanswered.count >= Self.maxUnanswered
+        case .body, .failed: return false
+        }
     }
 
     /// Parses what is pending and passes on every part it completes.
@@ -167,6 +189,10 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard let context = self.context else { return }
             process(context)
             context.fireChannelReadComplete()
+            if readHeld, !holdsTooMuch {
+                readHeld = false
+                context.read()
+            }
         }
     }
 }
