@@ -270,7 +270,9 @@ extension EndToEnd {
             }, "the controller did not add \(apps) to the proxies: \(logs(service: "\(stack)_controller"))")
             // Routed through every running proxy (ports change as the proxies roll), then the roll completes.
             var routedAfter: Duration?
-            let completed = try await waitFor(seconds: 150) {
+            // Swarm paces the roll: per task a 5 s shutdown delay, the drain, a start, health checks every 5 s and
+            // a 5 s update delay. Measured 62 s alone and 154 s within the full suite on this 2-core machine.
+            let completed = try await waitFor(seconds: 240) {
                 if routedAfter == nil, let running = try? tasks("\(stack)_proxy"), running.count == 2,
                    running.allSatisfy({ $0.port.map { (try? fetch($0, host: "\(elsewhere).test").status) == 200 } ?? false }) {
                     routedAfter = ContinuousClock.now - added
