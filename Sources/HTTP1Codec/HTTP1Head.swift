@@ -56,7 +56,7 @@ public struct HTTP1Head: Sendable {
     public func name(_ field: HTTP1Field) -> String { string(Int(field.nameStart)..<Int(field.nameEnd)) }
     public func value(_ field: HTTP1Field) -> String { string(Int(field.valueStart)..<Int(field.valueEnd)) }
 
-    /// Whether the bytes at `range` are all ASCII (a String of them needs no validation).
+    /// Calls `body` with the bytes at `range` of the head, in place (no copy).
     public func withBytes<T>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try bytes.withUnsafeReadableBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }

@@ -86,6 +86,17 @@ struct ChunkedDecoderTests {
         }
     }
 
+    /// Trailers past the limit are a head too large (the client gets 431, as docs/request-lifecycle.md says).
+    @Test func trailersOverTheLimitAreTooLarge() {
+        let text = "0\r\nX-Big: " + String(repeating: "t", count: 17 * 1024) + "\r\n\r\n"
+        do {
+            _ = try Self.decode(Array(text.utf8), step: 4096)
+            Issue.record("trailers over 16 KiB were accepted")
+        } catch {
+            #expect(error.kind == .headTooLarge)
+        }
+    }
+
     @Test func longChunkLinesAreRefused() {
         let text = "5;" + String(repeating: "a", count: 5000) + "\r\nhello\r\n0\r\n\r\n"
         #expect(throws: HTTP1ParseError.self) { try Self.decode(Array(text.utf8), step: 100) }
