@@ -46,6 +46,16 @@ public struct HTTP1Head: Sendable {
         public static let close = ConnectionOptions(rawValue: 1)
         public static let keepAlive = ConnectionOptions(rawValue: 2)
         public static let upgrade = ConnectionOptions(rawValue: 4)
+        /// `keep-alive` more than once.
+        public static let keepAliveRepeated = ConnectionOptions(rawValue: 8)
+    }
+
+    /// Whether the connection persists after this message (RFC 9112 §9.3), read as NIO does: `close`
+    /// closes, so does a repeated `keep-alive`; one `keep-alive` keeps; otherwise HTTP/1.1 keeps and
+    /// HTTP/1.0 closes.
+    public var keepsAlive: Bool {
+        if connection.contains(.close) || connection.contains(.keepAliveRepeated) { return false }
+        return connection.contains(.keepAlive) || versionMinor >= 1
     }
 
     /// The bytes at `range` of the head, as a String (UTF-8; bytes that are not become U+FFFD).

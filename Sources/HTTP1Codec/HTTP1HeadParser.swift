@@ -24,6 +24,9 @@ public struct HTTP1HeadParser: Sendable {
     private var scanned = 0
     private var lineStart = 0
     private var emptyLinesSkipped = 0
+    /// The fields list of the last head, kept so that its capacity serves the next one: once the previous
+    /// head is gone (its exchange ended), the next is parsed without allocating a list.
+    private var fields: [HTTP1Field] = []
 
     /// Empty lines (CRLF) ignored before a request line (RFC 9112 §2.2 asks for at least one).
     static let maxLeadingEmptyLines = 4
@@ -50,7 +53,13 @@ public struct HTTP1HeadParser: Sendable {
         emptyLinesSkipped = 0
         if end > maxHeadBytes { throw HTTP1ParseError(.headTooLarge, "the head is over the \(maxHeadBytes)-byte limit") }
         let bytes = buffer.readSlice(length: end)!
-        return try Self.parseHead(bytes, role: role)
+        fields.removeAll(keepingCapacity: true)
+        return try Self.parseHead(bytes, role: role, fields: &fields)
+    }
+
+    /// Lets go of the kept fields list (a connection going idle keeps no more than it needs).
+    public mutating func releaseFields() {
+        fields = []
     }
 
     private mutating func skipLeadingEmptyLines(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) {
@@ -91,6 +100,12 @@ public struct HTTP1HeadParser: Sendable {
 
     /// Parses a complete head (its bytes end with CRLF CRLF and hold no bare CR or LF).
     static func parseHead(_ bytes: ByteBuffer, role: Role) throws(HTTP1ParseError) -> HTTP1Head {
+        var fields: [HTTP1Field] = []
+        return try parseHead(bytes, role: role, fields: &fields)
+    }
+
+    /// `parseHead`, appending the fields to `fields` (empty, its capacity reused) and handing it to the head.
+    static func parseHead(_ bytes: ByteBuffer, role: Role, fields: inout [HTTP1Field]) throws(HTTP1ParseError) -> HTTP1Head {
         let parsed: Result<HTTP1Head, HTTP1ParseError> = bytes.withUnsafeReadableBytes { p in
             do throws(HTTP1ParseError) {
                 var reader = LineReader(p: p)
@@ -101,8 +116,7 @@ public struct HTTP1HeadParser: Sendable {
                 case .trailers: line = StartLine(first: 0..<0, second: 0..<0, minor: 1)
                 }
                 var facts = FieldFacts()
-                var fields: [HTTP1Field] = []
-                fields.reserveCapacity(12)
+                if fields.capacity == 0 { fields.reserveCapacity(12) }
                 while let field = try reader.fieldLine() {
                     fields.append(field)
                     try facts.note(field, p)
@@ -340,7 +354,9 @@ struct FieldFacts {
                 switch element.count {
                 case 5 where LineReader.equalsLower(p, element.lowerBound, "close"): connection.insert(.close)
                 case 7 where LineReader.equalsLower(p, element.lowerBound, "upgrade"): connection.insert(.upgrade)
-                case 10 where LineReader.equalsLower(p, element.lowerBound, "keep-alive"): connection.insert(.keepAlive)
+                case 10 where LineReader.equalsLower(p, element.lowerBound, "keep-alive"):
+                    if connection.contains(.keepAlive) { connection.insert(.keepAliveRepeated) }
+                    connection.insert(.keepAlive)
                 default: break
                 }
             }

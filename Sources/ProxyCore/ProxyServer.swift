@@ -173,8 +173,6 @@ public final class ProxyServer: Service, Sendable {
                                     maxHeaderSize: Int, downstream: Downstream) throws {
         if loop.http1 == .pier {
             let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize)
-            var downstream = downstream
-            downstream.headsValidated = true
             try channel.pipeline.syncOperations.addHandler(codec)
             try channel.pipeline.syncOperations.addHandler(
                 HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec))
@@ -198,6 +196,7 @@ public final class ProxyServer: Service, Sendable {
             withEncoderConfiguration: .noFramingHeaders,
             withDecoderLimitConfiguration: limits
         )
+        try channel.pipeline.syncOperations.addHandler(NIOServerPartAdapter())
         try channel.pipeline.syncOperations.addHandler(
             HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: watcher))
     }

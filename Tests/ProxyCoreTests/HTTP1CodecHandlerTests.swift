@@ -20,9 +20,9 @@ struct HTTP1CodecHandlerTests {
     /// Everything the handler passed on, as short strings.
     static func parts(_ channel: EmbeddedChannel) throws -> [String] {
         var out: [String] = []
-        while let part = try channel.readInbound(as: HTTPServerRequestPart.self) {
+        while let part = try channel.readInbound(as: DownstreamRequestPart.self) {
             switch part {
-            case .head(let head): out.append("head \(head.method.rawValue) \(head.uri)")
+            case .head(let head): out.append("head \(head.method.rawValue) \(head.target)")
             case .body(let body): out.append("body \(String(buffer: body))")
             case .end(let trailers): out.append(trailers.map { "end \($0.map { "\($0.name)=\($0.value)" })" } ?? "end")
             }
@@ -55,11 +55,11 @@ struct HTTP1CodecHandlerTests {
         var chunked = HTTPHeaders()
         chunked.add(name: "transfer-encoding", value: "chunked")
         // The HEAD answer: its head says chunked, but no body and no last chunk may follow.
-        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: chunked)))
-        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
-        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: chunked)))
-        try channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "hello"))))
-        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        try channel.writeOutbound(DownstreamResponsePart.head(.nio(HTTPResponseHead(version: .http1_1, status: .ok, headers: chunked))))
+        try channel.writeOutbound(DownstreamResponsePart.end(nil))
+        try channel.writeOutbound(DownstreamResponsePart.head(.nio(HTTPResponseHead(version: .http1_1, status: .ok, headers: chunked))))
+        try channel.writeOutbound(DownstreamResponsePart.body(.byteBuffer(ByteBuffer(string: "hello"))))
+        try channel.writeOutbound(DownstreamResponsePart.end(nil))
         var written = ""
         while let buffer = try channel.readOutbound(as: IOData.self) {
             if case .byteBuffer(let b) = buffer { written += String(buffer: b) }
@@ -74,8 +74,8 @@ struct HTTP1CodecHandlerTests {
         try channel.writeInbound(ByteBuffer(string: String(repeating: request, count: 40)))
         #expect(try Self.parts(channel).filter { $0.hasPrefix("head") }.count == 32)
         for _ in 0..<8 {
-            try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .noContent)))
-            try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+            try channel.writeOutbound(DownstreamResponsePart.head(.nio(HTTPResponseHead(version: .http1_1, status: .noContent))))
+            try channel.writeOutbound(DownstreamResponsePart.end(nil))
         }
         channel.embeddedEventLoop.run()
         #expect(try Self.parts(channel).filter { $0.hasPrefix("head") }.count == 8, "the held requests, once answers made room")
@@ -94,8 +94,8 @@ struct HTTP1CodecHandlerTests {
         #expect(counter.count == before, "a read went through while over 64 KiB waited behind 32 unanswered requests")
         // Answers make room: parsing resumes, what is held shrinks, and the read goes through.
         for _ in 0..<32 {
-            try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .noContent)))
-            try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+            try channel.writeOutbound(DownstreamResponsePart.head(.nio(HTTPResponseHead(version: .http1_1, status: .noContent))))
+            try channel.writeOutbound(DownstreamResponsePart.end(nil))
         }
         channel.embeddedEventLoop.run()
         #expect(counter.count == before + 1)
@@ -121,13 +121,13 @@ struct HTTP1CodecHandlerTests {
     static func send(_ channel: EmbeddedChannel, _ method: HTTPMethod) throws {
         var headers = HTTPHeaders()
         headers.add(name: "host", value: "x")
-        try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/", headers: headers)))
-        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        try channel.writeOutbound(UpstreamRequestPart.head(.nio(HTTPRequestHead(version: .http1_1, method: method, uri: "/", headers: headers))))
+        try channel.writeOutbound(UpstreamRequestPart.end(nil))
     }
 
     static func responseParts(_ channel: EmbeddedChannel) throws -> [String] {
         var out: [String] = []
-        while let part = try channel.readInbound(as: HTTPClientResponsePart.self) {
+        while let part = try channel.readInbound(as: UpstreamResponsePart.self) {
             switch part {
             case .head(let head): out.append("head \(head.status.code)")
             case .body(let body): out.append("body \(String(buffer: body))")

@@ -19,7 +19,7 @@ struct HTTPProxyStateMachineTests {
     let noOther: HTTPProxyStateMachine.PickAnother = { _, _ in .refused(.noOtherEndpoint) }
 
     func forward(_ h: HTTPRequestHead, webSocket: Bool = false) -> RequestPlan {
-        .forward(.init(upstreamHead: HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers), endpoint: endpoint,
+        .forward(.init(upstreamHead: .nio(HTTPRequestHead(version: .http1_1, method: h.method, uri: "/", headers: h.headers)), endpoint: endpoint,
                        pool: pool, route: Route(host: .exact("a"), contextRoot: "/", stripContextRoot: false, action: .proxy(pool: 0), services: ["s"]),
                        affinityKey: nil, webSocket: webSocket))
     }
@@ -338,6 +338,26 @@ struct HTTPProxyStateMachineTests {
             return
         }
         #expect(!release && close && !finished.requestEnded)
+    }
+
+    @Test("a response value an HTTP/2 client's head cannot carry unchanged is a 502, the upstream dropped; HTTP/1.1 gets its bytes")
+    func unrepresentableResponseIs502() {
+        var latin1 = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX-Name: caf")
+        latin1.writeBytes([0xE9])
+        latin1.writeString("\r\nContent-Length: 0\r\n\r\n")
+        let text = String(decoding: latin1.readableBytesView, as: Unicode.ASCII.self)
+        for encodes in [false, true] {
+            var m = HTTPProxyStateMachine(encodesResponses: encodes)
+            let h = head()
+            _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+            _ = m.upstreamAttached(reused: false, now: t0)
+            _ = m.requestEnd(nil, now: t0)
+            var parser = HTTP1HeadParserForTests.response
+            var bytes = latin1
+            let response = ResponseHead(parsed: try! parser.parse(&bytes)!)
+            let action = m.responseHead(response, upstream: "u", now: t0, pickAnother: noOther)
+            #expect(name(action) == (encodes ? "head 200" : "answer 502 drop finished"), "\(text)")
+        }
     }
 
     @Test func aRetryRefusedByTheBudgetSaysSo() {

@@ -5,8 +5,8 @@ import NIOHTTP1
 enum CookieHeader {
     /// The value of the first cookie called `name` (case-sensitive, as cookie names are), without surrounding
     /// quotes; nil when there is none or it is empty.
-    static func value(named name: String, in headers: HTTPHeaders) -> String? {
-        for header in headers["cookie"] {
+    static func value(named name: String, in head: some HeadFields) -> String? {
+        for header in head.values("cookie") {
             for pair in header.split(separator: ";") {
                 let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
                 guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].elementsEqual(name) else { continue }

@@ -23,9 +23,6 @@ struct Downstream: Sendable {
     var multiplexed = false
     /// The client's address, when known before the handler starts (HTTP/2 streams share their connection's).
     var clientIP: String?
-    /// The request heads come from Pier's HTTP/1.1 codec, whose grammar already enforces every rule of
-    /// `RequestValidation` (and refuses values that are not UTF-8): the planner does not check them twice.
-    var headsValidated = false
 
     /// A plain HTTP connection.
     static let http = Downstream(scheme: .http, port: nil, httpsPort: nil, tls: nil)

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// Header rewriting between the two sides: hop-by-hop removal, forwarding headers toward the upstream and
@@ -13,7 +14,11 @@ enum ForwardedHeaders {
         case other
 
         init(_ name: String) {
-            let n = name.utf8
+            var name = name
+            self = name.withUTF8 { Name(bytes: UnsafeRawBufferPointer($0)) }
+        }
+
+        init(bytes n: UnsafeRawBufferPointer) {
             switch n.count {
             case 2: self = n.equalsLowercase("te") ? .te : .other
             case 4: self = n.equalsLowercase("host") ? .host : .other
@@ -65,15 +70,14 @@ enum ForwardedHeaders {
 
     /// The lowercased tokens of a message's `Connection` headers that name further headers to remove (not the
     /// hop-by-hop ones, which go anyway, nor framing and `Host`). Empty, and unallocated, in the common case.
-    static func namedByConnection(_ headers: HTTPHeaders) -> [String] {
+    static func namedByConnection(_ fields: some HeadFields) -> [String] {
         var named: [String] = []
-        for (name, value) in headers where name.utf8.count == 10 && name.utf8.equalsLowercase("connection") {
+        fields.forEachField { _, name, value in
+            guard name.count == 10, name.equalsLowercase("connection") else { return }
             // Most values are one of `keep-alive`, `close`, `upgrade`: recognised without splitting.
-            let whole = Substring(value).trimmingSpaces()
-            if whole.utf8.equalsLowercase("keep-alive") || whole.utf8.equalsLowercase("close") || whole.utf8.equalsLowercase("upgrade") {
-                continue
-            }
-            for token in value.split(separator: ",") {
+            let whole = value.trimmingSpaces()
+            if whole.equalsLowercase("keep-alive") || whole.equalsLowercase("close") || whole.equalsLowercase("upgrade") { return }
+            for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
                 let token = token.trimmingSpaces().lowercased()
                 // Hop-by-hop ones go anyway (and `close` names no header); framing and target can never be
                 // removed this way (a request smuggling vector), only a hop's options.
@@ -87,8 +91,10 @@ enum ForwardedHeaders {
 
     /// Whether a header of this name goes, because a `Connection` header named it.
     @inline(__always)
-    static func isNamed(_ name: String, in named: [String]) -> Bool {
-        !named.isEmpty && named.contains { $0.utf8.count == name.utf8.count && name.lowercased() == $0 }
+    static func isNamed(_ name: UnsafeRawBufferPointer, in named: [String]) -> Bool {
+        !named.isEmpty && named.contains { token in
+            token.utf8.count == name.count && zip(token.utf8, name).allSatisfy { $0 == ($1 | ($1 &- 0x41 < 26 ? 0x20 : 0)) }
+        }
     }
 
     /// The comma-separated elements of a header value, trimmed, empty ones left out.
@@ -106,13 +112,178 @@ enum ForwardedHeaders {
             }
     }
 
-    /// The request head sent upstream: same method, the routed target, HTTP/1.1, hop-by-hop headers removed,
-    /// `Expect` answered by Pier and removed, names with `_` dropped unless `underscoresInHeaders`, forwarding headers set, framing headers restated (the upstream
-    /// encoder is told not to add its own: this is the one place that decides them).
-    ///
-    /// Built in one pass over the client's headers into a list sized once; nothing is searched twice.
+    /// A field value Pier must read or rewrite (a forwarding list, an upgrade) is not UTF-8, or a value to
+    /// relay is not and the other side's head type cannot carry it: the message is refused rather than altered.
+    struct Unrepresentable: Error, CustomStringConvertible {
+        var field: String
+        var description: String {
+            "header \(field) has bytes that are not UTF-8; Pier forwards field values unchanged or not at all"
+        }
+    }
+
+    /// The request fields sent upstream, written into `sink`: hop-by-hop headers removed, `Expect` answered by
+    /// Pier and removed, names with `_` dropped unless `underscoresInHeaders`, forwarding headers set, framing
+    /// headers restated (the upstream codec adds none of its own: this is the one place that decides them).
+    /// One pass over the client's fields; a kept field is copied as it came. Returns whether the body is
+    /// sent chunked.
+    static func writeUpstreamFields<Fields: HeadFields, Sink: HeadSink>(
+        of fields: Fields, method: HTTPMethod, authority: String?, clientIP: String?, requestID: String, proto: String,
+        port: Int?, http2Upstream: Bool, webSocket: Bool, underscoresInHeaders: Bool, into sink: inout Sink
+    ) throws(Unrepresentable) -> Bool {
+        let named = namedByConnection(fields)
+        var hostField: Int?
+        var previousFor: String?
+        var chunked = false
+        var hasLength = false
+        var trailers = false
+        var upgrade: [String] = []
+        var problem: String?
+        fields.forEachField { index, name, value in
+            let kind = Name(bytes: name)
+            switch kind {
+            case .transferEncoding:
+                // The last coding of the last header decides the framing (RFC 9112 §6.3).
+                if let last = value.lastElement() { chunked = last.equalsLowercase("chunked") }
+                return
+            case .te:
+                // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
+                if http2Upstream, value.containsElement("trailers") { trailers = true }
+                return
+            case .upgrade:
+                // A WebSocket handshake keeps its upgrade: the one hop-by-hop request header Pier passes on.
+                if webSocket {
+                    guard let text = String(validating: value, as: UTF8.self) else { return problem = "upgrade" }
+                    upgrade.append(contentsOf: elements(text).map(String.init))
+                }
+                return
+            case _ where kind.isHopByHop:
+                return
+            case .expect, .xRealIP, .xForwardedProto, .xForwardedPort, .xForwardedHost, .xRequestID:
+                return
+            case .host:
+                // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
+                if authority != nil { return }
+                if hostField == nil { hostField = index }
+            case .contentLength:
+                hasLength = true
+            case .xForwardedFor:
+                if isNamed(name, in: named) { return }
+                if clientIP != nil {
+                    guard let text = String(validating: value, as: UTF8.self) else { return problem = "x-forwarded-for" }
+                    let joined = elements(text).joined(separator: ", ")
+                    if !joined.isEmpty { previousFor = previousFor.map { $0 + ", " + joined } ?? joined }
+                    return
+                }
+            default:
+                if isNamed(name, in: named) { return }
+                // nginx's `underscores_in_headers off` (`ProxySettings.underscoresInHeaders`); the names
+                // above have none.
+                if !underscoresInHeaders, name.contains(UInt8(ascii: "_")) { return }
+            }
+            sink.keep(index, name, value)
+        }
+        if let problem { throw Unrepresentable(field: problem) }
+        if let authority { sink.add("host", authority) }
+        if chunked {
+            sink.add("transfer-encoding", "chunked")
+        } else if !hasLength, method.requestUsuallyHasBody {
+            sink.add("content-length", "0")
+        }
+        if let clientIP {
+            sink.add("x-forwarded-for", previousFor.map { $0 + ", " + clientIP } ?? clientIP)
+            sink.add("x-real-ip", clientIP)
+        }
+        sink.add("x-forwarded-proto", proto)
+        if let port { sink.add("x-forwarded-port", String(port)) }
+        if let authority {
+            sink.add("x-forwarded-host", authority)
+        } else if let hostField {
+            fields.forEachField { index, _, value in if index == hostField { sink.add("x-forwarded-host", bytes: value) } }
+        }
+        sink.add("x-request-id", requestID)
+        if trailers { sink.add("te", "trailers") }
+        if webSocket, !upgrade.isEmpty {
+            sink.add("connection", "upgrade")
+            sink.add("upgrade", upgrade.joined(separator: ", "))
+        }
+        if let field = sink.unrepresentable { throw Unrepresentable(field: field) }
+        return chunked
+    }
+
+    /// The response fields sent to the client, written into `sink`: hop-by-hop headers removed, info headers
+    /// added unless hidden, `Connection: close` when the connection ends after it, and the framing restated
+    /// for an HTTP/1 client (the downstream codec adds none of its own): the upstream's `Content-Length` when
+    /// it gave one, else chunked for HTTP/1.1 (an HTTP/1.0 client reads to the close); none on a response
+    /// that has no body by its status. One pass over the upstream's fields. Returns whether the body is
+    /// sent chunked.
+    static func writeDownstreamFields<Fields: HeadFields, Sink: HeadSink>(
+        of fields: Fields, status: HTTPResponseStatus, clientVersion: HTTPVersion, keepAlive: Bool, info: InfoHeaders?,
+        into sink: inout Sink
+    ) throws(Unrepresentable) -> Bool {
+        let named = namedByConnection(fields)
+        let switching = status == .switchingProtocols
+        let bodyAllowed = status.mayHaveResponseBody
+        var hasLength = false
+        var upgrade: [String] = []
+        var problem: String?
+        fields.forEachField { index, name, value in
+            let kind = Name(bytes: name)
+            switch kind {
+            case .upgrade:
+                // A 101 keeps the protocol it switches to; its connection then carries that protocol, not HTTP.
+                if switching {
+                    guard let text = String(validating: value, as: UTF8.self) else { return problem = "upgrade" }
+                    upgrade.append(contentsOf: elements(text).map(String.init))
+                }
+                return
+            case _ where kind.isHopByHop:
+                return
+            case .contentLength:
+                guard bodyAllowed else { return }
+                hasLength = true
+            case .xRequestID, .xProxyID, .xServerInfo:
+                if info != nil || isNamed(name, in: named) { return }
+            case .xUpstreamAddr:
+                if info?.upstreamAddress != nil || isNamed(name, in: named) { return }
+            case .xUpstreamResponseTime:
+                if info?.upstreamResponseTime != nil || isNamed(name, in: named) { return }
+            default:
+                if isNamed(name, in: named) { return }
+            }
+            sink.keep(index, name, value)
+        }
+        if let problem { throw Unrepresentable(field: problem) }
+        if let info {
+            sink.add("x-request-id", info.requestID)
+            sink.add("x-proxy-id", info.proxyID)
+            sink.add("x-server-info", info.serverInfo)
+            if let upstream = info.upstreamAddress { sink.add("x-upstream-addr", upstream) }
+            if let time = info.upstreamResponseTime { sink.add("x-upstream-response-time", time) }
+        }
+        var chunked = false
+        if switching {
+            sink.add("connection", "upgrade")
+            sink.add("upgrade", upgrade.joined(separator: ", "))
+        } else if clientVersion.major == 1 {
+            // HTTP/2 has neither Connection nor Transfer-Encoding (its codec frames the body itself).
+            if bodyAllowed, !hasLength, clientVersion.minor >= 1 {
+                sink.add("transfer-encoding", "chunked")
+                chunked = true
+            }
+            if !keepAlive {
+                sink.add("connection", "close")
+            } else if clientVersion.minor == 0 {
+                sink.add("connection", "keep-alive")
+            }
+        }
+        if let field = sink.unrepresentable { throw Unrepresentable(field: field) }
+        return chunked
+    }
+
+    /// The request head sent upstream (`writeUpstreamFields`): same method, the routed target, HTTP/1.1.
+    /// As bytes for Pier's HTTP/1.1 codec when `encode`, else as NIO's type.
     static func upstreamHead(
-        from head: HTTPRequestHead,
+        from head: RequestHead,
         target: String,
         authority: String? = nil,
         clientIP: String?,
@@ -121,145 +292,106 @@ enum ForwardedHeaders {
         port: Int? = nil,
         http2Upstream: Bool = false,
         webSocket: Bool = false,
-        underscoresInHeaders: Bool = false
-    ) -> HTTPRequestHead {
-        let named = namedByConnection(head.headers)
-        var out: [(String, String)] = []
-        out.reserveCapacity(head.headers.count + 9)
-        var host = authority
-        var previousFor: String?
-        var chunked = false
-        var hasLength = false
-        var trailers = false
-        var upgrade: [Substring] = []
-        for (name, value) in head.headers {
-            let kind = Name(name)
-            switch kind {
-            case .transferEncoding:
-                // The last coding of the last header decides the framing (RFC 9112 §6.3).
-                chunked = elements(value).last.map { $0.utf8.equalsLowercase("chunked") } ?? chunked
-                continue
-            case .te:
-                // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it.
-                if http2Upstream, elements(value).contains(where: { $0.utf8.equalsLowercase("trailers") }) { trailers = true }
-                continue
-            case .upgrade:
-                // A WebSocket handshake keeps its upgrade: the one hop-by-hop request header Pier passes on.
-                if webSocket { upgrade.append(contentsOf: elements(value)) }
-                continue
-            case _ where kind.isHopByHop:
-                continue
-            case .expect, .xRealIP, .xForwardedProto, .xForwardedPort, .xForwardedHost, .xRequestID:
-                continue
-            case .host:
-                // Absolute-form target: its authority is the host (RFC 9112 §3.2.2), whatever Host said.
-                if authority != nil { continue }
-                if host == nil { host = value }
-            case .contentLength:
-                hasLength = true
-            case .xForwardedFor:
-                if isNamed(name, in: named) { continue }
-                if clientIP != nil {
-                    let joined = elements(value).joined(separator: ", ")
-                    if !joined.isEmpty { previousFor = previousFor.map { $0 + ", " + joined } ?? joined }
-                    continue
-                }
-            default:
-                if isNamed(name, in: named) { continue }
-                // nginx's `underscores_in_headers off` (`ProxySettings.underscoresInHeaders`); the names
-                // above have none.
-                if !underscoresInHeaders, name.utf8.contains(UInt8(ascii: "_")) { continue }
+        underscoresInHeaders: Bool = false,
+        encode: Bool
+    ) throws(Unrepresentable) -> OutgoingRequestHead {
+        if encode {
+            let sourceBytes: Int
+            switch head.storage {
+            case .parsed(let parsed): sourceBytes = parsed.bytes.readableBytes
+            case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio.headers)
             }
-            out.append((name, value))
+            var sink = ByteHeadSink(capacity: sourceBytes + target.utf8.count + requestID.utf8.count + 2 * (authority?.utf8.count ?? 0) + 256)
+            sink.buffer.writeString(head.method.rawValue)
+            sink.buffer.writeInteger(UInt8(0x20))
+            sink.buffer.writeString(target)
+            sink.buffer.writeStaticString(" HTTP/1.1\r\n")
+            let chunked = try writeUpstreamFields(
+                of: head, method: head.method, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto, port: port,
+                http2Upstream: http2Upstream, webSocket: webSocket, underscoresInHeaders: underscoresInHeaders, into: &sink)
+            sink.buffer.writeStaticString("\r\n")
+            return .encoded(EncodedHead(bytes: sink.buffer, chunked: chunked, isHEAD: head.method == .HEAD))
         }
-        if let authority { out.append(("host", authority)) }
-        if chunked {
-            out.append(("transfer-encoding", "chunked"))
-        } else if !hasLength, head.method.requestUsuallyHasBody {
-            out.append(("content-length", "0"))
+        var sink: ListHeadSink
+        switch head.storage {
+        case .parsed(let parsed): sink = ListHeadSink(capacity: parsed.fields.count + 9, original: nil)
+        case .nio(let nio): sink = ListHeadSink(capacity: nio.headers.count + 9, original: nio.headers)
         }
-        if let clientIP {
-            out.append(("x-forwarded-for", previousFor.map { $0 + ", " + clientIP } ?? clientIP))
-            out.append(("x-real-ip", clientIP))
-        }
-        out.append(("x-forwarded-proto", proto))
-        if let port { out.append(("x-forwarded-port", String(port))) }
-        if let host { out.append(("x-forwarded-host", host)) }
-        out.append(("x-request-id", requestID))
-        if trailers { out.append(("te", "trailers")) }
-        if webSocket, !upgrade.isEmpty {
-            out.append(("connection", "upgrade"))
-            out.append(("upgrade", upgrade.joined(separator: ", ")))
-        }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: HTTPHeaders(out))
+        _ = try writeUpstreamFields(
+            of: head, method: head.method, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto, port: port,
+            http2Upstream: http2Upstream, webSocket: webSocket, underscoresInHeaders: underscoresInHeaders, into: &sink)
+        return .nio(HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: HTTPHeaders(sink.list)))
     }
 
-    /// The response head sent to the client: hop-by-hop headers removed, info headers added unless hidden,
-    /// `Connection: close` when the connection ends after it, and the framing restated for an HTTP/1 client
-    /// (the downstream encoder is told not to add its own): the upstream's `Content-Length` when it gave
-    /// one, else chunked for HTTP/1.1 (an HTTP/1.0 client reads to the close); none on a response that has
-    /// no body by its status.
-    ///
-    /// Built in one pass over the upstream's headers into a list sized once.
+    /// `upstreamHead` from NIO's head type to NIO's (HTTP/2 streams to h2c, tests): never refused, every
+    /// value is a String already.
+    static func upstreamHead(
+        from head: HTTPRequestHead, target: String, authority: String? = nil, clientIP: String?, requestID: String, proto: String,
+        port: Int? = nil, http2Upstream: Bool = false, webSocket: Bool = false, underscoresInHeaders: Bool = false
+    ) -> HTTPRequestHead {
+        let outgoing = try? upstreamHead(
+            from: RequestHead(head), target: target, authority: authority, clientIP: clientIP, requestID: requestID, proto: proto,
+            port: port, http2Upstream: http2Upstream, webSocket: webSocket, underscoresInHeaders: underscoresInHeaders, encode: false)
+        guard case .nio(let built)? = outgoing else { preconditionFailure("a list of Strings is always representable") }
+        return built
+    }
+
+    /// The response head sent to the client (`writeDownstreamFields`), in the client's HTTP/1 version. As
+    /// bytes for Pier's HTTP/1.1 codec when `encode` (the reason phrase relayed as it came), else as NIO's type.
     static func downstreamHead(
-        from head: HTTPResponseHead,
+        from head: ResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
-        info: InfoHeaders?
-    ) -> HTTPResponseHead {
-        let named = namedByConnection(head.headers)
+        info: InfoHeaders?,
+        encode: Bool
+    ) throws(Unrepresentable) -> OutgoingResponseHead {
         let switching = head.status == .switchingProtocols
-        let bodyAllowed = head.status.mayHaveResponseBody
-        var out: [(String, String)] = []
-        out.reserveCapacity(head.headers.count + 7)
-        var hasLength = false
-        var upgrade: [Substring] = []
-        for (name, value) in head.headers {
-            let kind = Name(name)
-            switch kind {
-            case .upgrade:
-                // A 101 keeps the protocol it switches to; its connection then carries that protocol, not HTTP.
-                if switching { upgrade.append(contentsOf: elements(value)) }
-                continue
-            case _ where kind.isHopByHop:
-                continue
-            case .contentLength:
-                guard bodyAllowed else { continue }
-                hasLength = true
-            case .xRequestID, .xProxyID, .xServerInfo:
-                if info != nil || isNamed(name, in: named) { continue }
-            case .xUpstreamAddr:
-                if info?.upstreamAddress != nil || isNamed(name, in: named) { continue }
-            case .xUpstreamResponseTime:
-                if info?.upstreamResponseTime != nil || isNamed(name, in: named) { continue }
-            default:
-                if isNamed(name, in: named) { continue }
+        let version: HTTPVersion = switching || clientVersion != .http1_0 ? .http1_1 : .http1_0
+        if encode {
+            var sourceBytes = 0
+            switch head.storage {
+            case .parsed(let parsed): sourceBytes = parsed.bytes.readableBytes
+            case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio)
             }
-            out.append((name, value))
-        }
-        if let info {
-            out.append(("x-request-id", info.requestID))
-            out.append(("x-proxy-id", info.proxyID))
-            out.append(("x-server-info", info.serverInfo))
-            if let upstream = info.upstreamAddress { out.append(("x-upstream-addr", upstream)) }
-            if let time = info.upstreamResponseTime { out.append(("x-upstream-response-time", time)) }
-        }
-        if switching {
-            out.append(("connection", "upgrade"))
-            out.append(("upgrade", upgrade.joined(separator: ", ")))
-            return HTTPResponseHead(version: .http1_1, status: head.status, headers: HTTPHeaders(out))
-        }
-        // HTTP/2 has neither Connection nor Transfer-Encoding (its codec frames the body itself).
-        if clientVersion.major == 1 {
-            if bodyAllowed, !hasLength, clientVersion.minor >= 1 { out.append(("transfer-encoding", "chunked")) }
-            if !keepAlive {
-                out.append(("connection", "close"))
-            } else if clientVersion.minor == 0 {
-                out.append(("connection", "keep-alive"))
+            if let info { sourceBytes += info.requestID.utf8.count + info.proxyID.utf8.count + info.serverInfo.utf8.count + (info.upstreamAddress?.utf8.count ?? 0) }
+            var sink = ByteHeadSink(capacity: sourceBytes + 256)
+            sink.buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            let code = head.status.code
+            sink.buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
+            sink.buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
+            sink.buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code % 10))
+            sink.buffer.writeInteger(UInt8(0x20))
+            switch head.storage {
+            case .parsed(let parsed): parsed.withBytes(parsed.second) { _ = sink.buffer.writeBytes($0) }
+            case .nio(let nio): sink.buffer.writeString(nio.status.reasonPhrase)
             }
+            sink.buffer.writeStaticString("\r\n")
+            let chunked = try writeDownstreamFields(of: head, status: head.status, clientVersion: clientVersion, keepAlive: keepAlive,
+                                                    info: info, into: &sink)
+            sink.buffer.writeStaticString("\r\n")
+            return .encoded(EncodedHead(bytes: sink.buffer, chunked: chunked, status: Int(code)))
         }
-        let version: HTTPVersion = clientVersion == .http1_0 ? .http1_0 : .http1_1
-        return HTTPResponseHead(version: version, status: head.status, headers: HTTPHeaders(out))
+        var sink: ListHeadSink
+        var status = head.status
+        switch head.storage {
+        case .parsed(let parsed):
+            sink = ListHeadSink(capacity: parsed.fields.count + 7, original: nil)
+            guard let reason = parsed.withBytes(parsed.second, { String(validating: $0, as: UTF8.self) }) else {
+                throw Unrepresentable(field: "the reason phrase")
+            }
+            status = HTTPResponseStatus(statusCode: parsed.status, reasonPhrase: reason)
+        case .nio(let nio):
+            sink = ListHeadSink(capacity: nio.headers.count + 7, original: nio.headers)
+        }
+        _ = try writeDownstreamFields(of: head, status: head.status, clientVersion: clientVersion, keepAlive: keepAlive, info: info, into: &sink)
+        return .nio(HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(sink.list)))
+    }
+
+    /// `downstreamHead` from NIO's head type to NIO's (h2c to HTTP/2, tests).
+    static func downstreamHead(from head: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool, info: InfoHeaders?) -> HTTPResponseHead {
+        let outgoing = try? downstreamHead(from: ResponseHead(head), clientVersion: clientVersion, keepAlive: keepAlive, info: info, encode: false)
+        guard case .nio(let built)? = outgoing else { preconditionFailure("a list of Strings is always representable") }
+        return built
     }
 
     /// Interlock's response info headers.

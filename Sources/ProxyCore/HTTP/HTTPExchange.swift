@@ -16,7 +16,7 @@ final class HTTPExchange {
         case answeredLocally
     }
 
-    let head: HTTPRequestHead
+    let head: RequestHead
     let table: RouteTable
     /// The settings the exchange runs under: the table's, then its pool's own limits once routed.
     var settings: ProxySettings
@@ -25,7 +25,7 @@ final class HTTPExchange {
     let expectsContinue: Bool
     var phase: Phase = .connecting
     var keepAlive: Bool
-    var upstreamHead: HTTPRequestHead?
+    var upstreamHead: OutgoingRequestHead?
     var endpoint: Endpoint?
     /// The pool the endpoint came from, for retries and health reports.
     var pool: BackendPool?
@@ -37,15 +37,15 @@ final class HTTPExchange {
     /// The endpoint a least-connections pool counts this exchange on.
     var countedOn: Endpoint?
     /// A copy of a small request body sent whole, so that a retry can send it again.
-    var replayBody: [HTTPClientRequestPart]?
+    var replayBody: [UpstreamRequestPart]?
     /// The protocol toward the exchange's pool.
     var upstreamProtocol: UpstreamProtocol { pool?.upstreamProtocol ?? .http1 }
     /// A WebSocket handshake forwarded upstream: a 101 turns the exchange into a tunnel.
     var webSocket = false
     /// The 101 to send the client once the upstream's response head has ended.
-    var switchingHead: HTTPResponseHead?
+    var switchingHead: OutgoingResponseHead?
     var reusedUpstream = false
-    var buffered: [HTTPClientRequestPart] = []
+    var buffered: [UpstreamRequestPart] = []
     var requestEnded = false
     /// The request's trailers, kept for a retry.
     var trailers: HTTPHeaders?
@@ -69,12 +69,12 @@ final class HTTPExchange {
 
     /// The request parts to send again on a retry, or nil when what was sent cannot be sent again (a body
     /// streamed upstream and not kept).
-    var replayParts: [HTTPClientRequestPart]? {
+    var replayParts: [UpstreamRequestPart]? {
         if !bodyForwarded { return requestEnded ? [.end(trailers)] : [] }
         return replayBody
     }
 
-    init(head: HTTPRequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: String, now: NIODeadline) {
+    init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: String, now: NIODeadline) {
         self.head = head
         self.table = table
         self.settings = table.settings
@@ -84,7 +84,7 @@ final class HTTPExchange {
         // After an upgrade request the codec (Pier's or NIO's) reads no further request on the connection
         // until the answer is known (see `UpgradeRequest`): unless it becomes a tunnel, it closes after the
         // response.
-        self.keepAlive = head.version.major >= 2 || (head.headers.keepsAlive(version: head.version) && upgrade == .none)
+        self.keepAlive = head.version.major >= 2 || (head.keepsAlive && upgrade == .none)
         self.expectsContinue = RequestPlanner.expectsContinue(head)
         self.startNanos = now.uptimeNanoseconds
         self.lastUpstreamActivity = now

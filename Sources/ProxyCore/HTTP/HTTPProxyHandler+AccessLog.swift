@@ -13,8 +13,8 @@ extension HTTPProxyHandler {
         let head = exchange.head
         var metadata: Logger.Metadata = [
             "method": "\(head.method.rawValue)",
-            "host": "\(head.headers.first(name: "host") ?? "-")",
-            "path": "\(head.uri)",
+            "host": "\(head.host ?? "-")",
+            "path": "\(head.target)",
             // Constant strings: nothing is formatted per request (NIO's decoder gives only 1.0, 1.1 and 2).
             "proto": .string(head.version.major >= 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"),
             "status": .stringConvertible(Int(exchange.status)),

@@ -7,12 +7,12 @@ import RouteModel
 extension HTTPProxyHandler {
     // MARK: - Upstream events
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
+    func upstreamReceived(_ part: UpstreamResponsePart) {
         guard let upstream else { return }
         switch part {
         case .head(let head):
             // Pier's codec enforces the same rules while parsing (h2c streams come through NIO's codec).
-            let invalid = loop.http1 == .pier && !upstream.isStream ? nil : ResponseValidation.problem(head)
+            let invalid = head.problem
             let failed = invalid != nil || (502...504).contains(head.status.code)
             let now = NIODeadline.now()
             if let exchange = machine.exchange {
@@ -55,7 +55,7 @@ extension HTTPProxyHandler {
 
     /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
     /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
-    func startTunnel(_ head: HTTPResponseHead, finished: HTTPExchange) {
+    func startTunnel(_ head: OutgoingResponseHead, finished: HTTPExchange) {
         timer?.cancel()
         timer = nil
         readDeadline = nil

@@ -15,16 +15,16 @@ import RouteModel
 /// connections, retries, health reports, WebSocket tunnels) and `+Timers`. Members are internal so that those
 /// extensions can reach them; nothing outside the handler uses them.
 final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamConnectionDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = DownstreamRequestPart
+    typealias OutboundIn = DownstreamResponsePart
+    typealias OutboundOut = DownstreamResponsePart
 
     let tables: RouteTableBox
     let loop: LoopState
     let accessLogger: Logger
     var downstream: Downstream
     var context: ChannelHandlerContext!
-    var machine = HTTPProxyStateMachine()
+    var machine: HTTPProxyStateMachine
     var upstream: UpstreamConnection?
     private(set) var clientIP: String?
     /// One timer per connection, for whichever deadline comes first (keep-alive idle, upstream read,
@@ -75,7 +75,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     static let lingerMaxBytes = 64 * 1024 * 1024
 
     enum QueuedInput {
-        case part(HTTPServerRequestPart)
+        case part(DownstreamRequestPart)
         case error(any Error)
     }
 
@@ -90,6 +90,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         self.loop = loop
         self.accessLogger = accessLogger
         self.downstream = downstream
+        // Pier's codec downstream takes response heads as bytes; HTTP/2 streams and NIO's encoder take NIO's type.
+        self.machine = HTTPProxyStateMachine(encodesResponses: http2Writer == nil && loop.http1 == .pier)
     }
 
     // MARK: - Downstream channel events
@@ -131,20 +133,20 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         handle(part)
     }
 
-    func handle(_ part: HTTPServerRequestPart) {
+    func handle(_ part: DownstreamRequestPart) {
         switch part {
         case .head(let head):
             idleSince = nil
             headWatcher?.headReceived()
             let table = tables.current
-            let requestID = head.headers.first(name: "x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
+            let requestID = head.first("x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
                 ?? loop.makeRequestID()
             let now = NIODeadline.now()
             // Once per request: the planner and the exchange both need it, and it scans the headers.
             let upgrade = UpgradeRequest(head)
             var route = -1
             let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream,
-                                           upgrade: upgrade, matchedRoute: &route) { pool, key in
+                                           upgrade: upgrade, matchedRoute: &route, encodeHTTP1: loop.http1 == .pier) { pool, key in
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
             matchedRoute = route
@@ -272,7 +274,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             }
         case .acquireUpstream(let endpoint, let sendContinue):
             if sendContinue {
-                sendAndFlush(.head(HTTPResponseHead(version: .http1_1, status: .continue)))
+                sendAndFlush(.head(.nio(HTTPResponseHead(version: .http1_1, status: .continue))))
             }
             acquire(endpoint, fresh: false)
         case .retry(let endpoint, let fresh, let drop):
@@ -334,21 +336,23 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     /// Writes a response part to the client: through NIO's HTTP/1 encoder, or as HTTP/2 frames.
     @inline(__always)
-    func send(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
+    func send(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>? = nil) {
         if let http2Writer {
+            // The machine writes NIO heads for HTTP/2 streams (`encodesResponses` is off there).
+            guard let part = HTTPServerResponsePart(part) else { return promise?.fail(EncodedHeadError()) ?? () }
             http2Writer.write(part, promise: promise)
         } else {
             context.write(wrapOutboundOut(part), promise: promise)
         }
     }
 
-    func sendAndFlush(_ part: HTTPServerResponsePart) {
+    func sendAndFlush(_ part: DownstreamResponsePart) {
         send(part)
         context.flush()
     }
 
     /// `sendAndFlush`, with a future for when the part is written.
-    func sendAndFlushed(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
+    func sendAndFlushed(_ part: DownstreamResponsePart) -> EventLoopFuture<Void> {
         let promise = context.eventLoop.makePromise(of: Void.self)
         send(part, promise: promise)
         context.flush()
@@ -368,7 +372,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         let hide = answer.settings.hideInfoHeaders
         let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID,
                                         proxyID: hide ? nil : answer.settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
-        send(.head(head))
+        send(.head(.nio(head)))
         if !answer.headRequest {
             var body = context.channel.allocator.buffer(capacity: answer.response.body.utf8.count)
             body.writeString(answer.response.body)
@@ -411,7 +415,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     /// A part of the request body that arrived while lingering: dropped.
-    func lingered(_ part: HTTPServerRequestPart) {
+    func lingered(_ part: DownstreamRequestPart) {
         lingerLastRead = .now()
         switch part {
         case .head:
@@ -435,7 +439,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
 }
 
-extension HTTPServerRequestPart {
+extension HTTPPart {
     fileprivate var isHead: Bool {
         if case .head = self { return true }
         return false

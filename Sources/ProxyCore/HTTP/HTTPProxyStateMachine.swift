@@ -39,13 +39,13 @@ struct HTTPProxyStateMachine {
         /// the connection of the failed attempt first.
         case retry(Endpoint, fresh: Bool, dropUpstream: Bool)
         /// Write the request head and what was buffered to the upstream just attached.
-        case sendRequest(HTTPRequestHead, buffered: [HTTPClientRequestPart], armReadTimer: Bool)
+        case sendRequest(OutgoingRequestHead, buffered: [UpstreamRequestPart], armReadTimer: Bool)
         /// Pass a request body part upstream.
         case forwardBody(ByteBuffer)
         /// Pass the request end upstream and start the read timer.
         case forwardEnd(HTTPHeaders?)
         /// Pass the response head downstream.
-        case writeResponseHead(HTTPResponseHead)
+        case writeResponseHead(OutgoingResponseHead)
         /// Pass a response body part downstream.
         case writeResponseBody(ByteBuffer)
         /// Pass the response end downstream; pool or close the upstream; close downstream when asked.
@@ -60,13 +60,19 @@ struct HTTPProxyStateMachine {
         case finished(HTTPExchange)
         /// The upstream switched protocols (WebSocket): send the client `head`, then relay raw bytes between
         /// the two connections until either closes. The connection carries no more HTTP.
-        case startTunnel(HTTPResponseHead, finished: HTTPExchange)
+        case startTunnel(OutgoingResponseHead, finished: HTTPExchange)
     }
 
     /// The exchange in progress, if any.
     private(set) var exchange: HTTPExchange?
     /// Set once the connection is to close: no further keep-alive.
     private(set) var closing = false
+    /// Response heads for the client are written as HTTP/1.1 bytes (Pier's codec downstream), not as NIO's type.
+    let encodesResponses: Bool
+
+    init(encodesResponses: Bool = false) {
+        self.encodesResponses = encodesResponses
+    }
 
     /// Whether the connection is between exchanges and may idle under the keep-alive timer.
     var isIdle: Bool { exchange == nil && !closing }
@@ -82,7 +88,7 @@ struct HTTPProxyStateMachine {
     // MARK: - Downstream events
 
     /// A request head arrived; `upgrade` is what it asks of the connection (computed once, by the caller).
-    mutating func requestHead(_ head: HTTPRequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: String,
+    mutating func requestHead(_ head: RequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: String,
                               now: NIODeadline) -> Action {
         let exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now)
         self.exchange = exchange
@@ -240,7 +246,7 @@ struct HTTPProxyStateMachine {
     }
 
     /// The upstream's response head arrived; `invalid` says why it must not be relayed (`ResponseValidation`).
-    mutating func responseHead(_ head: HTTPResponseHead, invalid: String? = nil, upstream: String, now: NIODeadline,
+    mutating func responseHead(_ head: ResponseHead, invalid: String? = nil, upstream: String, now: NIODeadline,
                                pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
@@ -271,19 +277,25 @@ struct HTTPProxyStateMachine {
             let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
                 requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
                 upstreamAddress: upstream, upstreamResponseTime: nil)
-            exchange.switchingHead = ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.head.version, keepAlive: true, info: info)
+            do {
+                exchange.switchingHead = try ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.head.version, keepAlive: true,
+                                                                             info: info, encode: encodesResponses)
+            } catch {
+                return answer(exchange, .failure(.init(.invalidResponse), "upstream \(endpoint) sent a response Pier cannot relay unchanged: \(error)"),
+                              close: true)
+            }
             // Sent when the head has ended (the decoder's `.end`), after which no HTTP part follows.
             return .none
         }
         exchange.responseStarted = true
         exchange.status = head.status.code
-        exchange.upstreamKeepAlive = head.headers.keepsAlive(version: head.version)
+        exchange.upstreamKeepAlive = head.keepsAlive
         if !exchange.requestEnded {
             // The upstream answers before the whole body is in (an early error, a redirect): the rest of the
             // body will not reach it, so the connection ends after this response; the head says so.
             exchange.keepAlive = false
         }
-        if exchange.head.version == .http1_0, !head.headers.contains(name: "content-length"),
+        if exchange.head.version == .http1_0, !head.contains("content-length"),
             exchange.head.method != .HEAD, head.status.mayHaveResponseBody
         {
             // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.
@@ -294,8 +306,17 @@ struct HTTPProxyStateMachine {
         let info = settings.hideInfoHeaders ? nil : ForwardedHeaders.InfoHeaders(
             requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
             upstreamAddress: upstream, upstreamResponseTime: String(format3: elapsed))
-        return .writeResponseHead(ForwardedHeaders.downstreamHead(
-            from: head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive && !closing, info: info))
+        do {
+            return .writeResponseHead(try ForwardedHeaders.downstreamHead(
+                from: head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive && !closing, info: info,
+                encode: encodesResponses))
+        } catch {
+            // A value an HTTP/2 client's head cannot carry unchanged (not UTF-8): 502 rather than altered.
+            exchange.responseStarted = false
+            let endpoint = exchange.endpoint.map { "\($0)" } ?? ""
+            return answer(exchange, .failure(.init(.invalidResponse), "upstream \(endpoint) sent a response Pier cannot relay unchanged: \(error)"),
+                          close: !exchange.requestEnded)
+        }
     }
 
     mutating func responseBody(_ buffer: ByteBuffer, now: NIODeadline) -> Action {
@@ -368,7 +389,7 @@ struct HTTPProxyStateMachine {
     private mutating func retryElsewhere(_ exchange: HTTPExchange, resend: Bool, wholeRequest: Bool = false, dropUpstream: Bool,
                                          _ pickAnother: PickAnother) -> Retried {
         if exchange.attempts >= 2 { return .refused(.done) }
-        var parts: [HTTPClientRequestPart]?
+        var parts: [UpstreamRequestPart]?
         if resend {
             guard exchange.head.method.isIdempotent else { return .refused(.notIdempotent) }
             guard !exchange.webSocket, exchange.requestEnded || !wholeRequest, let replay = exchange.replayParts else {

@@ -6,7 +6,7 @@ extension RequestPlanner {
     static func plan(_ head: HTTPRequestHead, table: RouteTable, requestID: String, clientIP: String?, downstream: Downstream,
                      upgrade: UpgradeRequest, chooseEndpoint: (BackendPool, String?) -> Endpoint?) -> RequestPlan {
         var matched = -1
-        return plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream, upgrade: upgrade,
+        return plan(RequestHead(head), table: table, requestID: requestID, clientIP: clientIP, downstream: downstream, upgrade: upgrade,
                     matchedRoute: &matched, chooseEndpoint: chooseEndpoint)
     }
 }

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import RouteModel
 
@@ -11,7 +12,7 @@ enum RequestPlan {
     /// Where and how a request goes upstream.
     struct Forward {
         /// The head sent upstream.
-        var upstreamHead: HTTPRequestHead
+        var upstreamHead: OutgoingRequestHead
         /// The endpoint the balancer chose.
         var endpoint: Endpoint
         /// The pool it belongs to (retries choose another of it).
@@ -29,21 +30,22 @@ enum RequestPlan {
 /// besides its arguments is `chooseEndpoint`, the balancer (given the pool and the affinity key).
 enum RequestPlanner {
     static func plan(
-        _ head: HTTPRequestHead,
+        _ head: RequestHead,
         table: RouteTable,
         requestID: String,
         clientIP: String?,
         downstream: Downstream,
         upgrade: UpgradeRequest,
         matchedRoute: inout Int,
+        encodeHTTP1: Bool = false,
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
-        if !downstream.headsValidated, let problem = RequestValidation.problem(head) {
+        if case .nio(let nio) = head.storage, let problem = RequestValidation.problem(nio) {
             return .answer(.failure(.init(.malformedRequest), problem), close: true)
         }
-        var host = head.headers.first(name: "host")
-        var target = head.uri
+        var host = head.host
+        var target = head.target
         var authority: String?
         if !target.hasPrefix("/") {
             guard let absolute = AbsoluteForm(target) else {
@@ -53,7 +55,7 @@ enum RequestPlanner {
             authority = absolute.authority
             target = absolute.pathAndQuery
         }
-        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
+        if let expect = head.first("expect"), expect.lowercased() != "100-continue" {
             return .answer(.failure(.init(.expectationFailed), "only Expect: 100-continue is supported"), close: true)
         }
         if let tls = downstream.tls, let host {
@@ -68,7 +70,7 @@ enum RequestPlanner {
         // 413 over the limit that applies: the pool's own, else the table's.
         var maxBody = settings.clientMaxBodySize
         if case .forward(_, let pool, _) = decision, let own = pool.limits.clientMaxBodySize { maxBody = own }
-        if let length = RequestValidation.contentLength(head), let maxBody, maxBody > 0, length > maxBody {
+        if let length = head.contentLength, let maxBody, maxBody > 0, length > maxBody {
             return .answer(.failure(.init(.bodyTooLarge), "request body of \(length) bytes is over the \(maxBody)-byte limit"), close: true)
         }
         switch decision {
@@ -90,7 +92,7 @@ enum RequestPlanner {
             }
             let affinityKey: String?
             switch pool.policy {
-            case .cookie(let name): affinityKey = CookieHeader.value(named: name, in: head.headers)
+            case .cookie(let name): affinityKey = CookieHeader.value(named: name, in: head)
             case .clientAddress: affinityKey = clientIP
             case .roundRobin, .leastConnections: affinityKey = nil
             }
@@ -101,13 +103,19 @@ enum RequestPlanner {
                 }
                 return .answer(.failure(.init(.noEndpoint), "service \(services) has no running endpoint"), close: false, route: route)
             }
-            let upstreamHead = ForwardedHeaders.upstreamHead(
-                from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
-                proto: downstream.scheme.rawValue,
-                // The port the client connected to: behind a port mapping (443 → 8443) the published one.
-                port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
-                http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket,
-                underscoresInHeaders: settings.underscoresInHeaders)
+            let upstreamHead: OutgoingRequestHead
+            do {
+                upstreamHead = try ForwardedHeaders.upstreamHead(
+                    from: head, target: upstreamTarget, authority: authority, clientIP: clientIP, requestID: requestID,
+                    proto: downstream.scheme.rawValue,
+                    // The port the client connected to: behind a port mapping (443 → 8443) the published one.
+                    port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
+                    http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket,
+                    underscoresInHeaders: settings.underscoresInHeaders,
+                    encode: encodeHTTP1 && pool.upstreamProtocol == .http1)
+            } catch {
+                return .answer(.failure(.init(.malformedRequest), "\(error)"), close: true, route: route)
+            }
             return .forward(RequestPlan.Forward(upstreamHead: upstreamHead, endpoint: endpoint, pool: pool, route: route,
                                     affinityKey: affinityKey, webSocket: upgrade == .webSocket))
         }
@@ -115,13 +123,12 @@ enum RequestPlanner {
 
     /// Why a WebSocket handshake is not forwarded, or nil when it may be. RFC 6455 §4.2.2 suggests 403 for
     /// a handshake the server does not accept.
-    private static func webSocketRefusal(_ head: HTTPRequestHead, route: Route, pool: BackendPool, target: String) -> LocalResponse? {
+    private static func webSocketRefusal(_ head: RequestHead, route: Route, pool: BackendPool, target: String) -> LocalResponse? {
         let path = RequestPath.removingDotSegments(RequestPath.split(target).path)
         guard route.acceptsWebSocket(path: path) else {
             return .failure(.init(.webSocketRefused), "WebSocket upgrades are not accepted on this path")
         }
-        guard head.method == .GET, !head.headers.contains(name: "transfer-encoding"),
-            (RequestValidation.contentLength(head) ?? 0) == 0
+        guard head.method == .GET, !head.contains("transfer-encoding"), (head.contentLength ?? 0) == 0
         else {
             return .failure(.init(.webSocketNotGET), "a WebSocket handshake is a GET request without a body")
         }
@@ -132,8 +139,8 @@ enum RequestPlanner {
     }
 
     /// Whether the client waits for `100 Continue` before sending its body.
-    static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
-        head.headers.first(name: "expect")?.lowercased() == "100-continue"
+    static func expectsContinue(_ head: RequestHead) -> Bool {
+        head.first("expect")?.lowercased() == "100-continue"
     }
 }
 

@@ -13,14 +13,37 @@ enum UpgradeRequest: Equatable {
     /// an `Upgrade` header and an `upgrade` token in `Connection`. The decoder then stops parsing the
     /// connection after this request, so whatever Pier does with it, the connection cannot carry another
     /// request (callers close it unless it becomes a tunnel).
-    init(_ head: HTTPRequestHead) {
-        guard head.version.major == 1, head.headers.contains(name: "upgrade"),
-            head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
-        else {
+    init(_ head: RequestHead) {
+        if case .parsed(let parsed) = head.storage, !parsed.connection.contains(.upgrade) {
+            // The parser read the `Connection` tokens already: the common case costs nothing more.
             self = .none
             return
         }
-        let protocols = head.headers[canonicalForm: "upgrade"].map { $0.lowercased() }
-        self = protocols.contains(where: { $0 == "websocket" || $0.hasPrefix("websocket/") }) ? .webSocket : .declined
+        var connectionUpgrade = false
+        var upgrade = false
+        var webSocket = false
+        head.forEachField { _, name, value in
+            switch ForwardedHeaders.Name(bytes: name) {
+            case .connection:
+                value.forEachElement { connectionUpgrade = connectionUpgrade || $0.equalsLowercase("upgrade") }
+            case .upgrade:
+                upgrade = true
+                value.forEachElement { element in
+                    let text = String(decoding: element, as: UTF8.self).lowercased()
+                    webSocket = webSocket || text == "websocket" || text.hasPrefix("websocket/")
+                }
+            default:
+                break
+            }
+        }
+        guard head.version.major == 1, upgrade, connectionUpgrade else {
+            self = .none
+            return
+        }
+        self = webSocket ? .webSocket : .declined
+    }
+
+    init(_ head: HTTPRequestHead) {
+        self.init(RequestHead(head))
     }
 }

@@ -12,8 +12,8 @@ import NIOHTTP1
 /// decoder does with `.forward`; after a 101, bytes are held for the tunnel.
 final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandler, HeadTiming {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
+    typealias InboundOut = UpstreamResponsePart
+    typealias OutboundIn = UpstreamRequestPart
     typealias OutboundOut = IOData
 
     private enum Inbound {
@@ -100,7 +100,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             return false
         case .head:
             guard let head = try parser.parse(&pending.bytes!) else { return false }
-            let response = try head.responseHead()
+            let response = ResponseHead(parsed: head)
             if head.status < 200, head.status != 101 {
                 context.fireChannelRead(wrapInboundOut(.head(response)))
                 return true
@@ -152,7 +152,12 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let head):
+        case .head(.encoded(let head)):
+            unanswered.append(isHEAD: head.isHEAD)
+            if case .idle = state { state = .head }
+            writer.chunked = head.chunked
+            context.write(wrapOutboundOut(.byteBuffer(head.bytes)), promise: promise)
+        case .head(.nio(let head)):
             unanswered.append(isHEAD: head.method == .HEAD)
             if case .idle = state { state = .head }
             writer.chunked = HTTP1HeadWriter.isChunked(head.headers)

@@ -2,38 +2,12 @@ import HTTP1Codec
 import NIOCore
 import NIOHTTP1
 
-/// The bridge from heads parsed in place to the NIO head types `HTTPProxyHandler` and the planner read.
+/// The bridge from trailers parsed in place to NIO's `HTTPHeaders` (heads stay in place: `RequestHead`,
+/// `ResponseHead`).
 ///
 /// Field values may hold obs-text (bytes above 0x7E), which the grammar allows; a Swift `String` cannot carry
-/// bytes that are not UTF-8 unchanged, so such a value is refused here rather than forwarded altered (the
-/// names, the target and the status are ASCII by the grammar already).
+/// bytes that are not UTF-8 unchanged, so such a value is refused here rather than forwarded altered.
 extension HTTP1Head {
-    /// The request head (method, target, version, fields in order, names and values as they came).
-    func requestHead() throws(HTTP1ParseError) -> HTTPRequestHead {
-        let result: Result<HTTPRequestHead, HTTP1ParseError> = bytes.withUnsafeReadableBytes { p in
-            let method = Self.method(p, first)
-            let uri = String(decoding: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self)
-            return Self.headers(p, fields).map {
-                HTTPRequestHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)), method: method, uri: uri, headers: $0)
-            }
-        }
-        return try result.get()
-    }
-
-    /// The response head; the reason phrase is kept as sent.
-    func responseHead() throws(HTTP1ParseError) -> HTTPResponseHead {
-        let result: Result<HTTPResponseHead, HTTP1ParseError> = bytes.withUnsafeReadableBytes { p in
-            guard let reason = String(validating: UnsafeRawBufferPointer(rebasing: p[second]), as: UTF8.self) else {
-                return .failure(.malformed("the reason phrase has bytes that are not UTF-8"))
-            }
-            return Self.headers(p, fields).map {
-                HTTPResponseHead(version: HTTPVersion(major: 1, minor: Int(versionMinor)),
-                                 status: HTTPResponseStatus(statusCode: status, reasonPhrase: reason), headers: $0)
-            }
-        }
-        return try result.get()
-    }
-
     /// The fields as `HTTPHeaders` (trailers).
     func headers() throws(HTTP1ParseError) -> HTTPHeaders {
         try bytes.withUnsafeReadableBytes { p in Self.headers(p, fields) }.get()
@@ -51,17 +25,6 @@ extension HTTP1Head {
             list.append((name, value))
         }
         return .success(HTTPHeaders(list))
-    }
-
-    private static func method(_ p: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPMethod {
-        // The common methods without a String; the parser admitted only methods NIO knows too.
-        let s = range.lowerBound
-        switch range.count {
-        case 3 where p[s] == 0x47 && p[s + 1] == 0x45 && p[s + 2] == 0x54: return .GET
-        case 4 where p[s] == 0x48 && p[s + 1] == 0x45: return .HEAD
-        case 4 where p[s] == 0x50 && p[s + 1] == 0x4F: return .POST
-        default: return HTTPMethod(rawValue: String(decoding: UnsafeRawBufferPointer(rebasing: p[range]), as: UTF8.self))
-        }
     }
 }
 

@@ -11,8 +11,8 @@ import NIOHTTP1
 /// does not route, validate semantics or answer anything itself.
 final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandler, HeadTiming {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
+    typealias InboundOut = DownstreamRequestPart
+    typealias OutboundIn = DownstreamResponsePart
     typealias OutboundOut = IOData
 
     private enum Inbound {
@@ -122,7 +122,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         switch state {
         case .head:
             guard unanswered.count < Self.maxUnanswered, let head = try parser.parse(&pending.bytes!) else { return false }
-            let request = try head.requestHead()
+            let request = RequestHead(parsed: head)
             unanswered.append(isHEAD: request.method == .HEAD)
             upgradeRequested = head.upgrade
             body = HTTP1BodyReader(head.framing)
@@ -149,7 +149,11 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let head):
+        case .head(.encoded(let head)):
+            if head.status >= 200 || head.status == 101 { responseStarted(head.status) }
+            writer.chunked = !suppressBody && head.chunked
+            context.write(wrapOutboundOut(.byteBuffer(head.bytes)), promise: promise)
+        case .head(.nio(let head)):
             let code = Int(head.status.code)
             if code >= 200 || code == 101 { responseStarted(code) }
             writer.chunked = !suppressBody && head.version.minor == 1 && HTTP1HeadWriter.isChunked(head.headers)

@@ -20,6 +20,7 @@ enum HTTPTunnel {
         try up.addHandler(server)
         // Removal order matters upstream: the decoder goes last, so that what it hands on reaches the relay.
         var upstreamHandlers: [RemovableChannelHandler] = [try up.handler(type: UpstreamHandler.self)]
+        if let adapter = try? up.handler(type: NIOClientPartAdapter.self) { upstreamHandlers.append(adapter) }
         if let codec = try? up.handler(type: HTTP1ClientCodecHandler.self) {
             upstreamHandlers.append(codec)
         } else {
@@ -31,6 +32,7 @@ enum HTTPTunnel {
         for handler in upstreamHandlers { up.removeHandler(handler, promise: nil) }
         if let watcher = try? up.handler(type: HeadWatcher.self) { up.removeHandler(watcher, promise: nil) }
         var downstreamHandlers: [RemovableChannelHandler] = []
+        if let adapter = try? down.handler(type: NIOServerPartAdapter.self) { downstreamHandlers.append(adapter) }
         if let codec = try? down.handler(type: HTTP1ServerCodecHandler.self) {
             downstreamHandlers.append(codec)
         } else {

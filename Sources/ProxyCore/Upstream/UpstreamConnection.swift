@@ -6,7 +6,7 @@ import RouteModel
 /// event loop, which is also the downstream connection's.
 protocol UpstreamConnectionDelegate: AnyObject {
     /// A part of the upstream response arrived.
-    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReceived(_ part: UpstreamResponsePart)
     /// The connection closed or failed before the response ended.
     func upstreamFailed(_ error: Error?)
     /// The connection's writability changed (backpressure for the request body).
@@ -60,7 +60,7 @@ final class UpstreamConnection {
     /// which saves two handler hops per write on the hot path.
     fileprivate var context: ChannelHandlerContext?
 
-    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+    func write(_ part: UpstreamRequestPart, flush: Bool) {
         guard let context else {
             return flush ? channel.writeAndFlush(part, promise: nil) : channel.write(part, promise: nil)
         }
@@ -84,9 +84,9 @@ final class UpstreamConnection {
 /// The last handler of an upstream channel: passes response parts to the connection's delegate, holds reads
 /// while the downstream is slow, and reports closes.
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = UpstreamResponsePart
+    typealias OutboundIn = UpstreamRequestPart
+    typealias OutboundOut = UpstreamRequestPart
 
     var connection: UpstreamConnection? {
         didSet { connection?.context = context }

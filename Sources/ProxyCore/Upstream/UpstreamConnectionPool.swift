@@ -167,6 +167,7 @@ final class UpstreamConnectionPool {
             multiplexer.createStreamChannel(promise: promise) { stream in
                 stream.eventLoop.makeCompletedFuture {
                     try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
+                    try stream.pipeline.syncOperations.addHandler(NIOClientPartAdapter())
                     try stream.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -197,6 +198,7 @@ final class UpstreamConnectionPool {
                         try channel.pipeline.syncOperations.addHandlers([
                             HTTPRequestEncoder(configuration: .noFramingHeaders),
                             ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)),
+                            NIOClientPartAdapter(),
                         ])
                         try channel.pipeline.syncOperations.addHandler(HeadWatcher(awaiting: false), position: .first)
                     }

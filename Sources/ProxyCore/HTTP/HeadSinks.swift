@@ -1,0 +1,122 @@
+import NIOCore
+import NIOHTTP1
+
+/// Where `ForwardedHeaders` writes the fields of a head it builds: as HTTP/1.1 bytes, or as NIO's list.
+protocol HeadSink {
+    /// Keeps field `index` of the source head, `name: value` as they came.
+    mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+    /// Adds a field of Pier's.
+    mutating func add(_ name: StaticString, _ value: String)
+    /// Adds a field of Pier's whose value is bytes of the source head.
+    mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer)
+    /// A kept value this sink could not carry unchanged, if any.
+    var unrepresentable: String? { get }
+}
+
+/// Field lines written into one buffer, sized once by the caller: a kept field is a copy of its bytes.
+struct ByteHeadSink: HeadSink {
+    var buffer: ByteBuffer
+
+    init(capacity: Int) {
+        buffer = ByteBuffer()
+        buffer.reserveCapacity(capacity)
+    }
+
+    mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        buffer.writeBytes(name)
+        buffer.writeStaticString(": ")
+        buffer.writeBytes(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    mutating func add(_ name: StaticString, _ value: String) {
+        buffer.writeStaticString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {
+        buffer.writeStaticString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeBytes(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    var unrepresentable: String? { nil }
+}
+
+/// NIO's `(name, value)` list. A field kept from a NIO head is the same pair of Strings; one kept from a
+/// parsed head is decoded, and refused when it is not UTF-8 (a String would alter it).
+struct ListHeadSink: HeadSink {
+    var list: [(String, String)] = []
+    /// The source's own list, when it has one.
+    let original: HTTPHeaders?
+    private(set) var unrepresentable: String?
+
+    init(capacity: Int, original: HTTPHeaders?) {
+        list.reserveCapacity(capacity)
+        self.original = original
+    }
+
+    mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        if let original {
+            list.append(original[original.index(original.startIndex, offsetBy: index)])
+        } else {
+            add(String(decoding: name, as: UTF8.self), value)
+        }
+    }
+
+    mutating func add(_ name: StaticString, _ value: String) {
+        list.append((name.description, value))
+    }
+
+    mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {
+        add(name.description, value)
+    }
+
+    private mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
+        guard let text = String(validating: value, as: UTF8.self) else {
+            if unrepresentable == nil { unrepresentable = name }
+            return
+        }
+        list.append((name, text))
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// These bytes without the spaces and tabs around them.
+    func trimmingSpaces() -> UnsafeRawBufferPointer {
+        var a = 0
+        var b = count
+        while a < b, self[a] == 0x20 || self[a] == 0x09 { a += 1 }
+        while b > a, self[b - 1] == 0x20 || self[b - 1] == 0x09 { b -= 1 }
+        return UnsafeRawBufferPointer(rebasing: self[a..<b])
+    }
+
+    /// Calls `body` with each non-empty element of a comma-separated list value, trimmed (RFC 9110 §5.6.1).
+    func forEachElement(_ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        while start <= count {
+            var end = start
+            while end < count, self[end] != 0x2C { end += 1 }
+            let element = UnsafeRawBufferPointer(rebasing: self[start..<end]).trimmingSpaces()
+            if !element.isEmpty { body(element) }
+            start = end + 1
+        }
+    }
+
+    /// The last non-empty element of a list value, if any.
+    func lastElement() -> UnsafeRawBufferPointer? {
+        var last: UnsafeRawBufferPointer?
+        forEachElement { last = $0 }
+        return last
+    }
+
+    /// Whether a list value has the element `lowercase` (compared ignoring ASCII case).
+    func containsElement(_ lowercase: StaticString) -> Bool {
+        var found = false
+        forEachElement { found = found || $0.equalsLowercase(lowercase) }
+        return found
+    }
+}

@@ -1,0 +1,107 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import ProxyCore
+
+/// `ForwardedHeaders` writes heads as bytes (Pier's codec on both sides) or as NIO's lists (HTTP/2, h2c,
+/// `--http1-codec nio`) from one set of rules: both writers must say the same thing, and the bytes path
+/// must relay every value byte for byte.
+struct ForwardedHeadersBytesTests {
+    static let requests = [
+        "GET /x HTTP/1.1\r\nHost: app.test:8080\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 10.1.1.1\r\nExpect: 100-continue\r\nProxy-Connection: keep-alive\r\nUser-Agent: a-rather-long-user-agent/1.0 (test)\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "PUT /u HTTP/1.1\r\nhost: a\r\nContent-Length: 3\r\nX_Under: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Forwarded-For, x-other\r\nX-Forwarded-For: 10.9.9.9\r\nX-Other: 1\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        "GET http://b.test/x HTTP/1.1\r\nHost: a.test\r\nX-Real-IP: 1.2.3.4\r\nX-Request-ID: mine\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2\r\nX-Forwarded-For: 10.0.0.3\r\n\r\n",
+        "HEAD /h HTTP/1.0\r\nHost: a\r\nCookie: a=b\r\nCookie: c=d\r\n\r\n",
+    ]
+
+    @Test(arguments: requests)
+    func upstreamBytesSayWhatTheListSays(_ text: String) throws {
+        let parsed = RequestHead.parsed(text)
+        let nio = RequestHead(parsed.nio)
+        let authority = parsed.target.hasPrefix("http://") ? "b.test" : nil
+        for (clientIP, webSocket, h2c, underscores) in [("192.0.2.7", false, false, false), (nil, true, true, true)] as [(String?, Bool, Bool, Bool)] {
+            func build(_ head: RequestHead, encode: Bool) throws -> HTTPRequestHead {
+                try ForwardedHeaders.upstreamHead(from: head, target: "/routed", authority: authority, clientIP: clientIP, requestID: "rid",
+                                                  proto: "https", port: 8443, http2Upstream: h2c, webSocket: webSocket,
+                                                  underscoresInHeaders: underscores, encode: encode).decoded
+            }
+            let bytes = try build(parsed, encode: true)
+            let list = try build(nio, encode: false)
+            #expect(bytes.method == list.method && bytes.uri == "/routed" && list.uri == "/routed" && bytes.version == .http1_1)
+            #expect(bytes.headers.map { "\($0.name.lowercased()): \($0.value)" } == list.headers.map { "\($0.name.lowercased()): \($0.value)" },
+                    "\(text)")
+            // The same rules as ForwardedHeadersTests check on the list writer.
+            #expect(!bytes.headers.contains(name: "connection") || webSocket)
+            #expect(bytes.headers["x-request-id"] == ["rid"])
+        }
+    }
+
+    static let responses = [
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\nX-App: v\r\nDate: Sat, 05 Dec 2026 07:39:14 GMT\r\n\r\n",
+        "HTTP/1.1 200 Fine\r\nContent-Length: 5\r\nX-Request-ID: theirs\r\nX-Upstream-Addr: x\r\n\r\n",
+        "HTTP/1.0 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        "HTTP/1.1 404 \r\nContent-Length: 2\r\n\r\n",
+    ]
+
+    @Test(arguments: responses)
+    func downstreamBytesSayWhatTheListSays(_ text: String) throws {
+        let parsed = ResponseHead.parsed(text)
+        let info = ForwardedHeaders.InfoHeaders(requestID: "rid", proxyID: "p1", serverInfo: "pier/x", upstreamAddress: "10.0.0.1:80",
+                                                upstreamResponseTime: "0.001")
+        for (client, keepAlive, info) in [(HTTPVersion.http1_1, true, nil), (.http1_1, false, info), (.http1_0, true, info), (.http1_0, false, nil)]
+            as [(HTTPVersion, Bool, ForwardedHeaders.InfoHeaders?)]
+        {
+            let bytes = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: client, keepAlive: keepAlive, info: info, encode: true)
+            let list = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: client, keepAlive: keepAlive, info: info, encode: false)
+            #expect(bytes.decoded.status == list.decoded.status && bytes.decoded.version == list.decoded.version)
+            #expect(bytes.headers.map { "\($0.name): \($0.value)" } == list.headers.map { "\($0.name): \($0.value)" }, "\(text)")
+        }
+    }
+
+    @Test func obsTextIsRelayedByteForByteOrRefused() throws {
+        var bytes = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf")
+        bytes.writeBytes([0xE9])
+        bytes.writeString("\r\n\r\n")
+        var parser = HTTP1HeadParserForTests.request
+        let head = RequestHead(parsed: try #require(try parser.parse(&bytes)))
+        guard case .encoded(let encoded) = try ForwardedHeaders.upstreamHead(from: head, target: "/", clientIP: nil, requestID: "r",
+                                                                             proto: "http", encode: true)
+        else { Issue.record("expected bytes"); return }
+        #expect(Array(encoded.bytes.readableBytesView).firstRange(of: Array("X-Name: caf".utf8) + [0xE9, 13, 10]) != nil)
+        // NIO's head types hold Strings: toward an h2c upstream the value cannot go unchanged, so it does not go.
+        #expect(throws: ForwardedHeaders.Unrepresentable.self) {
+            try ForwardedHeaders.upstreamHead(from: head, target: "/", clientIP: nil, requestID: "r", proto: "http", encode: false)
+        }
+
+        var response = ByteBuffer(string: "HTTP/1.1 200 D")
+        response.writeBytes([0xE9])
+        response.writeString("j\u{E0}\r\nContent-Disposition: attachment; filename=caf")
+        response.writeBytes([0xE9])
+        response.writeString("\r\nContent-Length: 0\r\n\r\n")
+        var responseParser = HTTP1HeadParserForTests.response
+        let upstream = ResponseHead(parsed: try #require(try responseParser.parse(&response)))
+        guard case .encoded(let relayed) = try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http1_1, keepAlive: true,
+                                                                               info: nil, encode: true)
+        else { Issue.record("expected bytes"); return }
+        let out = Array(relayed.bytes.readableBytesView)
+        #expect(out.starts(with: Array("HTTP/1.1 200 D".utf8) + [0xE9]), "the reason phrase as it came")
+        #expect(out.firstRange(of: Array("filename=caf".utf8) + [0xE9, 13, 10]) != nil)
+        #expect(throws: ForwardedHeaders.Unrepresentable.self) {
+            try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http2, keepAlive: true, info: nil, encode: false)
+        }
+    }
+}
+
+import HTTP1Codec
+
+enum HTTP1HeadParserForTests {
+    static var request: HTTP1HeadParser { HTTP1HeadParser(role: .request, maxHeadBytes: 1 << 16) }
+    static var response: HTTP1HeadParser { HTTP1HeadParser(role: .response, maxHeadBytes: 1 << 16) }
+}
