@@ -56,8 +56,7 @@ extension HTTPProxyHandler {
     /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
     /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
     func startTunnel(_ head: HTTPResponseHead, finished: HTTPExchange) {
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         readDeadline = nil
         bodyDeadline = nil
         idleSince = nil
