@@ -43,6 +43,7 @@ extension HTTPProxyHandler: LoopTimerClient {
         timer = loop.timers.schedule(self, at: deadline)
     }
 
+    /// Takes the connection's entry out of the wheel (O(1)): no deadline of it fires any more.
     func cancelTimer() {
         if let timer { loop.timers.cancel(timer) }
         timer = nil
