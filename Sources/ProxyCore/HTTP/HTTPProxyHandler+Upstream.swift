@@ -77,7 +77,7 @@ extension HTTPProxyHandler {
         sendAndFlush(.head(head))
         do {
             try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
-                                  idleTimeout: TimeAmount(finished.settings.readTimeout))
+                                  idleTimeout: TimeAmount(finished.settings.readTimeout), timers: loop.timers)
         } catch {
             connection.close()
             context.close(promise: nil)
