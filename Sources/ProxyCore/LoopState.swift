@@ -2,7 +2,8 @@ import NIOCore
 import RouteModel
 
 /// Per-event-loop state of the data plane: the upstream connection pool, the balancer (turns, requests in
-/// flight, passive health), retry budgets and a fast random source for request ids.
+/// flight, passive health), retry budgets, the deadlines of its HTTP/1.1 connections (one timer wheel) and a
+/// fast random source for request ids.
 ///
 /// Owned by one event loop: every method is called on it only, which is what makes the unchecked
 /// Sendable conformance safe (the object is created off-loop and then only handed to handlers of its loop).
@@ -27,6 +28,8 @@ final class LoopState: @unchecked Sendable {
 
     /// The HTTP/1.1 codec of this loop's connections, both sides.
     let http1: HTTP1Implementation
+    /// The deadlines of this loop's proxy handlers, in one wheel woken up by one scheduled task.
+    let timers: LoopTimers
 
     init(eventLoop: EventLoop, loopCount: Int = 1, metrics: Bool = false, http1: HTTP1Implementation = .pier) {
         self.eventLoop = eventLoop
@@ -34,6 +37,7 @@ final class LoopState: @unchecked Sendable {
         self.loopCount = max(1, loopCount)
         self.metrics = metrics ? LoopMetrics() : nil
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop, http1: http1)
+        self.timers = LoopTimers(eventLoop: eventLoop)
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 

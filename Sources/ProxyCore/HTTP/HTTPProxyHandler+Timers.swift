@@ -2,9 +2,9 @@ import NIOCore
 import NIOHTTP1
 import RouteModel
 
-/// `HTTPProxyHandler`'s one timer per connection: keep-alive idle, request head (slowloris), upstream read,
-/// client body and send deadlines. Same event loop.
-extension HTTPProxyHandler {
+/// `HTTPProxyHandler`'s one timer per connection, an entry in its loop's `LoopTimers`: keep-alive idle, request
+/// head (slowloris), upstream read, client body and send deadlines. Same event loop.
+extension HTTPProxyHandler: LoopTimerClient {
     // MARK: - Timers
 
     func armKeepAliveTimer(_ settings: ProxySettings) {
@@ -38,13 +38,22 @@ extension HTTPProxyHandler {
     /// Makes sure the timer fires no later than `deadline`.
     func ensureTimer(_ deadline: NIODeadline) {
         if let timerDeadline, timerDeadline <= deadline { return }
-        timer?.cancel()
+        if let timer { loop.timers.cancel(timer) }
         timerDeadline = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            timer = nil
-            timerDeadline = nil
-            timerFired()
-        }
+        timer = loop.timers.schedule(self, at: deadline)
+    }
+
+    /// Takes the connection's entry out of the wheel (O(1)): no deadline of it fires any more.
+    func cancelTimer() {
+        if let timer { loop.timers.cancel(timer) }
+        timer = nil
+        timerDeadline = nil
+    }
+
+    func loopTimerFired() {
+        timer = nil
+        timerDeadline = nil
+        timerFired()
     }
 
     func timerFired() {

@@ -56,8 +56,7 @@ extension HTTPProxyHandler {
     /// The upstream switched protocols: the client gets the 101, then both connections become a byte relay
     /// and this handler leaves the pipeline. The tunnel keeps its endpoint whatever later tables say.
     func startTunnel(_ head: OutgoingResponseHead, finished: HTTPExchange) {
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         readDeadline = nil
         bodyDeadline = nil
         idleSince = nil
@@ -78,7 +77,7 @@ extension HTTPProxyHandler {
         sendAndFlush(.head(head))
         do {
             try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
-                                  idleTimeout: TimeAmount(finished.settings.readTimeout))
+                                  idleTimeout: TimeAmount(finished.settings.readTimeout), timers: loop.timers)
         } catch {
             connection.close()
             context.close(promise: nil)

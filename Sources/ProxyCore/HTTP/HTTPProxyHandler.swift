@@ -27,10 +27,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var machine: HTTPProxyStateMachine
     var upstream: UpstreamConnection?
     private(set) var clientIP: String?
-    /// One timer per connection, for whichever deadline comes first (keep-alive idle, upstream read,
-    /// client body): deadlines move with every request, the timer is re-armed only when one moves earlier,
-    /// so a busy keep-alive connection schedules almost nothing.
-    var timer: Scheduled<Void>?
+    /// One entry per connection in the loop's timer wheel, for whichever deadline comes first (keep-alive
+    /// idle, upstream read, client body): deadlines move with every request, the entry is re-filed only when
+    /// one moves earlier, so a busy keep-alive connection files almost nothing.
+    var timer: LoopTimers.Handle?
     var timerDeadline: NIODeadline?
     var idleSince: NIODeadline?
     var idleTimeout: TimeAmount = .seconds(75)
@@ -103,8 +103,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // The context holds this handler: keeping it would keep both, and the pipeline, after the channel.
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         self.context = nil
     }
 
@@ -182,8 +181,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         readDeadline = nil
         bodyDeadline = nil
         idleSince = nil

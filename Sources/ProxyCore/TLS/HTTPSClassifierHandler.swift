@@ -210,7 +210,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
                 // A relay that carries nothing either way for the read timeout closes.
                 loop.countUpstream(upstream, of: pool, opened: \.passthroughOpened, closed: \.passthroughClosed)
-                let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(settings.readTimeout))
+                let (client, server) = GlueHandler.pair(idleTimeout: TimeAmount(settings.readTimeout), timers: loop.timers)
                 try upstream.pipeline.syncOperations.addHandler(server)
                 try context.pipeline.syncOperations.addHandler(client, position: .before(self))
                 done = true

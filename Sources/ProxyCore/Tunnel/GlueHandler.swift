@@ -6,10 +6,10 @@ import NIOCore
 /// Backpressure: a side reads only while its partner's channel is writable. Half-close: when one side's
 /// input ends, the partner's output is shut down and the other direction keeps flowing; the relay closes
 /// when both directions are done or either side fails. Idle timeout: a relay that carried no byte either way
-/// for the timeout closes (checked by one timer per relay, so it closes between one and two timeouts after
-/// the last byte; no clock read per read). Owned by the event loop of both channels; it never looks at the
+/// for the timeout closes (checked by one entry per relay in the loop's `LoopTimers`, so it closes between one
+/// and two timeouts, plus at most one 100 ms slot, after the last byte; no clock read per read). Owned by the event loop of both channels; it never looks at the
 /// bytes.
-final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler, LoopTimerClient {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -26,17 +26,20 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var reads: UInt64 = 0
     /// Set on the end that owns the relay's idle timer.
     private var idleTimeout: TimeAmount?
-    private var idleTimer: Scheduled<Void>?
+    private var timers: LoopTimers?
+    private var idleTimer: LoopTimers.Handle?
     private var readsAtLastCheck: UInt64 = 0
 
     private init() {}
 
-    /// Two ends joined to each other; with `idleTimeout`, the relay closes once idle that long.
-    static func pair(idleTimeout: TimeAmount? = nil) -> (GlueHandler, GlueHandler) {
+    /// Two ends joined to each other; with `idleTimeout` and the `timers` of their loop, the relay closes once
+    /// idle that long.
+    static func pair(idleTimeout: TimeAmount? = nil, timers: LoopTimers? = nil) -> (GlueHandler, GlueHandler) {
         let a = GlueHandler(), b = GlueHandler()
         a.partner = b
         b.partner = a
         a.idleTimeout = idleTimeout
+        a.timers = timers
         return (a, b)
     }
 
@@ -46,23 +49,30 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        cancelIdleTimer()
         self.context = nil
         partner = nil
     }
 
     private func armIdleTimer() {
-        guard let idleTimeout, let context else { return }
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
-            let total = reads &+ (partner?.reads ?? 0)
-            if total == readsAtLastCheck {
-                partner?.partnerClosed()
-                self.context?.close(promise: nil)
-            } else {
-                readsAtLastCheck = total
-                armIdleTimer()
-            }
+        guard let idleTimeout, let timers, context != nil else { return }
+        idleTimer = timers.schedule(self, at: .now() + idleTimeout)
+    }
+
+    private func cancelIdleTimer() {
+        if let idleTimer { timers?.cancel(idleTimer) }
+        idleTimer = nil
+    }
+
+    func loopTimerFired() {
+        idleTimer = nil
+        let total = reads &+ (partner?.reads ?? 0)
+        if total == readsAtLastCheck {
+            partner?.partnerClosed()
+            context?.close(promise: nil)
+        } else {
+            readsAtLastCheck = total
+            armIdleTimer()
         }
     }
 
@@ -115,8 +125,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        cancelIdleTimer()
         partner?.partnerClosed()
         context.fireChannelInactive()
     }

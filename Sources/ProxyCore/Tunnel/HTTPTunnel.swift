@@ -8,14 +8,16 @@ import NIOHTTP1
 /// sent right behind its 101 are handed on by NIO's decoder as it leaves (`.forwardBytes`); the client sends
 /// nothing before it has seen the 101 (RFC 6455 §4.1), so the downstream decoder has nothing to hand on.
 enum HTTPTunnel {
-    /// Splices the downstream connection of `proxyHandler` (whose context is `context`) to `upstream`.
-    static func splice(downstream context: ChannelHandlerContext, upstream: Channel, idleTimeout: TimeAmount?) throws {
+    /// Splices the downstream connection of `proxyHandler` (whose context is `context`) to `upstream`; the
+    /// relay's idle timeout is a deadline in `timers`, those of the channels' loop.
+    static func splice(downstream context: ChannelHandlerContext, upstream: Channel, idleTimeout: TimeAmount?,
+                       timers: LoopTimers) throws {
         let down = context.pipeline.syncOperations
         let up = upstream.pipeline.syncOperations
         // Bytes Pier's codecs hold past the switch go to the relay once no HTTP handler is left to see them.
         let heldDown = (try? down.handler(type: HTTP1ServerCodecHandler.self))?.takeHeldBytes()
         let heldUp = (try? up.handler(type: HTTP1ClientCodecHandler.self))?.takeHeldBytes()
-        let (client, server) = GlueHandler.pair(idleTimeout: idleTimeout)
+        let (client, server) = GlueHandler.pair(idleTimeout: idleTimeout, timers: timers)
         try down.addHandler(client)
         try up.addHandler(server)
         // Removal order matters upstream: the decoder goes last, so that what it hands on reaches the relay.
