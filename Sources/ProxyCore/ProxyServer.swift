@@ -173,9 +173,12 @@ public final class ProxyServer: Service, Sendable {
                                     maxHeaderSize: Int, downstream: Downstream) throws {
         if loop.http1 == .pier {
             let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize)
+            let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec)
+            // Parts go straight between the two, not boxed by the pipeline (see `HTTP1ServerCodecHandler.receiver`).
+            codec.receiver = proxy
+            proxy.codec = codec
             try channel.pipeline.syncOperations.addHandler(codec)
-            try channel.pipeline.syncOperations.addHandler(
-                HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec))
+            try channel.pipeline.syncOperations.addHandler(proxy)
             return
         }
         var limits = NIOHTTPDecoderLimitConfiguration()

@@ -14,7 +14,7 @@ import RouteModel
 /// Split over three files: this one (downstream events, pipelining, actions), `+Upstream` (upstream events,
 /// connections, retries, health reports, WebSocket tunnels) and `+Timers`. Members are internal so that those
 /// extensions can reach them; nothing outside the handler uses them.
-final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamConnectionDelegate {
+final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamConnectionDelegate, DownstreamPartReceiver {
     typealias InboundIn = DownstreamRequestPart
     typealias OutboundIn = DownstreamResponsePart
     typealias OutboundOut = DownstreamResponsePart
@@ -39,6 +39,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     let headWatcher: (any HeadTiming)?
     /// On an HTTP/2 stream, where the response goes (as frames, below NIO's codec); nil on HTTP/1.1.
     let http2Writer: HTTP2ResponseWriter?
+    /// Pier's codec right below, which response parts go to straight (not boxed by the pipeline); nil on
+    /// HTTP/2 streams and with `--http1-codec nio`.
+    var codec: HTTP1ServerCodecHandler?
     var readDeadline: NIODeadline?
     var bodyDeadline: NIODeadline?
     var readsPaused = false {
@@ -104,6 +107,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func handlerRemoved(context: ChannelHandlerContext) {
         // The context holds this handler: keeping it would keep both, and the pipeline, after the channel.
         cancelTimer()
+        codec?.receiver = nil
+        codec = nil
         self.context = nil
     }
 
@@ -119,7 +124,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        received(unwrapInboundIn(data))
+    }
+
+    /// A request part, through the pipeline or straight from Pier's codec.
+    func received(_ part: DownstreamRequestPart) {
         if lingerStart != nil { return lingered(part) }
         // The connection is closing once its last response is written: later input is not answered.
         if machine.closing, machine.exchange == nil {
@@ -335,7 +344,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// Writes a response part to the client: through NIO's HTTP/1 encoder, or as HTTP/2 frames.
     @inline(__always)
     func send(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>? = nil) {
-        if let http2Writer {
+        if let codec {
+            codec.write(part, promise: promise)
+        } else if let http2Writer {
             // The machine writes NIO heads for HTTP/2 streams (`encodesResponses` is off there).
             guard let part = HTTPServerResponsePart(part) else { return promise?.fail(EncodedHeadError()) ?? () }
             http2Writer.write(part, promise: promise)

@@ -39,6 +39,10 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// NIO's response decoder's default head limit.
     static let maxHeadBytes = 80 * 1024
 
+    /// The handler right above (`UpstreamHandler`), which takes parts straight from this one rather than boxed
+    /// by NIO's pipeline. Cleared when either leaves the pipeline.
+    var receiver: UpstreamHandler?
+
     init(maxHeadBytes: Int = HTTP1ClientCodecHandler.maxHeadBytes) {
         parser = HTTP1HeadParser(role: .response, maxHeadBytes: maxHeadBytes)
     }
@@ -57,6 +61,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        receiver = nil
         pending.bytes = nil
     }
 
@@ -87,6 +92,12 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         pending.settle()
     }
 
+    /// Passes a part on: straight to the receiver, or through the pipeline.
+    @inline(__always)
+    private func deliver(_ context: ChannelHandlerContext, _ part: UpstreamResponsePart) {
+        if let receiver { receiver.received(part, context: context) } else { context.fireChannelRead(wrapInboundOut(part)) }
+    }
+
     private func fail(_ context: ChannelHandlerContext, _ error: HTTP1ParseError) {
         state = .failed
         pending.bytes = nil
@@ -102,30 +113,30 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard let head = try parser.parse(&pending.bytes!) else { return false }
             let response = ResponseHead(parsed: head)
             if head.status < 200, head.status != 101 {
-                context.fireChannelRead(wrapInboundOut(.head(response)))
+                deliver(context, .head(response))
                 return true
             }
             let wasHEAD = unanswered.popFirst()
             if head.status == 101 {
                 // The head and its end, as NIO's decoder gives them; what follows is the tunnel's.
                 state = .switched
-                context.fireChannelRead(wrapInboundOut(.head(response)))
-                if self.context != nil { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                deliver(context, .head(response))
+                if self.context != nil { deliver(context, .end(nil)) }
                 return false
             }
             state = .body
             body = HTTP1BodyReader(wasHEAD ? .none : head.framing)
-            context.fireChannelRead(wrapInboundOut(.head(response)))
+            deliver(context, .head(response))
             return true
         case .body:
             switch try body.next(&pending.bytes!) {
             case .needMore:
                 return false
             case .data(let slice):
-                context.fireChannelRead(wrapInboundOut(.body(slice)))
+                deliver(context, .body(slice))
             case .end(let trailers):
                 state = unanswered.count > 0 ? .head : .idle
-                context.fireChannelRead(wrapInboundOut(.end(try trailers?.headers())))
+                deliver(context, .end(try trailers?.headers()))
             }
             return true
         case .switched, .failed:
@@ -137,7 +148,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         switch state {
         case .body where body.endsAtClose:
             state = .idle
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
+            deliver(context, .end(nil))
         case .body:
             fail(context, HTTP1ParseError(.truncated, "the upstream closed the connection inside a response body"))
         case .head where parser.inProgress || pending.bytes != nil:
@@ -151,7 +162,20 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: - Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// Writes a request part straight from `UpstreamConnection`, without NIO's boxing.
+    func write(_ part: UpstreamRequestPart, promise: EventLoopPromise<Void>?) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        write(part, context: context, promise: promise)
+    }
+
+    private func write(_ part: UpstreamRequestPart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        switch part {
         case .head(.encoded(let head)):
             unanswered.append(isHEAD: head.isHEAD)
             if case .idle = state { state = .head }

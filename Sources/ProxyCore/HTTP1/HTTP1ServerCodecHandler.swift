@@ -2,6 +2,11 @@ import HTTP1Codec
 import NIOCore
 import NIOHTTP1
 
+/// Takes request parts straight from `HTTP1ServerCodecHandler`.
+protocol DownstreamPartReceiver: AnyObject {
+    func received(_ part: DownstreamRequestPart)
+}
+
 /// The downstream side of an HTTP/1.1 connection in one handler: client bytes in, request parts out (heads
 /// parsed in place by `HTTP1HeadParser`, bodies passed on as slices of the buffers they arrived in); response
 /// parts in, bytes out. Replaces NIO's request decoder, response encoder and `HeadWatcher`.
@@ -47,6 +52,11 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var suppressBody = false
     private var clock = HeadClock(waiting: true)
 
+    /// The handler right above, when it takes parts straight from this one (`HTTPProxyHandler`): NIO's
+    /// pipeline would box every part in an `NIOAny` (a heap allocation each, since a part is larger than an
+    /// existential's inline buffer). Cleared when either leaves the pipeline.
+    var receiver: DownstreamPartReceiver?
+
     init(maxHeadBytes: Int) {
         parser = HTTP1HeadParser(role: .request, maxHeadBytes: maxHeadBytes)
     }
@@ -65,6 +75,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        receiver = nil
         pending.bytes = nil
     }
 
@@ -101,6 +112,12 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    /// Passes a part on: straight to the receiver, or through the pipeline.
+    @inline(__always)
+    private func deliver(_ context: ChannelHandlerContext, _ part: DownstreamRequestPart) {
+        if let receiver { receiver.received(part) } else { context.fireChannelRead(wrapInboundOut(part)) }
+    }
+
     /// Parses what is pending and passes on every part it completes.
     private func process(_ context: ChannelHandlerContext) {
         guard !processing else { return }
@@ -127,17 +144,17 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             upgradeRequested = head.upgrade
             body = HTTP1BodyReader(head.framing)
             state = .body
-            context.fireChannelRead(wrapInboundOut(.head(request)))
+            deliver(context, .head(request))
             return true
         case .body:
             switch try body.next(&pending.bytes!) {
             case .needMore:
                 return false
             case .data(let slice):
-                context.fireChannelRead(wrapInboundOut(.body(slice)))
+                deliver(context, .body(slice))
             case .end(let trailers):
                 state = upgradeRequested ? .upgradePending : .head
-                context.fireChannelRead(wrapInboundOut(.end(try trailers?.headers())))
+                deliver(context, .end(try trailers?.headers()))
             }
             return true
         case .upgradePending, .failed:
@@ -148,7 +165,20 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: - Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// Writes a response part: from the pipeline, or straight from the handler above (`HTTPProxyHandler`).
+    func write(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>?) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        write(part, context: context, promise: promise)
+    }
+
+    private func write(_ part: DownstreamResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        switch part {
         case .head(.encoded(let head)):
             if head.status >= 200 || head.status == 101 { responseStarted(head.status) }
             writer.chunked = !suppressBody && head.chunked

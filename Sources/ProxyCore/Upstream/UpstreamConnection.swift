@@ -47,6 +47,9 @@ final class UpstreamConnection {
     fileprivate var pendingRead = false
     /// Notes when the response head starts arriving (nil on HTTP/2 streams, whose heads arrive whole).
     var headWatcher: (any HeadTiming)?
+    /// Pier's codec below the upstream handler, which takes request parts straight from here (NIO's pipeline
+    /// would box each part); nil on h2c streams and with `--http1-codec nio`.
+    var codec: HTTP1ClientCodecHandler?
     fileprivate var onClose: ((UpstreamConnection) -> Void)?
 
     init(channel: Channel, endpoint: Endpoint, isStream: Bool = false) {
@@ -61,6 +64,11 @@ final class UpstreamConnection {
     fileprivate var context: ChannelHandlerContext?
 
     func write(_ part: UpstreamRequestPart, flush: Bool) {
+        if let codec, let context {
+            codec.write(part, promise: nil)
+            if flush { context.flush() }
+            return
+        }
         guard let context else {
             return flush ? channel.writeAndFlush(part, promise: nil) : channel.write(part, promise: nil)
         }
@@ -105,7 +113,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        received(unwrapInboundIn(data), context: context)
+    }
+
+    /// A response part, through the pipeline or straight from Pier's codec below (whose context is given).
+    func received(_ part: UpstreamResponsePart, context: ChannelHandlerContext) {
         guard let connection, let delegate = connection.delegate else {
             // Bytes on an idle pooled connection: the upstream is confused or closing; never reuse it.
             context.close(promise: nil)

@@ -217,9 +217,14 @@ final class UpstreamConnectionPool {
         return future.assumeIsolated().flatMapThrowing { [self] channel in
             let connection = UpstreamConnection(channel: channel, endpoint: endpoint)
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-            connection.headWatcher = http1 == .pier
-                ? try channel.pipeline.syncOperations.handler(type: HTTP1ClientCodecHandler.self)
-                : try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
+            if http1 == .pier {
+                let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ClientCodecHandler.self)
+                connection.headWatcher = codec
+                connection.codec = codec
+                codec.receiver = handler
+            } else {
+                connection.headWatcher = try channel.pipeline.syncOperations.handler(type: HeadWatcher.self)
+            }
             handler.connection = connection
             connection.setOnClose { [self] closed in remove(closed) }
             // Counted down when the socket closes, whoever owns it then (a WebSocket tunnel removes the
