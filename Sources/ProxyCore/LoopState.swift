@@ -28,6 +28,8 @@ final class LoopState: @unchecked Sendable {
 
     /// The HTTP/1.1 codec of this loop's connections, both sides.
     let http1: HTTP1Implementation
+    /// Buffers of the heads this loop's connections write as bytes, recycled.
+    var headBuffers = HeadBufferPool()
     /// The deadlines of this loop's proxy handlers, in one wheel woken up by one scheduled task.
     let timers: LoopTimers
 

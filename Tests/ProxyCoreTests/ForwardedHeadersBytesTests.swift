@@ -65,6 +65,41 @@ struct ForwardedHeadersBytesTests {
         }
     }
 
+    @Test("a recycled head buffer is written only when nothing else holds it: a head in flight is never overwritten")
+    func recycledBuffersNeverOverwriteAHeadInFlight() throws {
+        var pool = HeadBufferPool()
+        let request = RequestHead.parsed("GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        func build(_ target: String, _ recycling: consuming ByteBuffer?) throws -> EncodedHead {
+            guard case .encoded(let head) = try ForwardedHeaders.upstreamHead(from: request, target: target, clientIP: nil, requestID: "r",
+                                                                              proto: "http", encode: true, recycling: consume recycling)
+            else { throw ForwardedHeaders.Unrepresentable(field: "-") }
+            return head
+        }
+        let first = try build("/first", pool.take())
+        pool.giveBack(first.bytes)
+        // `first` is still held (a write in flight): the next head gets storage of its own.
+        let second = try build("/second", pool.take())
+        #expect(String(buffer: first.bytes).hasPrefix("GET /first "))
+        #expect(String(buffer: second.bytes).hasPrefix("GET /second "))
+        // Once nothing else holds it, the storage is reused (same bytes, no allocation).
+        var recycler = HeadBufferPool()
+        var address: UInt = 0
+        do {
+            let head = try build("/x", nil)
+            address = head.bytes.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+            recycler.giveBack(head.bytes)
+        }
+        let reused = try build("/y", recycler.take())
+        #expect(reused.bytes.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == address)
+        #expect(String(buffer: reused.bytes).hasPrefix("GET /y "))
+        // Bounded: never more than `maxBuffers` kept, and no large buffer.
+        for _ in 0..<(HeadBufferPool.maxBuffers + 10) { pool.giveBack(ByteBuffer(string: "x")) }
+        #expect(pool.count == HeadBufferPool.maxBuffers)
+        var large = HeadBufferPool()
+        large.giveBack(ByteBufferAllocator().buffer(capacity: HeadBufferPool.maxKeptCapacity + 1))
+        #expect(large.count == 0)
+    }
+
     @Test func obsTextIsRelayedByteForByteOrRefused() throws {
         var bytes = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf")
         bytes.writeBytes([0xE9])

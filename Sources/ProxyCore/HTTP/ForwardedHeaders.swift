@@ -293,7 +293,8 @@ enum ForwardedHeaders {
         http2Upstream: Bool = false,
         webSocket: Bool = false,
         underscoresInHeaders: Bool = false,
-        encode: Bool
+        encode: Bool,
+        recycling: consuming ByteBuffer? = nil
     ) throws(Unrepresentable) -> OutgoingRequestHead {
         if encode {
             let sourceBytes: Int
@@ -301,7 +302,8 @@ enum ForwardedHeaders {
             case .parsed(let parsed): sourceBytes = parsed.bytes.readableBytes
             case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio.headers)
             }
-            var sink = ByteHeadSink(capacity: sourceBytes + target.utf8.count + requestID.utf8.count + 2 * (authority?.utf8.count ?? 0) + 256)
+            var sink = ByteHeadSink(capacity: sourceBytes + target.utf8.count + requestID.utf8.count + 2 * (authority?.utf8.count ?? 0) + 256,
+                                    recycling: consume recycling)
             sink.buffer.writeString(head.method.rawValue)
             sink.buffer.writeInteger(UInt8(0x20))
             sink.buffer.writeString(target)
@@ -343,7 +345,8 @@ enum ForwardedHeaders {
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         info: InfoHeaders?,
-        encode: Bool
+        encode: Bool,
+        recycling: consuming ByteBuffer? = nil
     ) throws(Unrepresentable) -> OutgoingResponseHead {
         let switching = head.status == .switchingProtocols
         let version: HTTPVersion = switching || clientVersion != .http1_0 ? .http1_1 : .http1_0
@@ -354,7 +357,7 @@ enum ForwardedHeaders {
             case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio)
             }
             if let info { sourceBytes += info.requestID.utf8.count + info.proxyID.utf8.count + info.serverInfo.utf8.count + (info.upstreamAddress?.utf8.count ?? 0) }
-            var sink = ByteHeadSink(capacity: sourceBytes + 256)
+            var sink = ByteHeadSink(capacity: sourceBytes + 256, recycling: consume recycling)
             sink.buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             let code = head.status.code
             sink.buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))

@@ -20,6 +20,7 @@ extension HTTPProxyHandler {
                 countUpstreamResponse(exchange, now: now)
             }
             run(machine.responseHead(head, invalid: invalid, upstream: upstream.address, now: now,
+                                     headBuffer: machine.encodesResponses ? loop.headBuffers.take() : nil,
                                      pickAnother: { retryTarget(for: $0, excluding: $1) }))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))
@@ -100,6 +101,7 @@ extension HTTPProxyHandler {
 
     /// The exchange is over: least-connections stops counting it, the access log gets its line.
     func ended(_ exchange: HTTPExchange) {
+        loop.headBuffers.giveBack(exchange.upstreamHead)
         if let endpoint = exchange.countedOn {
             exchange.countedOn = nil
             loop.requestEnded(on: endpoint)

@@ -153,8 +153,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             // Once per request: the planner and the exchange both need it, and it scans the headers.
             let upgrade = UpgradeRequest(head)
             var route = -1
+            let encode = loop.http1 == .pier
+            // A recycled buffer for the upstream head, handed over (a copy kept here would stop its reuse).
             let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream,
-                                           upgrade: upgrade, matchedRoute: &route, encodeHTTP1: loop.http1 == .pier) { pool, key in
+                                           upgrade: upgrade, matchedRoute: &route, encodeHTTP1: encode,
+                                           headBuffer: encode ? loop.headBuffers.take() : nil) { pool, key in
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
             matchedRoute = route
@@ -303,6 +306,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         case .writeResponseHead(let head):
             send(.head(head))
             downstreamNeedsFlush = true
+            // Reused once the socket has written it (`HeadBufferPool`).
+            loop.headBuffers.giveBack(head)
         case .writeResponseBody(let buffer):
             send(.body(.byteBuffer(buffer)))
             downstreamNeedsFlush = true

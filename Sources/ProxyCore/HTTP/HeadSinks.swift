@@ -17,9 +17,15 @@ protocol HeadSink {
 struct ByteHeadSink: HeadSink {
     var buffer: ByteBuffer
 
-    init(capacity: Int) {
-        buffer = ByteBuffer()
-        buffer.reserveCapacity(capacity)
+    /// A sink of at least `capacity` bytes, in `recycling`'s storage when it is free (`HeadBufferPool`).
+    /// `recycling` is consumed: a copy held anywhere else would make its storage look shared, and be replaced.
+    init(capacity: Int, recycling: consuming ByteBuffer? = nil) {
+        if var recycled = consume recycling {
+            recycled.clear(minimumCapacity: capacity)
+            buffer = recycled
+        } else {
+            buffer = ByteBufferAllocator().buffer(capacity: capacity)
+        }
     }
 
     mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {

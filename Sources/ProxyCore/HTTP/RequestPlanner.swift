@@ -38,6 +38,7 @@ enum RequestPlanner {
         upgrade: UpgradeRequest,
         matchedRoute: inout Int,
         encodeHTTP1: Bool = false,
+        headBuffer: consuming ByteBuffer? = nil,
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
@@ -112,7 +113,8 @@ enum RequestPlanner {
                     port: downstream.scheme == .https ? (settings.publishedHTTPSPort ?? downstream.port) : downstream.port,
                     http2Upstream: pool.upstreamProtocol == .h2c, webSocket: upgrade == .webSocket,
                     underscoresInHeaders: settings.underscoresInHeaders,
-                    encode: encodeHTTP1 && pool.upstreamProtocol == .http1)
+                    encode: encodeHTTP1 && pool.upstreamProtocol == .http1,
+                    recycling: consume headBuffer)
             } catch {
                 return .answer(.failure(.init(.malformedRequest), "\(error)"), close: true, route: route)
             }
