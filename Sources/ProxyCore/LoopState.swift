@@ -143,23 +143,14 @@ final class LoopState: @unchecked Sendable {
 
 
     /// A new 32-hex-digit request id (nginx's `$request_id` format), from a per-loop xorshift generator.
-    func makeRequestID() -> String {
+    func makeRequestID() -> RequestID {
         func next() -> UInt64 {
             random ^= random << 13
             random ^= random >> 7
             random ^= random << 17
             return random
         }
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            for half in 0..<2 {
-                var value = next()
-                for i in 0..<16 {
-                    let digit = UInt8(truncatingIfNeeded: value & 0xF)
-                    buffer[half * 16 + i] = digit < 10 ? 0x30 + digit : 0x57 + digit
-                    value >>= 4
-                }
-            }
-            return 32
-        }
+        let high = next()
+        return RequestID(generated: high, next())
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import Testing
 
@@ -98,6 +99,26 @@ struct ForwardedHeadersBytesTests {
         var large = HeadBufferPool()
         large.giveBack(ByteBufferAllocator().buffer(capacity: HeadBufferPool.maxKeptCapacity + 1))
         #expect(large.count == 0)
+    }
+
+    @Test("request ids: 32 lower-case hex digits written in place, the same as their text; a client's kept as sent")
+    func requestIDs() throws {
+        let loop = LoopState(eventLoop: EmbeddedEventLoop())
+        var seen = Set<String>()
+        for _ in 0..<100 {
+            let id = loop.makeRequestID()
+            let text = id.description
+            #expect(text.utf8.count == 32 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }, "\(text)")
+            var bytes = ByteBuffer()
+            id.write(into: &bytes)
+            #expect(String(buffer: bytes) == text && id.count == 32)
+            seen.insert(text)
+        }
+        #expect(seen.count == 100)
+        let given = RequestID("A-b_c.9")
+        var bytes = ByteBuffer()
+        given.write(into: &bytes)
+        #expect(String(buffer: bytes) == "A-b_c.9" && given.description == "A-b_c.9" && given.count == 7)
     }
 
     @Test func obsTextIsRelayedByteForByteOrRefused() throws {

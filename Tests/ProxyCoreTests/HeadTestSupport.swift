@@ -40,7 +40,7 @@ extension OutgoingResponseHead {
 }
 
 extension HTTPProxyStateMachine {
-    mutating func requestHead(_ head: HTTPRequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: String,
+    mutating func requestHead(_ head: HTTPRequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: RequestID,
                               now: NIODeadline) -> Action {
         requestHead(RequestHead(head), upgrade: upgrade, plan: plan, table: table, requestID: requestID, now: now)
     }

@@ -127,7 +127,7 @@ enum ForwardedHeaders {
     /// One pass over the client's fields; a kept field is copied as it came. Returns whether the body is
     /// sent chunked.
     static func writeUpstreamFields<Fields: HeadFields, Sink: HeadSink>(
-        of fields: Fields, method: HTTPMethod, authority: String?, clientIP: String?, requestID: String, proto: String,
+        of fields: Fields, method: HTTPMethod, authority: String?, clientIP: String?, requestID: RequestID, proto: String,
         port: Int?, http2Upstream: Bool, webSocket: Bool, underscoresInHeaders: Bool, into sink: inout Sink
     ) throws(Unrepresentable) -> Bool {
         let named = namedByConnection(fields)
@@ -200,7 +200,7 @@ enum ForwardedHeaders {
         } else if let hostField {
             fields.forEachField { index, _, value in if index == hostField { sink.add("x-forwarded-host", bytes: value) } }
         }
-        sink.add("x-request-id", requestID)
+        sink.add("x-request-id", id: requestID)
         if trailers { sink.add("te", "trailers") }
         if webSocket, !upgrade.isEmpty {
             sink.add("connection", "upgrade")
@@ -254,7 +254,7 @@ enum ForwardedHeaders {
         }
         if let problem { throw Unrepresentable(field: problem) }
         if let info {
-            sink.add("x-request-id", info.requestID)
+            sink.add("x-request-id", id: info.requestID)
             sink.add("x-proxy-id", info.proxyID)
             sink.add("x-server-info", info.serverInfo)
             if let upstream = info.upstreamAddress { sink.add("x-upstream-addr", upstream) }
@@ -287,7 +287,7 @@ enum ForwardedHeaders {
         target: String,
         authority: String? = nil,
         clientIP: String?,
-        requestID: String,
+        requestID: RequestID,
         proto: String,
         port: Int? = nil,
         http2Upstream: Bool = false,
@@ -302,7 +302,7 @@ enum ForwardedHeaders {
             case .parsed(let parsed): sourceBytes = parsed.bytes.readableBytes
             case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio.headers)
             }
-            var sink = ByteHeadSink(capacity: sourceBytes + target.utf8.count + requestID.utf8.count + 2 * (authority?.utf8.count ?? 0) + 256,
+            var sink = ByteHeadSink(capacity: sourceBytes + target.utf8.count + requestID.count + 2 * (authority?.utf8.count ?? 0) + 256,
                                     recycling: consume recycling)
             sink.buffer.writeString(head.method.rawValue)
             sink.buffer.writeInteger(UInt8(0x20))
@@ -328,7 +328,7 @@ enum ForwardedHeaders {
     /// `upstreamHead` from NIO's head type to NIO's (HTTP/2 streams to h2c, tests): never refused, every
     /// value is a String already.
     static func upstreamHead(
-        from head: HTTPRequestHead, target: String, authority: String? = nil, clientIP: String?, requestID: String, proto: String,
+        from head: HTTPRequestHead, target: String, authority: String? = nil, clientIP: String?, requestID: RequestID, proto: String,
         port: Int? = nil, http2Upstream: Bool = false, webSocket: Bool = false, underscoresInHeaders: Bool = false
     ) -> HTTPRequestHead {
         let outgoing = try? upstreamHead(
@@ -356,7 +356,7 @@ enum ForwardedHeaders {
             case .parsed(let parsed): sourceBytes = parsed.bytes.readableBytes
             case .nio(let nio): sourceBytes = HTTP1HeadWriter.size(of: nio)
             }
-            if let info { sourceBytes += info.requestID.utf8.count + info.proxyID.utf8.count + info.serverInfo.utf8.count + (info.upstreamAddress?.utf8.count ?? 0) }
+            if let info { sourceBytes += info.requestID.count + info.proxyID.utf8.count + info.serverInfo.utf8.count + (info.upstreamAddress?.utf8.count ?? 0) }
             var sink = ByteHeadSink(capacity: sourceBytes + 256, recycling: consume recycling)
             sink.buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             let code = head.status.code
@@ -399,7 +399,7 @@ enum ForwardedHeaders {
 
     /// Interlock's response info headers.
     struct InfoHeaders {
-        var requestID: String
+        var requestID: RequestID
         var proxyID: String
         var serverInfo: String
         var upstreamAddress: String?

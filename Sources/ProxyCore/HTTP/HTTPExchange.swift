@@ -20,7 +20,7 @@ final class HTTPExchange {
     let table: RouteTable
     /// The settings the exchange runs under: the table's, then its pool's own limits once routed.
     var settings: ProxySettings
-    let requestID: String
+    let requestID: RequestID
     let startNanos: UInt64
     let expectsContinue: Bool
     var phase: Phase = .connecting
@@ -74,7 +74,7 @@ final class HTTPExchange {
         return replayBody
     }
 
-    init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: String, now: NIODeadline) {
+    init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: RequestID, now: NIODeadline) {
         self.head = head
         self.table = table
         self.settings = table.settings

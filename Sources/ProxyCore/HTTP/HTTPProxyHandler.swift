@@ -147,7 +147,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             idleSince = nil
             headWatcher?.headReceived()
             let table = tables.current
-            let requestID = head.first("x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? $0 : nil }
+            let requestID = head.first("x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? RequestID($0) : nil }
                 ?? loop.makeRequestID()
             let now = NIODeadline.now()
             // Once per request: the planner and the exchange both need it, and it scans the headers.
@@ -384,7 +384,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func writeLocal(_ answer: HTTPProxyStateMachine.Answer) {
         let hide = answer.settings.hideInfoHeaders
-        let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID,
+        let head = answer.response.head(version: answer.version, keepAlive: answer.keepAlive, requestID: hide ? nil : answer.requestID?.description,
                                         proxyID: hide ? nil : answer.settings.proxyID, serverInfo: hide ? nil : PierVersion.serverInfo)
         send(.head(.nio(head)))
         if !answer.headRequest {

@@ -14,7 +14,7 @@ struct HTTPProxyStateMachine {
         var version: HTTPVersion
         /// Keep the connection open afterwards; otherwise close once written.
         var keepAlive: Bool
-        var requestID: String?
+        var requestID: RequestID?
         var settings: ProxySettings
         /// Close the upstream connection attached to the exchange (its state is unknown).
         var dropUpstream: Bool
@@ -88,7 +88,7 @@ struct HTTPProxyStateMachine {
     // MARK: - Downstream events
 
     /// A request head arrived; `upgrade` is what it asks of the connection (computed once, by the caller).
-    mutating func requestHead(_ head: RequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: String,
+    mutating func requestHead(_ head: RequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: RequestID,
                               now: NIODeadline) -> Action {
         let exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now)
         self.exchange = exchange

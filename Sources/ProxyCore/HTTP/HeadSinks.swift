@@ -7,6 +7,8 @@ protocol HeadSink {
     mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
     /// Adds a field of Pier's.
     mutating func add(_ name: StaticString, _ value: String)
+    /// Adds the request id.
+    mutating func add(_ name: StaticString, id: RequestID)
     /// Adds a field of Pier's whose value is bytes of the source head.
     mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer)
     /// A kept value this sink could not carry unchanged, if any.
@@ -39,6 +41,13 @@ struct ByteHeadSink: HeadSink {
         buffer.writeStaticString(name)
         buffer.writeStaticString(": ")
         buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    mutating func add(_ name: StaticString, id: RequestID) {
+        buffer.writeStaticString(name)
+        buffer.writeStaticString(": ")
+        id.write(into: &buffer)
         buffer.writeStaticString("\r\n")
     }
 
@@ -75,6 +84,10 @@ struct ListHeadSink: HeadSink {
 
     mutating func add(_ name: StaticString, _ value: String) {
         list.append((name.description, value))
+    }
+
+    mutating func add(_ name: StaticString, id: RequestID) {
+        add(name, id.description)
     }
 
     mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {

@@ -32,7 +32,7 @@ enum RequestPlanner {
     static func plan(
         _ head: RequestHead,
         table: RouteTable,
-        requestID: String,
+        requestID: RequestID,
         clientIP: String?,
         downstream: Downstream,
         upgrade: UpgradeRequest,
