@@ -24,9 +24,6 @@ public struct HTTP1HeadParser: Sendable {
     private var scanned = 0
     private var lineStart = 0
     private var emptyLinesSkipped = 0
-    /// The fields list of the last head, kept so that its capacity serves the next one: once the previous
-    /// head is gone (its exchange ended), the next is parsed without allocating a list.
-    private var fields: [HTTP1Field] = []
 
     /// Empty lines (CRLF) ignored before a request line (RFC 9112 §2.2 asks for at least one).
     static let maxLeadingEmptyLines = 4
@@ -43,6 +40,14 @@ public struct HTTP1HeadParser: Sendable {
     /// Returns nil when more bytes are needed; the parser then remembers how far it scanned, and must be
     /// given the same bytes again (with more after them).
     public mutating func parse(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> HTTP1Head? {
+        var fields: [HTTP1Field] = []
+        return try parse(&buffer, fields: &fields)
+    }
+
+    /// `parse`, with the fields list in `fields` (emptied first, its capacity kept): a caller that keeps one
+    /// list for many heads — one per event loop, say — parses without allocating one per head, as long as
+    /// the previous head has let go of it (otherwise copy-on-write gives the new head a list of its own).
+    public mutating func parse(_ buffer: inout ByteBuffer, fields: inout [HTTP1Field]) throws(HTTP1ParseError) -> HTTP1Head? {
         if role == .request, scanned == 0 { try skipLeadingEmptyLines(&buffer) }
         guard let end = try findEnd(buffer) else {
             if buffer.readableBytes > maxHeadBytes { throw HTTP1ParseError(.headTooLarge, "the head is over the \(maxHeadBytes)-byte limit") }
@@ -55,11 +60,6 @@ public struct HTTP1HeadParser: Sendable {
         let bytes = buffer.readSlice(length: end)!
         fields.removeAll(keepingCapacity: true)
         return try Self.parseHead(bytes, role: role, fields: &fields)
-    }
-
-    /// Lets go of the kept fields list (a connection going idle keeps no more than it needs).
-    public mutating func releaseFields() {
-        fields = []
     }
 
     private mutating func skipLeadingEmptyLines(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) {

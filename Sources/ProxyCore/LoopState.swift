@@ -30,6 +30,8 @@ final class LoopState: @unchecked Sendable {
     let http1: HTTP1Implementation
     /// Buffers of the heads this loop's connections write as bytes, recycled.
     var headBuffers = HeadBufferPool()
+    /// The fields list this loop's codecs parse heads into.
+    let fieldsScratch: HeadFieldsScratch
     /// The deadlines of this loop's proxy handlers, in one wheel woken up by one scheduled task.
     let timers: LoopTimers
 
@@ -38,7 +40,9 @@ final class LoopState: @unchecked Sendable {
         self.http1 = http1
         self.loopCount = max(1, loopCount)
         self.metrics = metrics ? LoopMetrics() : nil
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, http1: http1)
+        let scratch = HeadFieldsScratch()
+        self.fieldsScratch = scratch
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, http1: http1, fieldsScratch: scratch)
         self.timers = LoopTimers(eventLoop: eventLoop)
         self.random = UInt64.random(in: 1...UInt64.max)
     }

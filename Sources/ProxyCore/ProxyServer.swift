@@ -172,7 +172,7 @@ public final class ProxyServer: Service, Sendable {
     static func configureDownstream(channel: Channel, tables: RouteTableBox, loop: LoopState, accessLogger: Logger,
                                     maxHeaderSize: Int, downstream: Downstream) throws {
         if loop.http1 == .pier {
-            let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize)
+            let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize, scratch: loop.fieldsScratch)
             let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec)
             // Parts go straight between the two, not boxed by the pipeline (see `HTTP1ServerCodecHandler.receiver`).
             codec.receiver = proxy

@@ -16,7 +16,10 @@ final class HTTPExchange {
         case answeredLocally
     }
 
+    /// The request's start line (its fields are let go once planned: `RequestHead.detached`).
     let head: RequestHead
+    /// The `Host` header, kept for the access log only.
+    let host: String?
     let table: RouteTable
     /// The settings the exchange runs under: the table's, then its pool's own limits once routed.
     var settings: ProxySettings
@@ -75,7 +78,8 @@ final class HTTPExchange {
     }
 
     init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: RequestID, now: NIODeadline) {
-        self.head = head
+        self.head = head.detached
+        self.host = table.settings.accessLog ? head.host : nil
         self.table = table
         self.settings = table.settings
         self.requestID = requestID

@@ -13,7 +13,7 @@ extension HTTPProxyHandler {
         let head = exchange.head
         var metadata: Logger.Metadata = [
             "method": "\(head.method.rawValue)",
-            "host": "\(head.host ?? "-")",
+            "host": "\(exchange.host ?? "-")",
             "path": "\(head.target)",
             // Constant strings: nothing is formatted per request (NIO's decoder gives only 1.0, 1.1 and 2).
             "proto": .string(head.version.major >= 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"),

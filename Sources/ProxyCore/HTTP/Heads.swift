@@ -86,6 +86,19 @@ struct RequestHead: Sendable, Equatable, HeadFields {
         version = head.versionMinor == 0 ? .http1_0 : .http1_1
     }
 
+    private init(storage: HeadStorage<HTTPRequestHead>, method: HTTPMethod, version: HTTPVersion) {
+        self.storage = storage
+        self.method = method
+        self.version = version
+    }
+
+    /// The head without its fields (method, target and version stay): what an exchange keeps once the request
+    /// is planned, so that the codec's fields list (`HeadFieldsScratch`) is free for the next head.
+    var detached: RequestHead {
+        guard case .parsed(let head) = storage else { return self }
+        return RequestHead(storage: .parsed(head.withoutFields()), method: method, version: version)
+    }
+
     /// The request target as sent (a String of its own for a parsed head: short ones are stored inline).
     var target: String {
         switch storage {
@@ -251,5 +264,16 @@ extension HTTPMethod {
         case 4 where p[0] == 0x50 && p[1] == 0x4F: self = .POST
         default: self = HTTPMethod(rawValue: String(decoding: p, as: UTF8.self))
         }
+    }
+}
+
+/// The fields list Pier's codecs parse heads into, one per event loop: a head's list is let go once the head
+/// has been planned (request) or written on (response), so the next head on the loop parses into the same
+/// storage without allocating. Loop-confined (`LoopState`), hence the unchecked `Sendable`.
+final class HeadFieldsScratch: @unchecked Sendable {
+    var fields: [HTTP1Field] = []
+
+    init() {
+        fields.reserveCapacity(16)
     }
 }

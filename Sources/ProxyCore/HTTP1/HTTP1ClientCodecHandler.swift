@@ -43,8 +43,11 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// by NIO's pipeline. Cleared when either leaves the pipeline.
     var receiver: UpstreamHandler?
 
-    init(maxHeadBytes: Int = HTTP1ClientCodecHandler.maxHeadBytes) {
+    private let scratch: HeadFieldsScratch
+
+    init(maxHeadBytes: Int = HTTP1ClientCodecHandler.maxHeadBytes, scratch: HeadFieldsScratch = HeadFieldsScratch()) {
         parser = HTTP1HeadParser(role: .response, maxHeadBytes: maxHeadBytes)
+        self.scratch = scratch
     }
 
     // MARK: - HeadTiming
@@ -110,7 +113,7 @@ final class HTTP1ClientCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             if pending.bytes!.readableBytes > 0 { throw HTTP1ParseError(.unsolicited, "the upstream sent bytes after its response") }
             return false
         case .head:
-            guard let head = try parser.parse(&pending.bytes!) else { return false }
+            guard let head = try parser.parse(&pending.bytes!, fields: &scratch.fields) else { return false }
             let response = ResponseHead(parsed: head)
             if head.status < 200, head.status != 101 {
                 deliver(context, .head(response))

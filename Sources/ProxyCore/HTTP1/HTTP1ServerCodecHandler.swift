@@ -57,8 +57,11 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// existential's inline buffer). Cleared when either leaves the pipeline.
     var receiver: DownstreamPartReceiver?
 
-    init(maxHeadBytes: Int) {
+    private let scratch: HeadFieldsScratch
+
+    init(maxHeadBytes: Int, scratch: HeadFieldsScratch = HeadFieldsScratch()) {
         parser = HTTP1HeadParser(role: .request, maxHeadBytes: maxHeadBytes)
+        self.scratch = scratch
     }
 
     // MARK: - HeadTiming
@@ -138,7 +141,7 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func step(_ context: ChannelHandlerContext) throws(HTTP1ParseError) -> Bool {
         switch state {
         case .head:
-            guard unanswered.count < Self.maxUnanswered, let head = try parser.parse(&pending.bytes!) else { return false }
+            guard unanswered.count < Self.maxUnanswered, let head = try parser.parse(&pending.bytes!, fields: &scratch.fields) else { return false }
             let request = RequestHead(parsed: head)
             unanswered.append(isHEAD: request.method == .HEAD)
             upgradeRequested = head.upgrade

@@ -40,7 +40,11 @@ final class UpstreamConnectionPool {
     /// The HTTP/1.1 codec of new connections.
     let http1: HTTP1Implementation
 
-    init(eventLoop: EventLoop, http1: HTTP1Implementation = .pier) {
+    /// The fields list this loop's response heads are parsed into (`HeadFieldsScratch`).
+    let fieldsScratch: HeadFieldsScratch
+
+    init(eventLoop: EventLoop, http1: HTTP1Implementation = .pier, fieldsScratch: HeadFieldsScratch = HeadFieldsScratch()) {
+        self.fieldsScratch = fieldsScratch
         self.http1 = http1
         self.eventLoop = eventLoop
     }
@@ -184,6 +188,7 @@ final class UpstreamConnectionPool {
         connectionsOpened += 1
         open[endpoint, default: 0] += 1
         let http1 = self.http1
+        let scratch = fieldsScratch
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.init(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -193,7 +198,7 @@ final class UpstreamConnectionPool {
                     // after a 101 the bytes behind the head belong to the WebSocket tunnel. Interim responses
                     // (100, 102, 103) come up so that `UpstreamHandler` can restart the response head's clock.
                     if http1 == .pier {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ClientCodecHandler())
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ClientCodecHandler(scratch: scratch))
                     } else {
                         try channel.pipeline.syncOperations.addHandlers([
                             HTTPRequestEncoder(configuration: .noFramingHeaders),
