@@ -199,9 +199,11 @@ public final class ProxyServer: Service, Sendable {
             withEncoderConfiguration: .noFramingHeaders,
             withDecoderLimitConfiguration: limits
         )
-        try channel.pipeline.syncOperations.addHandler(NIOServerPartAdapter())
-        try channel.pipeline.syncOperations.addHandler(
-            HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: watcher))
+        let adapter = NIOServerPartAdapter()
+        let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: watcher)
+        adapter.receiver = proxy
+        try channel.pipeline.syncOperations.addHandler(adapter)
+        try channel.pipeline.syncOperations.addHandler(proxy)
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains.

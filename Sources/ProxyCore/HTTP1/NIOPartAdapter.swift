@@ -10,12 +10,22 @@ final class NIOServerPartAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundIn = DownstreamResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// The handler right above (`HTTPProxyHandler`), taking parts straight from here rather than boxed once
+    /// more by the pipeline. Cleared when this handler leaves.
+    var receiver: DownstreamPartReceiver?
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        receiver = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part: DownstreamRequestPart
         switch unwrapInboundIn(data) {
-        case .head(let head): context.fireChannelRead(wrapInboundOut(.head(RequestHead(head))))
-        case .body(let body): context.fireChannelRead(wrapInboundOut(.body(body)))
-        case .end(let trailers): context.fireChannelRead(wrapInboundOut(.end(trailers)))
+        case .head(let head): part = .head(RequestHead(head))
+        case .body(let body): part = .body(body)
+        case .end(let trailers): part = .end(trailers)
         }
+        if let receiver { receiver.received(part) } else { context.fireChannelRead(wrapInboundOut(part)) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

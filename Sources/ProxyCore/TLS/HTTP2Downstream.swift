@@ -74,9 +74,11 @@ enum HTTP2Downstream {
                 let writer = HTTP2ResponseWriter()
                 try streamChannel.pipeline.syncOperations.addHandler(writer)
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try streamChannel.pipeline.syncOperations.addHandler(NIOServerPartAdapter())
-                try streamChannel.pipeline.syncOperations.addHandler(
-                    HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Writer: writer))
+                let adapter = NIOServerPartAdapter()
+                let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Writer: writer)
+                adapter.receiver = proxy
+                try streamChannel.pipeline.syncOperations.addHandler(adapter)
+                try streamChannel.pipeline.syncOperations.addHandler(proxy)
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
