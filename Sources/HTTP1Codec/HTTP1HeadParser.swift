@@ -325,6 +325,9 @@ struct FieldFacts {
             return
         case .host:
             hosts += 1
+            // RFC 9110 §7.2: uri-host [":" port]. The value is relayed as its bytes but routed as text: a byte
+            // outside the grammar (obs-text, a space) would make the two disagree on the host.
+            guard value.allSatisfy({ ByteClass.isAuthorityByte(p[$0]) }) else { throw .malformed("invalid Host") }
         case .upgrade:
             upgradeFields += 1
         case .contentLength:

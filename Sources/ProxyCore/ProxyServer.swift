@@ -174,11 +174,12 @@ public final class ProxyServer: Service, Sendable {
         if loop.http1 == .pier {
             let codec = HTTP1ServerCodecHandler(maxHeadBytes: maxHeaderSize, scratch: loop.fieldsScratch)
             let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: codec)
-            // Parts go straight between the two, not boxed by the pipeline (see `HTTP1ServerCodecHandler.receiver`).
-            codec.receiver = proxy
-            proxy.codec = codec
             try channel.pipeline.syncOperations.addHandler(codec)
             try channel.pipeline.syncOperations.addHandler(proxy)
+            // Parts go straight between the two, not boxed by the pipeline (see `HTTP1ServerCodecHandler.receiver`).
+            // Linked once both are in: their removal from the pipeline is what unlinks them.
+            codec.receiver = proxy
+            proxy.codec = codec
             return
         }
         var limits = NIOHTTPDecoderLimitConfiguration()
@@ -201,9 +202,9 @@ public final class ProxyServer: Service, Sendable {
         )
         let adapter = NIOServerPartAdapter()
         let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: downstream, headWatcher: watcher)
-        adapter.receiver = proxy
         try channel.pipeline.syncOperations.addHandler(adapter)
         try channel.pipeline.syncOperations.addHandler(proxy)
+        adapter.receiver = proxy
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains.

@@ -38,6 +38,9 @@ struct HeadParserTests {
         #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")?.framing == HTTP1Framing.none)
         #expect(try Self.parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n")?.framing == .chunked)
         #expect(try Self.parse("GET / HTTP/1.0\r\n\r\n")?.framing == HTTP1Framing.none, "HTTP/1.0 needs no Host")
+        for host in ["", "app.test:8080", "[::1]:8080", "10.0.0.1", "xn--bcher-kva.example"] {
+            #expect(try Self.parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n") != nil, "Host: \(host)")
+        }
     }
 
     @Test("target forms llhttp reads too", arguments: [
@@ -85,6 +88,9 @@ struct HeadParserTests {
         ("invalid name byte", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n"),
         ("missing Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"),
         ("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        ("Host with obs-text", "GET / HTTP/1.1\r\nHost: app.test\u{E9}\r\n\r\n"),
+        ("Host with a slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
         ("unknown method", "FOO / HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("lower-case method", "get / HTTP/1.1\r\nHost: a\r\n\r\n"),
         ("two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),

@@ -379,9 +379,9 @@ enum ForwardedHeaders {
         switch head.storage {
         case .parsed(let parsed):
             sink = ListHeadSink(capacity: parsed.fields.count + 7, original: nil)
-            guard let reason = parsed.withBytes(parsed.second, { String(validating: $0, as: UTF8.self) }) else {
-                throw Unrepresentable(field: "the reason phrase")
-            }
+            // HTTP/2 has no reason phrase: only an HTTP/1 head would carry it.
+            let reason = clientVersion.major >= 2 ? "" : parsed.withBytes(parsed.second) { String(validating: $0, as: UTF8.self) }
+            guard let reason else { throw Unrepresentable(field: "the reason phrase") }
             status = HTTPResponseStatus(statusCode: parsed.status, reasonPhrase: reason)
         case .nio(let nio):
             sink = ListHeadSink(capacity: nio.headers.count + 7, original: nio.headers)

@@ -76,9 +76,9 @@ enum HTTP2Downstream {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 let adapter = NIOServerPartAdapter()
                 let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Writer: writer)
-                adapter.receiver = proxy
                 try streamChannel.pipeline.syncOperations.addHandler(adapter)
                 try streamChannel.pipeline.syncOperations.addHandler(proxy)
+                adapter.receiver = proxy
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
