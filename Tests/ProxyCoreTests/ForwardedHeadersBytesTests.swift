@@ -101,6 +101,16 @@ struct ForwardedHeadersBytesTests {
         #expect(large.count == 0)
     }
 
+    @Test("an HTTP/1.0 request without Host goes on as HTTP/1.1 with an empty Host (RFC 9112 §3.2), by both writers")
+    func hostlessHTTP10GetsAnEmptyHost() throws {
+        let parsed = RequestHead.parsed("GET /old HTTP/1.0\r\nAccept: */*\r\n\r\n")
+        for (head, encode) in [(parsed, true), (RequestHead(parsed.nio), false)] {
+            let out = try ForwardedHeaders.upstreamHead(from: head, target: "/old", clientIP: nil, requestID: "r", proto: "http", encode: encode)
+            #expect(out.decoded.version == .http1_1 && out.headers["host"] == [""], "encode: \(encode)")
+            #expect(!out.headers.contains(name: "x-forwarded-host"))
+        }
+    }
+
     @Test("request ids: 32 lower-case hex digits written in place, the same as their text; a client's kept as sent")
     func requestIDs() throws {
         let loop = LoopState(eventLoop: EmbeddedEventLoop())

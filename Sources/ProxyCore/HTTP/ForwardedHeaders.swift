@@ -183,7 +183,13 @@ enum ForwardedHeaders {
             sink.keep(index, name, value)
         }
         if let problem { throw Unrepresentable(field: problem) }
-        if let authority { sink.add("host", authority) }
+        if let authority {
+            sink.add("host", authority)
+        } else if hostField == nil, !http2Upstream {
+            // An HTTP/1.0 request may come without Host; the HTTP/1.1 request sent on must have one, empty when
+            // there is no authority to name (RFC 9112 §3.2).
+            sink.add("host", "")
+        }
         if chunked {
             sink.add("transfer-encoding", "chunked")
         } else if !hasLength, method.requestUsuallyHasBody {
