@@ -52,6 +52,17 @@ extension HTTPProxyStateMachine {
 }
 
 extension RequestHead {
+    /// The head as NIO's type (values decoded, for comparison in tests).
+    var nio: HTTPRequestHead {
+        switch storage {
+        case .nio(let head): return head
+        case .parsed:
+            var list: [(String, String)] = []
+            forEachField { _, n, v in list.append((String(decoding: n, as: UTF8.self), String(decoding: v, as: UTF8.self))) }
+            return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(list))
+        }
+    }
+
     /// A head as Pier's codec hands it on, parsed from `text` (CRLF line ends).
     static func parsed(_ text: String) -> RequestHead {
         var bytes = ByteBuffer(string: text)

@@ -133,17 +133,6 @@ struct RequestHead: Sendable, Equatable, HeadFields {
         }
     }
 
-    /// The head as NIO's type (tests, and the rare paths that need one).
-    var nio: HTTPRequestHead {
-        switch storage {
-        case .nio(let head): return head
-        case .parsed:
-            var list: [(String, String)] = []
-            forEachField { _, n, v in list.append((String(decoding: n, as: UTF8.self), String(decoding: v, as: UTF8.self))) }
-            return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(list))
-        }
-    }
-
     static func == (lhs: RequestHead, rhs: RequestHead) -> Bool { lhs.storage == rhs.storage }
 }
 
