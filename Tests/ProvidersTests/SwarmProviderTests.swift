@@ -54,6 +54,25 @@ struct SwarmProviderTests {
         }
     }
 
+    /// A controller service `ctl` as the state lists it (`listed`) and as `GET /services/ctl` answers (`raw`),
+    /// and the service `rec-task` naming the certificate secrets site.crt/site.key; the upkeep settings that
+    /// attach them to `ctl`.
+    static func namingSecrets(_ engine: FakeDockerAPI, listed: String, raw: String, refused: Int = 0) -> UpkeepSettings {
+        engine.script.withLock { s in
+            s.state.services.append(try! JSONDecoder().decode(Docker.Service.self, from: Data(listed.utf8)))
+            s.rawServices["ctl"] = raw
+            s.secrets = [Docker.Secret(ID: "sid1", name: "site.crt"), Docker.Secret(ID: "sid2", name: "site.key")]
+            s.refusedUpdates = refused
+            let i = s.state.services.firstIndex { $0.Spec.Name == "rec-task" }!
+            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_cert"] = "site.crt"
+            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_key"] = "site.key"
+        }
+        var upkeep = UpkeepSettings()
+        upkeep.controllerServiceID = "ctl"
+        upkeep.minimumUpdateInterval = .milliseconds(50)
+        return upkeep
+    }
+
     @Test("a burst of events is read once and published once")
     func burstsCoalesce() async throws {
         let engine = try Self.fake()
@@ -118,18 +137,7 @@ struct SwarmProviderTests {
     func attachesSecrets() async throws {
         let engine = try Self.fake()
         let controller = #"{"ID":"ctl","Version":{"Index":3},"Spec":{"Name":"pier_controller","Labels":{"keep":"me"},"TaskTemplate":{"ContainerSpec":{"Image":"pier:test"}}}}"#
-        engine.script.withLock { s in
-            s.state.services.append(try! JSONDecoder().decode(Docker.Service.self, from: Data(controller.utf8)))
-            s.rawServices["ctl"] = controller
-            s.secrets = [Docker.Secret(ID: "sid1", name: "site.crt"), Docker.Secret(ID: "sid2", name: "site.key")]
-            s.refusedUpdates = 1
-            let i = s.state.services.firstIndex { $0.Spec.Name == "rec-task" }!
-            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_cert"] = "site.crt"
-            s.state.services[i].Spec.Labels?["com.docker.lb.ssl_key"] = "site.key"
-        }
-        var upkeep = UpkeepSettings()
-        upkeep.controllerServiceID = "ctl"
-        upkeep.minimumUpdateInterval = .milliseconds(50)
+        let upkeep = Self.namingSecrets(engine, listed: controller, raw: controller, refused: 1)
         try await Self.running(engine, poll: .milliseconds(30), upkeep: upkeep) { publisher, lines in
             #expect(try await Self.eventually { engine.script.withLock { !$0.updates.isEmpty } })
             #expect(lines.count("service update failed; planned again") == 1)
@@ -144,6 +152,30 @@ struct SwarmProviderTests {
             // Meanwhile the service waits: this task cannot read the secret.
             #expect(publisher.latest?.statuses.first { $0.service == "rec-task" }?.state
                     == .inactive("waiting for secret site.crt to reach the controller"))
+        }
+    }
+
+    @Test("an update planned from a version of the service that has changed since is not made: it is planned again from fresh state")
+    func updatesOnlyThePlannedVersion() async throws {
+        // A second controller planned the same change from the state before the first one's update; re-sending
+        // it would reset the engine's rolling-update status for good (observed on a real engine: "null" forever).
+        let engine = try Self.fake()
+        let planned = #"{"ID":"ctl","Version":{"Index":3},"Spec":{"Name":"pier_controller","Labels":{"keep":"me"},"TaskTemplate":{"ContainerSpec":{"Image":"pier:test"}}}}"#
+        let changed = #"{"ID":"ctl","Version":{"Index":4},"Spec":{"Name":"pier_controller","Labels":{"keep":"me","other":"change"},"TaskTemplate":{"ContainerSpec":{"Image":"pier:test"}}}}"#
+        let upkeep = Self.namingSecrets(engine, listed: planned, raw: changed)
+        try await Self.running(engine, poll: .milliseconds(30), upkeep: upkeep) { _, lines in
+            #expect(try await Self.eventually { lines.count("service changed since the update was planned") >= 2 })
+            #expect(engine.script.withLock { $0.updates.isEmpty })
+            // The next read sees version 4: the update is made on it.
+            engine.script.withLock { s in
+                let i = s.state.services.firstIndex { $0.ID == "ctl" }!
+                s.state.services[i] = try! JSONDecoder().decode(Docker.Service.self, from: Data(changed.utf8))
+            }
+            #expect(try await Self.eventually { engine.script.withLock { !$0.updates.isEmpty } })
+            let update = try #require(engine.script.withLock { $0.updates.first })
+            #expect(update.id == "ctl" && update.version == 4)
+            let spec = try #require(try JSONSerialization.jsonObject(with: update.spec) as? [String: Any])
+            #expect((spec["Labels"] as? [String: String]) == ["keep": "me", "other": "change", "com.docker.pier.managed-secrets": "site.crt,site.key"])
         }
     }
 }

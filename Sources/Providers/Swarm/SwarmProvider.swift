@@ -181,10 +181,10 @@ public final class SwarmProvider: Service, Sendable {
         return names
     }
 
-    /// Makes one planned update on the spec as the engine has it now. A refused update (another controller
-    /// updated first: "out of sequence") is planned again from fresh state at a later refresh.
+    /// Makes one planned update on the spec as the engine has it now, if that is the version it was planned
+    /// from. A service changed since (another controller updated it first) or a refused update ("out of
+    /// sequence": changed between the read and the update) is planned again from fresh state at a later refresh.
     private func apply(_ update: ServiceUpdate, memory: inout UpkeepMemory) async {
-        memory.updated(update.serviceID, at: .now)
         let edit = update.edit
         var metadata: Logger.Metadata = ["service": "\(update.serviceName)"]
         if !edit.addSecrets.isEmpty { metadata["attach-secrets"] = "\(edit.addSecrets.map(\.name).joined(separator: ","))" }
@@ -194,10 +194,18 @@ public final class SwarmProvider: Service, Sendable {
         do {
             let prefix = try await client.negotiate()
             let (version, service) = try await client.rawService(prefix: prefix, id: update.serviceID)
+            metadata["version"] = "\(version)"
+            if let planned = update.version, planned != version {
+                metadata["planned-from"] = "\(planned)"
+                logger.info("service changed since the update was planned (another controller?); planned again from fresh state",
+                            metadata: metadata)
+                return
+            }
             guard let spec = try edit.apply(toService: service) else {
                 logger.debug("service already updated (by another controller)", metadata: metadata)
                 return
             }
+            memory.updated(update.serviceID, at: .now)
             try await client.updateService(prefix: prefix, id: update.serviceID, version: version, spec: spec)
             logger.info("service updated; Swarm rolls its tasks", metadata: metadata)
         } catch {

@@ -59,6 +59,11 @@ public struct UpkeepMemory: Sendable {
 public struct ServiceUpdate: Sendable, Hashable {
     public var serviceID: String
     public var serviceName: String
+    /// The version of the service the plan was made from: the update is made only on that version. A service
+    /// changed since (another controller's update, an operator's) is planned again from fresh state: an edit
+    /// made on a newer spec could repeat an update in flight, and an update that changes nothing still resets
+    /// the engine's rolling-update status for good (it then never reads "completed").
+    public var version: UInt64?
     public var edit: ServiceSpecEdit
 }
 
@@ -116,7 +121,7 @@ public enum Upkeep {
         let stillManaged = managed.union(add).subtracting(remove)
         edit.labels[UpkeepSettings.managedSecretsLabel] = stillManaged.isEmpty ? String?.none : stillManaged.sorted().joined(separator: ",")
         if edit.changesTasks, canUpdate(own, memory: memory, settings: settings, now: now) {
-            plan.updates.append(ServiceUpdate(serviceID: own.ID, serviceName: own.Spec.Name, edit: edit))
+            plan.updates.append(ServiceUpdate(serviceID: own.ID, serviceName: own.Spec.Name, version: own.Version?.Index, edit: edit))
         }
     }
 
@@ -165,7 +170,7 @@ public enum Upkeep {
                 addNetworks: add, removeNetworks: remove,
                 labels: [UpkeepSettings.managedNetworksLabel: stillManaged.isEmpty ? nil : stillManaged.sorted().joined(separator: ",")])
             if edit.changesTasks, canUpdate(proxy, memory: memory, settings: settings, now: now) {
-                plan.updates.append(ServiceUpdate(serviceID: proxy.ID, serviceName: proxy.Spec.Name, edit: edit))
+                plan.updates.append(ServiceUpdate(serviceID: proxy.ID, serviceName: proxy.Spec.Name, version: proxy.Version?.Index, edit: edit))
             }
         }
     }
