@@ -58,13 +58,6 @@ public struct HTTP1Head: Sendable {
         return connection.contains(.keepAlive) || versionMinor >= 1
     }
 
-    /// The same head without its fields list: the start line stays readable, the list's storage is let go
-    /// (so that whoever parsed into it can reuse it).
-    public func withoutFields() -> HTTP1Head {
-        HTTP1Head(bytes: bytes, first: first, second: second, versionMinor: versionMinor, status: status, fields: [],
-                  connection: connection, framing: framing, upgrade: upgrade)
-    }
-
     /// The bytes at `range` of the head, as a String (UTF-8; bytes that are not become U+FFFD).
     public func string(_ range: Range<Int>) -> String {
         bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count) ?? ""

@@ -30,8 +30,12 @@ final class LoopState: @unchecked Sendable {
     let http1: HTTP1Implementation
     /// Buffers of the heads this loop's connections write as bytes, recycled.
     var headBuffers = HeadBufferPool()
+    /// The exchange objects of this loop's connections, recycled.
+    var exchanges = ExchangePool()
     /// The fields list this loop's codecs parse heads into.
     let fieldsScratch: HeadFieldsScratch
+    /// Hosts and request targets read as Strings, kept so that the same bytes cost no allocation again.
+    let strings = StringInterner()
     /// The deadlines of this loop's proxy handlers, in one wheel woken up by one scheduled task.
     let timers: LoopTimers
 

@@ -23,8 +23,10 @@ struct HTTPProxyHandlerTests {
 
     final class Harness {
         let channel = EmbeddedChannel()
+        let loop: LoopState
         init(table: RouteTable = HTTPProxyHandlerTests.table(), http1: HTTP1Implementation = .pier) throws {
             let loop = LoopState(eventLoop: channel.eventLoop, http1: http1)
+            self.loop = loop
             try ProxyServer.configureDownstream(
                 channel: channel, tables: RouteTableBox(table), loop: loop,
                 accessLogger: Logger(label: "test"), maxHeaderSize: table.settings.maxHeaderSize, downstream: .http)
@@ -74,6 +76,17 @@ struct HTTPProxyHandlerTests {
             let response = try h.exchange(request)
             #expect(response.hasPrefix("HTTP/1.1 400 "), "\(name) (\(http1)): \(response)")
             #expect(!h.channel.isActive, "\(name) (\(http1)): connection must close after a 400")
+        }
+    }
+
+    @Test("keep-alive requests are served by one recycled exchange object: given back when it ends, taken by the next")
+    func exchangesAreRecycled() throws {
+        let h = try Harness()
+        for round in 1...3 {
+            let response = try h.exchange("GET /a HTTP/1.1\r\nHost: old.test\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 302 "), "\(response)")
+            #expect(h.loop.exchanges.count == 1)
+            #expect(h.loop.exchanges.reuses == round - 1)
         }
     }
 

@@ -10,13 +10,13 @@ extension HTTPProxyHandler {
     func log(_ exchange: HTTPExchange) {
         guard exchange.settings.accessLog else { return }
         let nanos = NIODeadline.now().uptimeNanoseconds &- exchange.startNanos
-        let head = exchange.head
+        let version = exchange.version
         var metadata: Logger.Metadata = [
-            "method": "\(head.method.rawValue)",
+            "method": "\(exchange.method.rawValue)",
             "host": "\(exchange.host ?? "-")",
-            "path": "\(head.target)",
+            "path": "\(exchange.target ?? "-")",
             // Constant strings: nothing is formatted per request (NIO's decoder gives only 1.0, 1.1 and 2).
-            "proto": .string(head.version.major >= 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"),
+            "proto": .string(version.major >= 2 ? "HTTP/2" : version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"),
             "status": .stringConvertible(Int(exchange.status)),
             "bytes": .stringConvertible(exchange.responseBytes),
             "upstream": "\(exchange.endpoint.map { "\($0)" } ?? "-")",

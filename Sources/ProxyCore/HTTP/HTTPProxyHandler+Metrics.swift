@@ -9,7 +9,7 @@ extension HTTPProxyHandler {
         let nanos = NIODeadline.now().uptimeNanoseconds &- exchange.startNanos
         if let cause = exchange.cause { loop.metrics?.failed(cause) }
         loop.metrics?.requestEnded(route: route, table: exchange.table, entrypoint: MetricClasses.entrypoint(downstream.scheme),
-                                   method: MetricClasses.method(exchange.head.method), status: MetricClasses.status(exchange.status),
+                                   method: MetricClasses.method(exchange.method), status: MetricClasses.status(exchange.status),
                                    nanos: nanos)
     }
 

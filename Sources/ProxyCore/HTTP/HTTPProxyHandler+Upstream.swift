@@ -108,6 +108,7 @@ extension HTTPProxyHandler {
         }
         if loop.metrics != nil { countEnded(exchange) }
         log(exchange)
+        loop.exchanges.giveBack(exchange)
     }
 
     /// Passive health: what the exchange's current endpoint just did.

@@ -146,6 +146,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         case .head(let head):
             idleSince = nil
             headWatcher?.headReceived()
+            let recycled = loop.exchanges.take()
             let table = tables.current
             let requestID = head.first("x-request-id").flatMap { ForwardedHeaders.isValidRequestID($0) ? RequestID($0) : nil }
                 ?? loop.makeRequestID()
@@ -157,11 +158,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             // A recycled buffer for the upstream head, handed over (a copy kept here would stop its reuse).
             let plan = RequestPlanner.plan(head, table: table, requestID: requestID, clientIP: clientIP, downstream: downstream,
                                            upgrade: upgrade, matchedRoute: &route, encodeHTTP1: encode,
-                                           headBuffer: encode ? loop.headBuffers.take() : nil) { pool, key in
+                                           headBuffer: encode ? loop.headBuffers.take() : nil, strings: loop.strings) { pool, key in
                 loop.pick(pool, in: table, affinityKey: key, now: now.uptimeNanoseconds)
             }
             matchedRoute = route
-            run(machine.requestHead(head, upgrade: upgrade, plan: plan, table: table, requestID: requestID, now: now))
+            run(machine.requestHead(head, upgrade: upgrade, plan: plan, table: table, requestID: requestID, now: now,
+                                    recycled: recycled, strings: loop.strings))
             if let exchange = machine.exchange, !exchange.requestEnded { armBodyTimer(exchange.settings.clientBodyTimeout) }
         case .body(let buffer):
             run(machine.requestBody(buffer, now: .now()))

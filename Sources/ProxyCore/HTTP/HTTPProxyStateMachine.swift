@@ -88,9 +88,17 @@ struct HTTPProxyStateMachine {
     // MARK: - Downstream events
 
     /// A request head arrived; `upgrade` is what it asks of the connection (computed once, by the caller).
+    /// `recycled`: an exchange object nothing else holds, to serve this exchange (`ExchangePool`); `strings`:
+    /// the loop's interned Strings (target and Host for the access log).
     mutating func requestHead(_ head: RequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: RequestID,
-                              now: NIODeadline) -> Action {
-        let exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now)
+                              now: NIODeadline, recycled: HTTPExchange? = nil, strings: StringInterner? = nil) -> Action {
+        let exchange: HTTPExchange
+        if let recycled {
+            recycled.state = HTTPExchange.State(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
+            exchange = recycled
+        } else {
+            exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
+        }
         self.exchange = exchange
         switch plan {
         case .answer(let response, let close, let route):
@@ -279,7 +287,7 @@ struct HTTPProxyStateMachine {
                 requestID: exchange.requestID, proxyID: settings.proxyID, serverInfo: PierVersion.serverInfo,
                 upstreamAddress: upstream, upstreamResponseTime: nil)
             do {
-                exchange.switchingHead = try ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.head.version, keepAlive: true,
+                exchange.switchingHead = try ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.version, keepAlive: true,
                                                                              info: info, encode: encodesResponses)
             } catch {
                 return answer(exchange, .failure(.init(.invalidResponse), "upstream \(endpoint) sent a response Pier cannot relay unchanged: \(error)"),
@@ -296,8 +304,8 @@ struct HTTPProxyStateMachine {
             // body will not reach it, so the connection ends after this response; the head says so.
             exchange.keepAlive = false
         }
-        if exchange.head.version == .http1_0, !head.contains("content-length"),
-            exchange.head.method != .HEAD, head.status.mayHaveResponseBody
+        if exchange.version == .http1_0, !head.contains("content-length"),
+            exchange.method != .HEAD, head.status.mayHaveResponseBody
         {
             // An HTTP/1.0 client can only see the end of an unsized body as the connection closing.
             exchange.keepAlive = false
@@ -309,7 +317,7 @@ struct HTTPProxyStateMachine {
             upstreamAddress: upstream, upstreamResponseTime: String(format3: elapsed))
         do {
             return .writeResponseHead(try ForwardedHeaders.downstreamHead(
-                from: head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive && !closing, info: info,
+                from: head, clientVersion: exchange.version, keepAlive: exchange.keepAlive && !closing, info: info,
                 encode: encodesResponses, recycling: consume headBuffer))
         } catch {
             // A value an HTTP/2 client's head cannot carry unchanged (not UTF-8): 502 rather than altered.
@@ -352,7 +360,7 @@ struct HTTPProxyStateMachine {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         if exchange.responseStarted { return abort(exchange, .closedMidResponse) }
         if exchange.reusedUpstream, unparsable == nil, !exchange.staleRetried, let endpoint = exchange.endpoint,
-            exchange.head.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts
+            exchange.method.isIdempotent, !exchange.webSocket, let parts = exchange.replayParts
         {
             // A pooled connection the upstream closed as we reused it: a race with the endpoint's idle
             // timeout, not a failure. The same endpoint, on a fresh connection, once per request; it uses
@@ -392,7 +400,7 @@ struct HTTPProxyStateMachine {
         if exchange.attempts >= 2 { return .refused(.done) }
         var parts: [UpstreamRequestPart]?
         if resend {
-            guard exchange.head.method.isIdempotent else { return .refused(.notIdempotent) }
+            guard exchange.method.isIdempotent else { return .refused(.notIdempotent) }
             guard !exchange.webSocket, exchange.requestEnded || !wholeRequest, let replay = exchange.replayParts else {
                 return .refused(.bodyNotReplayable)
             }
@@ -447,7 +455,7 @@ struct HTTPProxyStateMachine {
         exchange.cause = response.cause
         exchange.responseStarted = true
         exchange.responseEnded = true
-        let headRequest = exchange.head.method == .HEAD
+        let headRequest = exchange.method == .HEAD
         exchange.responseBytes = headRequest ? 0 : response.body.utf8.count
         exchange.buffered.removeAll()
         // A client that sent `Expect: 100-continue` may be waiting to send its body: close rather than wait.
@@ -455,7 +463,7 @@ struct HTTPProxyStateMachine {
         if !exchange.keepAlive { closing = true }
         let finished = exchange.requestEnded || closing ? exchange : nil
         if finished != nil { self.exchange = nil }
-        return .answer(Answer(response: response, version: exchange.head.version, keepAlive: !closing,
+        return .answer(Answer(response: response, version: exchange.version, keepAlive: !closing,
                               requestID: exchange.requestID, settings: exchange.settings,
                               dropUpstream: dropUpstream, finished: finished, headRequest: headRequest,
                               requestPending: !exchange.requestEnded))

@@ -92,25 +92,31 @@ struct RequestHead: Sendable, Equatable, HeadFields {
         self.version = version
     }
 
-    /// The head without its fields (method, target and version stay): what an exchange keeps once the request
-    /// is planned, so that the codec's fields list (`HeadFieldsScratch`) is free for the next head.
-    var detached: RequestHead {
-        guard case .parsed(let head) = storage else { return self }
-        return RequestHead(storage: .parsed(head.withoutFields()), method: method, version: version)
-    }
-
     /// The request target as sent (a String of its own for a parsed head: short ones are stored inline).
-    var target: String {
+    var target: String { target(interning: nil) }
+
+    /// The request target, the String made from the same bytes before when `strings` kept one.
+    func target(interning strings: StringInterner?) -> String {
         switch storage {
-        case .parsed(let head): return head.string(head.second)
+        case .parsed(let head):
+            guard let strings else { return head.string(head.second) }
+            return head.withBytes(head.second) { strings.string($0) }
         case .nio(let head): return head.uri
         }
     }
 
     /// The `Host` field's value.
-    var host: String? {
+    var host: String? { host(interning: nil) }
+
+    /// The (first) `Host` field's value, the String made from the same bytes before when `strings` kept one.
+    func host(interning strings: StringInterner?) -> String? {
         switch storage {
-        case .parsed(let head): return head.first("host")
+        case .parsed(let head):
+            // The parser recognised the name once (`KnownName`); it also refuses a second Host.
+            guard let field = head.fields.first(where: { $0.known == .host }) else { return nil }
+            let range = Int(field.valueStart)..<Int(field.valueEnd)
+            guard let strings else { return head.string(range) }
+            return head.withBytes(range) { strings.string($0) }
         case .nio(let head): return head.headers.first(name: "host")
         }
     }

@@ -39,14 +39,15 @@ enum RequestPlanner {
         matchedRoute: inout Int,
         encodeHTTP1: Bool = false,
         headBuffer: consuming ByteBuffer? = nil,
+        strings: StringInterner? = nil,
         chooseEndpoint: (BackendPool, String?) -> Endpoint?
     ) -> RequestPlan {
         let settings = table.settings
         if case .nio(let nio) = head.storage, let problem = RequestValidation.problem(nio) {
             return .answer(.failure(.init(.malformedRequest), problem), close: true)
         }
-        var host = head.host
-        var target = head.target
+        var host = head.host(interning: strings)
+        var target = head.target(interning: strings)
         var authority: String?
         if !target.hasPrefix("/") {
             guard let absolute = AbsoluteForm(target) else {

@@ -1,0 +1,54 @@
+/// Strings made from bytes that recur, made once: the `Host` of a keep-alive connection's requests, the paths
+/// a client asks again and again. A String of more than 15 UTF-8 bytes lives on the heap, so reading such a
+/// field as a String costs an allocation per request; the same bytes again give back the String made for them
+/// the first time.
+///
+/// A fixed table of slots, picked by a hash of the bytes; a slot holds the last String made for bytes that
+/// hashed to it (a miss replaces it). Memory is bounded by `slots × maxLength`, and the answer is always
+/// `String(decoding: bytes, as: UTF8.self)`: a hit is checked byte for byte against the String's own UTF-8,
+/// so bytes that are not UTF-8 (decoded with U+FFFD) never hit, they are decoded each time.
+///
+/// One per event loop, used on it only (not Sendable).
+final class StringInterner {
+    private var slots: [String?]
+    private let mask: Int
+    private let maxLength: Int
+
+    /// - Parameters:
+    ///   - slots: how many Strings are kept (rounded up to a power of two).
+    ///   - maxLength: longer byte runs are decoded every time and never kept.
+    init(slots: Int = 64, maxLength: Int = 256) {
+        var count = 1
+        while count < slots { count <<= 1 }
+        self.slots = Array(repeating: nil, count: count)
+        self.mask = count - 1
+        self.maxLength = maxLength
+    }
+
+    /// The String of these UTF-8 bytes.
+    func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        // Short Strings are stored inline: nothing to save.
+        guard bytes.count > 15, bytes.count <= maxLength else { return String(decoding: bytes, as: UTF8.self) }
+        let index = Self.hash(bytes) & mask
+        if let kept = slots[index], Self.equal(kept, bytes) { return kept }
+        let made = String(decoding: bytes, as: UTF8.self)
+        slots[index] = made
+        return made
+    }
+
+    /// FNV-1a over the bytes: cheap, and spreads host names that differ in one digit.
+    private static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return Int(truncatingIfNeeded: hash ^ (hash >> 32))
+    }
+
+    private static func equal(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            utf8.count == bytes.count && UnsafeRawBufferPointer(utf8).elementsEqual(bytes)
+        }
+    }
+}

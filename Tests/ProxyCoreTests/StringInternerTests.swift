@@ -1,0 +1,60 @@
+import Testing
+
+@testable import ProxyCore
+
+/// The per-loop String interner: the same bytes give back the same String (no allocation), any bytes give
+/// back exactly what decoding them gives.
+struct StringInternerTests {
+    static func string(_ interner: StringInterner, _ text: [UInt8]) -> String {
+        text.withUnsafeBytes { interner.string($0) }
+    }
+
+    /// Where a String's UTF-8 lives: the same address means the same storage (nothing was allocated).
+    static func storage(_ string: String) -> UnsafeRawPointer? {
+        var string = string
+        return string.withUTF8 { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    @Test("the same bytes give back the same String, made once; other bytes their own")
+    func sameBytesSameString() {
+        let interner = StringInterner()
+        let host = Array("host267.bench.test".utf8)
+        let first = Self.string(interner, host)
+        let again = Self.string(interner, host)
+        #expect(first == "host267.bench.test" && again == first)
+        #expect(Self.storage(first) == Self.storage(again))
+        let other = Self.string(interner, Array("host268.bench.test".utf8))
+        #expect(other == "host268.bench.test")
+    }
+
+    @Test("slots shared by different bytes: always the right String, the last one kept")
+    func collisionsAreAnsweredRight() {
+        let interner = StringInterner(slots: 1)
+        let a = Array("/api/v1/users/1234".utf8), b = Array("/api/v1/users/5678".utf8)
+        for _ in 0..<3 {
+            #expect(Self.string(interner, a) == "/api/v1/users/1234")
+            #expect(Self.string(interner, b) == "/api/v1/users/5678")
+        }
+        #expect(Self.storage(Self.string(interner, b)) == Self.storage(Self.string(interner, b)))
+    }
+
+    @Test("bytes that are not UTF-8 decode as String(decoding:) does, and are never taken for the String kept")
+    func invalidUTF8IsDecodedEachTime() {
+        let interner = StringInterner()
+        let bytes: [UInt8] = Array("host-with-obs-text-".utf8) + [0xE9]
+        let expected = String(decoding: bytes, as: UTF8.self)
+        #expect(Self.string(interner, bytes) == expected)
+        #expect(Self.string(interner, bytes) == expected)
+        #expect(expected.hasSuffix("\u{FFFD}"))
+    }
+
+    @Test("short (inline) and over-long byte runs are decoded, not kept")
+    func shortAndLongAreNotKept() {
+        let interner = StringInterner(maxLength: 32)
+        #expect(Self.string(interner, Array("app.test".utf8)) == "app.test")
+        let long = Array(String(repeating: "x", count: 40).utf8)
+        let first = Self.string(interner, long), second = Self.string(interner, long)
+        #expect(first == second && first.utf8.count == 40)
+        #expect(Self.storage(first) != Self.storage(second))
+    }
+}
