@@ -219,15 +219,21 @@ struct Pools: @unchecked Sendable {
     var byLoop: [ObjectIdentifier: Pool] = [:]
 }
 
-/// Pier's socket options for both listeners.
+/// Pier's listening socket options for both listeners.
 func listener(_ group: EventLoopGroup) -> ServerBootstrap {
     ServerBootstrap(group: group)
         .serverChannelOption(.backlog, value: 1024)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        .childChannelOption(.maxMessagesPerRead, value: 16)
-        // Pier's receive buffers: a small first read, grown as needed (scenario e).
-        .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+}
+
+/// Pier's client socket options, set in place in the child initializer as Pier does (NIO's
+/// `childChannelOption`s cost a future and closures per option and connection).
+func configureClientSocket(_ channel: Channel) throws {
+    guard let options = channel.syncOptions else { return }
+    try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+    try options.setOption(.maxMessagesPerRead, value: 16)
+    // Pier's receive buffers: a small first read, grown as needed (scenario e).
+    try options.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
 }
 
 func serve(_ options: Options) throws {
@@ -239,6 +245,7 @@ func serve(_ options: Options) throws {
     let server = try listener(group)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+            try configureClientSocket(channel)
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: responseEncoder)
@@ -268,6 +275,7 @@ func tlsServer(_ options: Options, group: EventLoopGroup, pools: Pools, port: In
     return try listener(group)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                try configureClientSocket(channel)
                 let pool = pools.byLoop[ObjectIdentifier(channel.eventLoop)]!
                 try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                 try channel.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result in

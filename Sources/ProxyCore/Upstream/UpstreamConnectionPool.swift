@@ -191,9 +191,10 @@ final class UpstreamConnectionPool {
         let scratch = fieldsScratch
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.init(timeout))
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // In place, before the connect (a `channelOption` costs a future and closures per connection).
+                    try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
                     // `ForwardedHeaders.upstreamHead` restates the framing of every request it sends. `.forwardBytes`:
                     // after a 101 the bytes behind the head belong to the WebSocket tunnel. Interim responses
                     // (100, 102, 103) come up so that `UpstreamHandler` can restart the response head's clock.
