@@ -209,6 +209,8 @@ public final class SwarmProvider: Service, Sendable {
             try await client.updateService(prefix: prefix, id: update.serviceID, version: version, spec: spec)
             logger.info("service updated; Swarm rolls its tasks", metadata: metadata)
         } catch {
+            // Failed or refused: tried again after the guard interval, not at every refresh.
+            memory.updated(update.serviceID, at: .now)
             metadata["error"] = "\(error)"
             logger.warning("service update failed; planned again at a later refresh", metadata: metadata)
         }

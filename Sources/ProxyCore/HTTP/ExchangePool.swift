@@ -3,10 +3,11 @@
 ///
 /// An object is reused only once nothing else holds it (`isKnownUniquelyReferenced`: a connect still under
 /// way, a tunnel, an action being handled keep theirs), and then every field is replaced at once
-/// (`HTTPExchange.State`). Given back, it lets go of the buffers it held (`HTTPExchange.retire`); what
-/// remains (a table, a pool) is shared and replaced at reuse. At most `limit` objects wait: memory stays a
-/// few dozen exchanges per loop however many connections the loop had; the limit is the head buffer pool's,
-/// so that a burst of that many responses ending together is taken up by the next burst of requests.
+/// (`HTTPExchange.State`). Given back, it lets go of what it borrowed (`HTTPExchange.retire`: buffers, the
+/// route table, pool and route), so waiting objects keep no old table alive across reloads. At most `limit`
+/// objects wait: memory stays a few dozen small objects per loop however many connections the loop had; the
+/// limit is the head buffer pool's, so that a burst of that many responses ending together is taken up by
+/// the next burst of requests.
 struct ExchangePool {
     private var waiting: [HTTPExchange] = []
     let limit: Int
@@ -17,7 +18,7 @@ struct ExchangePool {
         self.limit = limit
     }
 
-    /// An exchange that ended; nothing reads its buffers any more.
+    /// An exchange that ended (`HTTPExchange.retire` says what is still read of it).
     mutating func giveBack(_ exchange: HTTPExchange) {
         guard waiting.count < limit else { return }
         exchange.retire()

@@ -31,13 +31,24 @@ final class HTTPExchange {
 
     subscript<T>(dynamicMember field: WritableKeyPath<State, T>) -> T {
         get { state[keyPath: field] }
-        set { state[keyPath: field] = newValue }
+        // In place: `exchange.buffered.append(part)` must not copy the list (a get and a set would).
+        _modify { yield &state[keyPath: field] }
     }
 
-    /// The exchange is over and its object goes back to the pool: what holds buffers is let go now (the
-    /// rest is replaced when the object serves again). Nothing reads these once the exchange ended; the
-    /// upstream head's buffer went back to the head buffer pool, which reuses it once no one else holds it.
+    /// The exchange is over and its object goes back to the pool: everything it holds that is not its own is
+    /// let go now — buffers, and the route table, pool and route (a waiting object must not keep an old table
+    /// alive after reloads) — the rest is replaced when the object serves again. Read after `ended()`:
+    /// `settings`, `requestEnded` (kept); nothing reads the others once the exchange ended.
     func retire() {
+        state.table = retiredTable
+        state.pool = nil
+        state.route = nil
+        state.endpoint = nil
+        state.countedOn = nil
+        state.affinityKey = nil
+        state.failed = []
+        state.target = nil
+        state.host = nil
         state.upstreamHead = nil
         state.replayBody = nil
         state.buffered = []
@@ -46,15 +57,19 @@ final class HTTPExchange {
     }
 }
 
+/// What a retired exchange holds in place of its table: empty, shared, never routed with.
+private let retiredTable = RouteTable.empty()
+
 extension HTTPExchange {
     struct State {
         /// The request's method and version (its head's bytes are not kept).
         let method: HTTPMethod
         let version: HTTPVersion
         /// The request target and `Host` header, kept for the access log only.
-        let target: String?
-        let host: String?
-        let table: RouteTable
+        var target: String?
+        var host: String?
+        /// The table the exchange was routed with (its metrics are counted under it).
+        var table: RouteTable
         /// The settings the exchange runs under: the table's, then its pool's own limits once routed.
         var settings: ProxySettings
         let requestID: RequestID

@@ -64,6 +64,8 @@ extension HTTPProxyHandler {
         // Least connections counts the tunnel while it is open, not just its handshake.
         let counted = finished.countedOn
         finished.countedOn = nil
+        // Read before `ended`, which lets the exchange's references go.
+        let pool = finished.pool, readTimeout = finished.settings.readTimeout
         ended(finished)
         guard let connection = upstream else {
             if let counted { loop.requestEnded(on: counted) }
@@ -72,13 +74,13 @@ extension HTTPProxyHandler {
         if let counted {
             connection.channel.closeFuture.assumeIsolated().whenComplete { [loop] _ in loop.requestEnded(on: counted) }
         }
-        if let pool = finished.pool { loop.countUpstream(connection.channel, of: pool, opened: \.webSocketOpened, closed: \.webSocketClosed) }
+        if let pool { loop.countUpstream(connection.channel, of: pool, opened: \.webSocketOpened, closed: \.webSocketClosed) }
         upstream = nil
         connection.delegate = nil
         sendAndFlush(.head(head))
         do {
             try HTTPTunnel.splice(downstream: context, upstream: connection.channel,
-                                  idleTimeout: TimeAmount(finished.settings.readTimeout), timers: loop.timers)
+                                  idleTimeout: TimeAmount(readTimeout), timers: loop.timers)
         } catch {
             connection.close()
             context.close(promise: nil)
