@@ -86,12 +86,6 @@ struct RequestHead: Sendable, Equatable, HeadFields {
         version = head.versionMinor == 0 ? .http1_0 : .http1_1
     }
 
-    private init(storage: HeadStorage<HTTPRequestHead>, method: HTTPMethod, version: HTTPVersion) {
-        self.storage = storage
-        self.method = method
-        self.version = version
-    }
-
     /// The request target as sent (a String of its own for a parsed head: short ones are stored inline).
     var target: String { target(interning: nil) }
 
