@@ -22,9 +22,13 @@ final class HTTPExchange {
 
     var state: State
 
-    init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: RequestID, now: NIODeadline,
-         strings: StringInterner? = nil) {
-        state = State(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
+    init(_ state: State) {
+        self.state = state
+    }
+
+    convenience init(head: RequestHead, upgrade: UpgradeRequest, table: RouteTable, requestID: RequestID, now: NIODeadline,
+                     strings: StringInterner? = nil) {
+        self.init(State(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings))
     }
 
     subscript<T>(dynamicMember field: KeyPath<State, T>) -> T { state[keyPath: field] }

@@ -92,13 +92,9 @@ struct HTTPProxyStateMachine {
     /// the loop's interned Strings (target and Host for the access log).
     mutating func requestHead(_ head: RequestHead, upgrade: UpgradeRequest, plan: RequestPlan, table: RouteTable, requestID: RequestID,
                               now: NIODeadline, recycled: HTTPExchange? = nil, strings: StringInterner? = nil) -> Action {
-        let exchange: HTTPExchange
-        if let recycled {
-            recycled.state = HTTPExchange.State(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
-            exchange = recycled
-        } else {
-            exchange = HTTPExchange(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
-        }
+        let state = HTTPExchange.State(head: head, upgrade: upgrade, table: table, requestID: requestID, now: now, strings: strings)
+        recycled?.state = state
+        let exchange = recycled ?? HTTPExchange(state)
         self.exchange = exchange
         switch plan {
         case .answer(let response, let close, let route):

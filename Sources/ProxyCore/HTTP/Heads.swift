@@ -99,9 +99,6 @@ struct RequestHead: Sendable, Equatable, HeadFields {
         }
     }
 
-    /// The `Host` field's value.
-    var host: String? { host(interning: nil) }
-
     /// The (first) `Host` field's value, the String made from the same bytes before when `strings` kept one.
     func host(interning strings: StringInterner?) -> String? {
         switch storage {
