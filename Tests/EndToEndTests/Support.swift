@@ -113,9 +113,13 @@ func request(_ pier: InProcessPier, host: String, _ path: String, method: HTTPMe
     return Reply(status: response.status.code, headers: response.headers, body: String(buffer: buffer))
 }
 
-/// Foundation's `Process.run()` on Linux crashed (a bad memcpy inside it) when several threads spawned at
-/// once — StackTests' load threads and docker calls; spawning is serialized, waiting is not.
-private let spawning = NIOLockedValueBox(())
+/// Foundation's `Process.run()` on Linux reads `/proc/self/fd` to find the highest open descriptor, copying
+/// each entry's whole 256-byte name field: an entry at the very end of readdir's 32 KiB buffer (about 1,360
+/// open descriptors) is read past its end, and the test process crashed there in CI (a memcpy in libc, the
+/// entries "1359" and "1360" in its registers). So the tests keep few descriptors open: `run` closes its
+/// pipes as soon as the command is done (they stayed open for the whole `timeout` before, held by the kill
+/// timer: 1,400 descriptors at the suite's busiest), and spawning is serialized, waiting is not.
+let spawning = NIOLockedValueBox(())
 
 /// Runs a command to completion; returns exit status, stdout and stderr.
 @discardableResult
@@ -127,10 +131,17 @@ func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60
     process.standardOutput = out
     process.standardError = err
     try spawning.withLockedValue { _ in try process.run() }
-    // A command that hangs (docker 20.10's `service logs` can) is ended after `timeout`.
+    // A command that hangs (docker 20.10's `service logs` can) is ended after `timeout`. The timer holds the
+    // process weakly (it would hold its pipes open until the deadline) and is cancelled once it exits.
     let pid = process.processIdentifier
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process] in
-        if process.isRunning { kill(pid, SIGKILL) }
+    let killer = DispatchWorkItem { [weak process] in
+        if let process, process.isRunning { kill(pid, SIGKILL) }
+    }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    defer {
+        killer.cancel()
+        try? out.fileHandleForReading.close()
+        try? err.fileHandleForReading.close()
     }
     // Both pipes are drained at once: a command that fills one (docker logs: a container's stderr) while the
     // other is read would block forever.
@@ -188,12 +199,18 @@ final class PierProcess: @unchecked Sendable {
         process.standardOutput = err
         err.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            // At the end of the output (the process exited) the handler is removed, which lets the handle and
+            // its descriptor go; left set, it would be called again and again.
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            guard let self else { return }
             self.lock.lock()
             self.log += String(decoding: data, as: UTF8.self)
             self.lock.unlock()
         }
-        try process.run()
+        try spawning.withLockedValue { _ in try process.run() }
     }
 
     var output: String {

@@ -168,7 +168,7 @@ extension SwarmEngine {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        try spawning.withLockedValue { _ in try process.run() }
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, text)

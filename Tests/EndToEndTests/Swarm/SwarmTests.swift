@@ -230,11 +230,12 @@ struct EngineRelay {
 
     init(port: Int? = nil) throws {
         let chosen = try port ?? freePort()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
+        let relay = Process()
+        relay.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
         let socket = SwarmEngine.host.replacingOccurrences(of: "unix://", with: "")
-        process.arguments = ["TCP-LISTEN:\(chosen),bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:\(socket)"]
-        try process.run()
+        relay.arguments = ["TCP-LISTEN:\(chosen),bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:\(socket)"]
+        try spawning.withLockedValue { _ in try relay.run() }
+        process = relay
         self.port = chosen
         // Wait until it listens.
         for _ in 0..<50 where (try? rawExchange(port: chosen, "GET /_ping HTTP/1.0\r\n\r\n", timeout: 1))?.contains("OK") != true {
