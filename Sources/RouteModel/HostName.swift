@@ -11,6 +11,12 @@ public enum HostName {
     public static func normalize(_ raw: String) -> String {
         // Most Host headers are already normal (lower case host characters, no port, no trailing dot, no empty
         // label): the same string then, without a copy (a name over 15 bytes would cost an allocation per request).
+        isNormal(raw) ? raw : normalize(Substring(raw))
+    }
+
+    /// Whether `raw` is its own normal form (`normalize` would give it back unchanged, without a copy): a
+    /// non-empty name of lower-case host characters, no port, no trailing dot, no empty label.
+    public static func isNormal(_ raw: String) -> Bool {
         let normal = raw.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
             guard let first = bytes.first, first != UInt8(ascii: "["), bytes.last != UInt8(ascii: ".") else { return false }
             var previous: UInt8 = 0
@@ -20,7 +26,7 @@ public enum HostName {
             }
             return true
         }
-        return normal == true ? raw : normalize(Substring(raw))
+        return normal == true
     }
 
     public static func normalize(_ raw: Substring) -> String {

@@ -8,8 +8,8 @@ import Testing
 @testable import ProxyCore
 
 /// HTTP/2 responses as frames: END_STREAM on the last frame, header names and indexing, hop-by-hop headers
-/// gone — what `HTTP2ResponseWriter` writes on a stream for each sequence of response parts.
-struct HTTP2ResponseWriterTests {
+/// gone — what `HTTP2StreamHandler` writes on a stream for each sequence of response parts.
+struct HTTP2StreamHandlerTests {
     /// A frame, reduced to what these tests compare: kind, END_STREAM, and the `:status` or the body.
     enum Sent: Equatable {
         case headers(status: String?, end: Bool)
@@ -18,7 +18,7 @@ struct HTTP2ResponseWriterTests {
 
     static func run(_ steps: [HTTPServerResponsePart?]) throws -> [Sent] {
         let channel = EmbeddedChannel()
-        let writer = HTTP2ResponseWriter()
+        let writer = HTTP2StreamHandler()
         try channel.pipeline.syncOperations.addHandler(writer)
         for step in steps {
             // nil: the end of a loop turn, where the handler flushes.
@@ -66,7 +66,7 @@ struct HTTP2ResponseWriterTests {
             "Set-Cookie": "s=secret", "Server": "nginx", "x-proxy-id": "pier", "Connection": "keep-alive",
             "Keep-Alive": "timeout=5", "Transfer-Encoding": "chunked", "Upgrade": "h2c", "content-length": "5",
         ]
-        let block = HTTP2ResponseWriter.headers(headers, status: 200)
+        let block = HTTP2StreamHandler.headers(headers, status: 200)
         #expect(block.first?.name == ":status" && block.first?.value == "200", "the pseudo-header first")
         var indexing: [String: HPACKIndexing] = [:]
         for (name, _, index) in block { indexing[name] = index }
@@ -83,12 +83,12 @@ struct HTTP2ResponseWriterTests {
     @Test(arguments: [("Content-Type", "content-type"), ("ETag", "etag"), ("Last-Modified", "last-modified"), ("x-request-id", "x-request-id"),
                       ("X-Custom-Thing", "x-custom-thing"), ("CONTENT-LENGTH", "content-length"), ("Content-Typo", "content-typo")])
     func namesInLowerCase(name: String, lower: String) {
-        #expect(HTTP2ResponseWriter.lowercased(name) == lower)
+        #expect(HTTP2StreamHandler.lowercased(name) == lower)
     }
 
     @Test func thePromiseOfTheEndCompletesWithTheFrameThatCarriesIt() throws {
         let channel = EmbeddedChannel()
-        let writer = HTTP2ResponseWriter()
+        let writer = HTTP2StreamHandler()
         try channel.pipeline.syncOperations.addHandler(writer)
         let bodyWritten = channel.eventLoop.makePromise(of: Void.self)
         let endWritten = channel.eventLoop.makePromise(of: Void.self)
@@ -102,6 +102,113 @@ struct HTTP2ResponseWriterTests {
         #expect(done.value == 0)
         channel.flush()
         #expect(done.value == 2)
+        _ = try channel.finish()
+    }
+}
+
+/// HTTP/2 requests as Pier's request parts: the head's HTTP/1.1 shape (Host from `:authority`, cookie crumbs
+/// joined, framing for an HTTP/1.1 upstream), malformed heads refused, and the order of parts.
+struct HTTP2StreamHandlerRequestTests {
+    static func block(_ fields: [(String, String)]) -> HPACKHeaders { HPACKHeaders(fields) }
+
+    static let get = [(":method", "GET"), (":scheme", "https"), (":authority", "app.test:8443"), (":path", "/a?b=1")]
+
+    @Test func authorityBecomesTheFirstHostField() throws {
+        let head = try HTTP2StreamHandler.requestHead(Self.block(Self.get + [("accept", "*/*")]), endStream: true)
+        #expect(head.method == .GET && head.uri == "/a?b=1" && head.version == .http2)
+        #expect(Array(head.headers.map { $0.name }) == ["host", "accept"])
+        #expect(head.headers["host"] == ["app.test:8443"])
+    }
+
+    @Test func aHostFieldAloneNamesTheAuthority() throws {
+        let head = try HTTP2StreamHandler.requestHead(
+            Self.block([(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "app.test")]), endStream: true)
+        #expect(head.headers["host"] == ["app.test"])
+        #expect(head.headers.count == 1)
+    }
+
+    @Test func cookieCrumbsAreJoinedInOrderWhereTheFirstWas() throws {
+        let head = try HTTP2StreamHandler.requestHead(
+            Self.block(Self.get + [("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2"), ("cookie", "c=3")]), endStream: true)
+        #expect(head.headers.map { "\($0.name): \($0.value)" } == ["host: app.test:8443", "cookie: a=1; b=2; c=3", "accept: */*"])
+    }
+
+    @Test func aBodyMethodWithoutLengthIsFramedForHTTP1() throws {
+        let post = [(":method", "POST"), (":scheme", "https"), (":authority", "app.test"), (":path", "/up")]
+        let streaming = try HTTP2StreamHandler.requestHead(Self.block(post), endStream: false)
+        #expect(streaming.headers["transfer-encoding"] == ["chunked"] && streaming.headers["content-length"].isEmpty)
+        let empty = try HTTP2StreamHandler.requestHead(Self.block(post), endStream: true)
+        #expect(empty.headers["content-length"] == ["0"] && empty.headers["transfer-encoding"].isEmpty)
+        let sized = try HTTP2StreamHandler.requestHead(Self.block(post + [("content-length", "5")]), endStream: false)
+        #expect(sized.headers["content-length"] == ["5"] && sized.headers["transfer-encoding"].isEmpty)
+        // GET without END_STREAM on its HEADERS: nothing added (no body is expected).
+        let get = try HTTP2StreamHandler.requestHead(Self.block(Self.get), endStream: false)
+        #expect(get.headers.count == 1)
+    }
+
+    @Test(arguments: [
+        [(":scheme", "https"), (":authority", "a.test"), (":path", "/")],
+        [(":method", "GET"), (":scheme", "https"), (":authority", "a.test")],
+        [(":method", "GET"), (":authority", "a.test"), (":path", "/")],
+        [(":method", "GET"), (":scheme", "https"), (":path", "/")],
+        [(":method", "GET"), (":method", "POST"), (":scheme", "https"), (":authority", "a.test"), (":path", "/")],
+        [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", "/"), ("host", "b.test")],
+        [(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "a.test"), ("host", "a.test")],
+        [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", "/"), (":protocol", "websocket")],
+    ])
+    func malformedHeadsAreRefused(fields: [(String, String)]) {
+        #expect(throws: HTTP2RequestHeadError.self) { try HTTP2StreamHandler.requestHead(Self.block(fields), endStream: true) }
+    }
+
+    /// Parts as the proxy receives them (through the pipeline: no receiver set).
+    static func parts(_ frames: [HTTP2Frame.FramePayload]) throws -> [String] {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTP2StreamHandler())
+        for frame in frames { try channel.writeInbound(frame) }
+        var parts: [String] = []
+        while let part = try channel.readInbound(as: DownstreamRequestPart.self) {
+            switch part {
+            case .head(let head): parts.append("head \(head.method) \(head.target)")
+            case .body(let body): parts.append("body \(String(buffer: body))")
+            case .end(let trailers): parts.append("end \(trailers.map { $0.map { "\($0.name)=\($0.value)" }.joined(separator: ",") } ?? "-")")
+            }
+        }
+        _ = try channel.finish()
+        return parts
+    }
+
+    @Test func framesBecomePartsInOrder() throws {
+        let post = Self.block([(":method", "POST"), (":scheme", "https"), (":authority", "a.test"), (":path", "/p")])
+        #expect(try Self.parts([.headers(.init(headers: Self.block(Self.get), endStream: true))]) == ["head GET /a?b=1", "end -"])
+        #expect(try Self.parts([
+            .headers(.init(headers: post)), .data(.init(data: .byteBuffer(ByteBuffer(string: "ab")))),
+            .data(.init(data: .byteBuffer(ByteBuffer(string: "c")), endStream: true)),
+        ]) == ["head POST /p", "body ab", "body c", "end -"])
+        // An empty DATA frame that ends the stream is the end alone; trailers end it with their fields.
+        #expect(try Self.parts([
+            .headers(.init(headers: post)), .data(.init(data: .byteBuffer(ByteBuffer(string: "x")))),
+            .data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)),
+        ]) == ["head POST /p", "body x", "end -"])
+        #expect(try Self.parts([
+            .headers(.init(headers: post)), .data(.init(data: .byteBuffer(ByteBuffer(string: "y")))),
+            .headers(.init(headers: Self.block([("grpc-status", "0")]), endStream: true)),
+        ]) == ["head POST /p", "body y", "end grpc-status=0"])
+    }
+
+    @Test func aMalformedHeadResetsTheStreamAndNothingIsDelivered() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTP2StreamHandler())
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: Self.block([(":method", "GET")]), endStream: false)))
+        try channel.writeInbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: "x")), endStream: true)))
+        // The reset goes on the next turn of the loop (not within the read that opened the stream).
+        #expect(try channel.readOutbound(as: HTTP2Frame.FramePayload.self) == nil)
+        channel.embeddedEventLoop.run()
+        guard case .rstStream(let code)? = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) else {
+            Issue.record("no RST_STREAM")
+            return
+        }
+        #expect(code == .protocolError)
+        #expect(try channel.readInbound(as: DownstreamRequestPart.self) == nil)
         _ = try channel.finish()
     }
 }

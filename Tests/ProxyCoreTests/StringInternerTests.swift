@@ -1,3 +1,4 @@
+import RouteModel
 import Testing
 
 @testable import ProxyCore
@@ -56,5 +57,24 @@ struct StringInternerTests {
         let first = Self.string(interner, long), second = Self.string(interner, long)
         #expect(first == second && first.utf8.count == 40)
         #expect(Self.storage(first) != Self.storage(second))
+    }
+
+    @Test("a Host with a port normalises to the same String each time; every value to what HostName.normalize gives",
+          arguments: ["host267.bench.test:18943", "APP.Example.ORG:8443", "app.example.org.", "[::1]:8080", "a..b.test:1", "app.test", "x", "evil.test/x:1"])
+    func hostNames(raw: String) {
+        let interner = StringInterner()
+        let first = interner.hostName(raw)
+        let again = interner.hostName(String(decoding: Array(raw.utf8), as: UTF8.self))
+        #expect(first == HostName.normalize(raw) && again == first)
+        if first.utf8.count > 15 { #expect(Self.storage(first) == Self.storage(again), "made again") }
+    }
+
+    @Test("host values sharing a slot are each answered right")
+    func hostNameCollisions() {
+        let interner = StringInterner()
+        let values = (0..<40).map { "service\($0).bench.test:\(8000 + $0)" }
+        for _ in 0..<2 {
+            for value in values { #expect(interner.hostName(value) == HostName.normalize(value)) }
+        }
     }
 }

@@ -37,8 +37,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     var headerTimeout: TimeAmount = .seconds(60)
     /// Notes the first byte of a request head (nil on HTTP/2 streams, whose heads arrive whole).
     let headWatcher: (any HeadTiming)?
-    /// On an HTTP/2 stream, where the response goes (as frames, below NIO's codec); nil on HTTP/1.1.
-    let http2Writer: HTTP2ResponseWriter?
+    /// On an HTTP/2 stream, the stream's edge, where the response goes (as frames); nil on HTTP/1.1.
+    let http2Stream: HTTP2StreamHandler?
     /// Pier's codec right below, which response parts go to straight (not boxed by the pipeline); nil on
     /// HTTP/2 streams and with `--http1-codec nio`.
     var codec: HTTP1ServerCodecHandler?
@@ -86,15 +86,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     private static let maxQueuedBytes = 64 * 1024
 
     init(tables: RouteTableBox, loop: LoopState, accessLogger: Logger, downstream: Downstream = .http,
-         headWatcher: (any HeadTiming)? = nil, http2Writer: HTTP2ResponseWriter? = nil) {
+         headWatcher: (any HeadTiming)? = nil, http2Stream: HTTP2StreamHandler? = nil) {
         self.headWatcher = headWatcher
-        self.http2Writer = http2Writer
+        self.http2Stream = http2Stream
         self.tables = tables
         self.loop = loop
         self.accessLogger = accessLogger
         self.downstream = downstream
         // Pier's codec downstream takes response heads as bytes; HTTP/2 streams and NIO's encoder take NIO's type.
-        self.machine = HTTPProxyStateMachine(encodesResponses: http2Writer == nil && loop.http1 == .pier)
+        self.machine = HTTPProxyStateMachine(encodesResponses: http2Stream == nil && loop.http1 == .pier)
     }
 
     // MARK: - Downstream channel events
@@ -353,10 +353,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func send(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>? = nil) {
         if let codec {
             codec.write(part, promise: promise)
-        } else if let http2Writer {
+        } else if let http2Stream {
             // The machine writes NIO heads for HTTP/2 streams (`encodesResponses` is off there).
             guard let part = HTTPServerResponsePart(part) else { return promise?.fail(EncodedHeadError()) ?? () }
-            http2Writer.write(part, promise: promise)
+            http2Stream.write(part, promise: promise)
         } else {
             context.write(wrapOutboundOut(part), promise: promise)
         }

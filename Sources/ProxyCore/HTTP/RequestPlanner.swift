@@ -57,6 +57,9 @@ enum RequestPlanner {
             authority = absolute.authority
             target = absolute.pathAndQuery
         }
+        // Normalised here once, through the loop's interner (no new String for a recurring `host:port`); the
+        // checks below and the table normalise again, which costs nothing for a normal name.
+        if let raw = host, let strings { host = strings.hostName(raw) }
         if let expect = head.first("expect"), expect.lowercased() != "100-continue" {
             return .answer(.failure(.init(.expectationFailed), "only Expect: 100-continue is supported"), close: true)
         }

@@ -1,3 +1,5 @@
+import RouteModel
+
 /// Strings made from bytes that recur, made once: the `Host` of a keep-alive connection's requests, the paths
 /// a client asks again and again. A String of more than 15 UTF-8 bytes lives on the heap, so reading such a
 /// field as a String costs an allocation per request; the same bytes again give back the String made for them
@@ -11,6 +13,8 @@
 /// One per event loop, used on it only (not Sendable).
 final class StringInterner {
     private var slots: [String?]
+    /// Host values that are not normal, with their normal form.
+    private var hosts: [(raw: String, name: String)?] = Array(repeating: nil, count: 16)
     private let mask: Int
     private let maxLength: Int
 
@@ -34,6 +38,21 @@ final class StringInterner {
         let made = String(decoding: bytes, as: UTF8.self)
         slots[index] = made
         return made
+    }
+
+    /// The normal form of a `Host` value (`HostName.normalize`), the String made before for the same value
+    /// when this interner kept one. A Host with a port (`app.example.org:8443`, what clients send to any
+    /// port but the scheme's default) normalises to a new String: one allocation per request, which this
+    /// saves for the values that recur. An already-normal value is its own answer, kept nowhere.
+    func hostName(_ raw: String) -> String {
+        if HostName.isNormal(raw) { return raw }
+        var raw = raw
+        let index = raw.withUTF8 { Self.hash(UnsafeRawBufferPointer($0)) } & (hosts.count - 1)
+        if let kept = hosts[index], kept.raw == raw { return kept.name }
+        let name = HostName.normalize(raw)
+        // Long values are not kept (as in `string`): they would pin memory for nothing.
+        if raw.utf8.count <= maxLength { hosts[index] = (raw, name) }
+        return name
     }
 
     /// FNV-1a over the bytes: cheap, and spreads host names that differ in one digit.

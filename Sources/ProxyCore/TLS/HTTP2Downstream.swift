@@ -5,10 +5,10 @@ import NIOHTTP1
 import NIOHTTP2
 import RouteModel
 
-/// HTTP/2 on a terminated TLS connection: NIO's HTTP/2 handler with Pier's limits, and per stream NIO's
-/// HTTP/2 → HTTP/1 codec in front of the same `HTTPProxyHandler` that serves HTTP/1.1, so that every request
-/// is routed, limited and forwarded the same way whatever the client spoke. Responses leave through
-/// `HTTP2ResponseWriter`, below the codec.
+/// HTTP/2 on a terminated TLS connection: NIO's HTTP/2 handler with Pier's limits, and per stream an
+/// `HTTP2StreamHandler` (frames to request parts and response parts to frames) in front of the same
+/// `HTTPProxyHandler` that serves HTTP/1.1, so that every request is routed, limited and forwarded the same
+/// way whatever the client spoke.
 enum HTTP2Downstream {
     /// Concurrent streams a client may open (nginx's default is 128): advertised, and enforced by Pier, which
     /// refuses a stream past it (REFUSED_STREAM) and serves the others.
@@ -71,14 +71,11 @@ enum HTTP2Downstream {
                     state.lastStreamID = max(state.lastStreamID, UInt32(Int(id)))
                 }
                 loop.countHTTP2Stream(streamChannel)
-                let writer = HTTP2ResponseWriter()
-                try streamChannel.pipeline.syncOperations.addHandler(writer)
-                try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                let adapter = NIOServerPartAdapter()
-                let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Writer: writer)
-                try streamChannel.pipeline.syncOperations.addHandler(adapter)
+                let edge = HTTP2StreamHandler()
+                let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Stream: edge)
+                try streamChannel.pipeline.syncOperations.addHandler(edge)
                 try streamChannel.pipeline.syncOperations.addHandler(proxy)
-                adapter.receiver = proxy
+                edge.receiver = proxy
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
@@ -240,168 +237,5 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
 
     func handlerRemoved(context: ChannelHandlerContext) {
         pending = false
-    }
-}
-
-/// Writes a stream's response as HTTP/2 frames, in place of the outbound half of NIO's HTTP/2 → HTTP/1 codec
-/// (whose inbound half still turns the request into HTTP/1 parts): `HTTPProxyHandler` hands its response parts
-/// here, and this handler, first in the stream's pipeline, writes the frames below the codec.
-///
-/// What it does beyond the codec's conversion:
-/// - the last frame carries END_STREAM: a response that ends in the same turn as its last body part is a
-///   HEADERS and a DATA frame, not HEADERS, DATA and an empty DATA (a bodiless one is one HEADERS frame);
-/// - HPACK indexing per header: values that change with every response (`date`, `x-request-id`,
-///   `x-upstream-response-time`) stay out of the connection's dynamic table — they would only evict useful
-///   entries and make every lookup scan a table of dead ones (2–3 µs per response in a profile) — and
-///   `set-cookie` is never indexed (RFC 7541 §7.1.3: secrets must not be guessable through compression);
-/// - names lowercased (RFC 9113 §8.2.1) and connection-specific headers dropped (§8.2.2) in the same pass.
-///
-/// A part is held until the next one or a flush, so that the end can ride on it; a flush writes what is held.
-/// (So the stream channel's writability, which `HTTPProxyHandler` checks after each body part, counts the part
-/// before the last: backpressure acts one upstream read later, which stays bounded.)
-final class HTTP2ResponseWriter: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private var context: ChannelHandlerContext?
-    private var held: (payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)?
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        held?.promise?.fail(ChannelError.ioOnClosedChannel)
-        held = nil
-    }
-
-    /// A frame from above (none today): after what is held, to keep the order.
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        writeHeld(context)
-        context.write(data, promise: promise)
-    }
-
-    /// Writes `part` of the response (held until the next part or a flush).
-    func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
-        guard let context else {
-            promise?.fail(ChannelError.ioOnClosedChannel)
-            return
-        }
-        switch part {
-        case .head(let head):
-            let headers = Self.headers(head.headers, status: head.status.code)
-            if head.status.code < 200 {
-                // An interim response (100 Continue): a HEADERS frame of its own, not the stream's end.
-                writeHeld(context)
-                context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: promise)
-            } else {
-                hold(context, .headers(.init(headers: headers)), promise)
-            }
-        case .body(let body):
-            hold(context, .data(.init(data: body)), promise)
-        case .end(let trailers):
-            if let trailers, !trailers.isEmpty {
-                writeHeld(context)
-                context.write(wrapOutboundOut(.headers(.init(headers: Self.headers(trailers, status: nil), endStream: true))), promise: promise)
-                return
-            }
-            // END_STREAM rides on the held frame (HEADERS of a bodiless response, or the last DATA).
-            switch held {
-            case (.headers(var headers), let heldPromise)?:
-                headers.endStream = true
-                held = (.headers(headers), heldPromise)
-            case (.data(var data), let heldPromise)?:
-                data.endStream = true
-                held = (.data(data), heldPromise)
-            default:
-                writeHeld(context)
-                held = (.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), nil)
-            }
-            if let promise {
-                if let heldPromise = held?.promise { heldPromise.futureResult.cascade(to: promise) } else { held?.promise = promise }
-            }
-            writeHeld(context)
-        }
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        writeHeld(context)
-        context.flush()
-    }
-
-    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        writeHeld(context)
-        context.close(mode: mode, promise: promise)
-    }
-
-    private func hold(_ context: ChannelHandlerContext, _ payload: HTTP2Frame.FramePayload, _ promise: EventLoopPromise<Void>?) {
-        writeHeld(context)
-        held = (payload, promise)
-    }
-
-    private func writeHeld(_ context: ChannelHandlerContext) {
-        guard let (payload, promise) = held else { return }
-        held = nil
-        context.write(wrapOutboundOut(payload), promise: promise)
-    }
-
-    /// `headers` as an HTTP/2 header block: `:status` first when given, names in lower case, connection-specific
-    /// headers left out, each with its indexing.
-    static func headers(_ headers: HTTPHeaders, status: UInt?) -> HPACKHeaders {
-        var out = HPACKHeaders()
-        out.reserveCapacity(headers.count + 1)
-        if let status { out.add(name: ":status", value: String(status)) }
-        for (name, value) in headers {
-            let kind = ForwardedHeaders.Name(name)
-            if kind.isHopByHop { continue }
-            let lower = lowercased(name)
-            out.add(name: lower, value: value, indexing: indexing(lower))
-        }
-        return out
-    }
-
-    /// The indexing for a lowercase header `name`. By length first: most names are compared with nothing.
-    @inline(__always)
-    static func indexing(_ name: String) -> HPACKIndexing {
-        switch name.utf8.count {
-        case 4: return name == "date" ? .nonIndexable : .indexable
-        case 10: return name == "set-cookie" ? .neverIndexed : .indexable
-        case 12: return name == "x-request-id" ? .nonIndexable : .indexable
-        case 24: return name == "x-upstream-response-time" ? .nonIndexable : .indexable
-        default: return .indexable
-        }
-    }
-
-    /// `name` in lower case: the same string when it already is (the names Pier adds), a literal for the names
-    /// upstreams send most in mixed case (no allocation), else a lowercased copy.
-    @inline(__always)
-    static func lowercased(_ name: String) -> String {
-        guard name.utf8.contains(where: { $0 &- 0x41 < 26 }) else { return name }
-        return common(name) ?? name.lowercased()
-    }
-
-    /// The lower-case literal of a common response header name, by length first.
-    static func common(_ name: String) -> String? {
-        let n = name.utf8
-        switch n.count {
-        case 4:
-            if n.equalsLowercase("date") { return "date" }
-            if n.equalsLowercase("etag") { return "etag" }
-            if n.equalsLowercase("vary") { return "vary" }
-        case 6: if n.equalsLowercase("server") { return "server" }
-        case 7: if n.equalsLowercase("expires") { return "expires" }
-        case 8: if n.equalsLowercase("location") { return "location" }
-        case 10: if n.equalsLowercase("set-cookie") { return "set-cookie" }
-        case 12: if n.equalsLowercase("content-type") { return "content-type" }
-        case 13:
-            if n.equalsLowercase("last-modified") { return "last-modified" }
-            if n.equalsLowercase("cache-control") { return "cache-control" }
-            if n.equalsLowercase("accept-ranges") { return "accept-ranges" }
-        case 14: if n.equalsLowercase("content-length") { return "content-length" }
-        case 16: if n.equalsLowercase("content-encoding") { return "content-encoding" }
-        default: break
-        }
-        return nil
     }
 }

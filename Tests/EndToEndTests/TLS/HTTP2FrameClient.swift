@@ -89,6 +89,15 @@ final class HTTP2FrameClient: Sendable {
         }
     }
 
+    /// The DATA received on `stream` so far, as text.
+    func body(of stream: HTTP2StreamID) -> String {
+        var text = ""
+        for frame in frames where frame.streamID == stream {
+            if case .data(let data) = frame.payload, case .byteBuffer(let bytes) = data.data { text += String(buffer: bytes) }
+        }
+        return text
+    }
+
     /// The RST_STREAM error code received for `stream`, if any.
     func reset(of stream: HTTP2StreamID) -> HTTP2ErrorCode? {
         for frame in frames where frame.streamID == stream {

@@ -89,6 +89,28 @@ extension EndToEnd {
             await f.stop()
         }
 
+        @Test("the upstream gets an HTTP/1.1 head: Host from :authority, cookie crumbs as one Cookie field; a Host that contradicts :authority resets the stream")
+        func requestHeadsReachHTTP1Upstreams() async throws {
+            let f = try await Fixture.start()
+            defer { f.pki.remove() }
+            let h2 = try await f.connect()
+            try await h2.send([HTTP2FrameClient.get(1, "a.test", "/echo", extra: [("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2")])])
+            #expect(try await h2.wait { _, _ in h2.ended(1) }, "\(h2.frames.suffix(3))")
+            #expect(h2.status(of: 1) == "200")
+            let echoed = h2.body(of: 1).split(separator: "\n")
+            #expect(echoed.filter { $0.hasPrefix("h:cookie=") } == ["h:cookie=a=1; b=2"], "\(echoed)")
+            #expect(echoed.filter { $0.hasPrefix("h:host=") } == ["h:host=a.test"], "\(echoed)")
+            // RFC 9113 §8.3.1: a Host field naming another authority makes the request malformed.
+            let forwarded = f.backend.requests
+            try await h2.send([HTTP2FrameClient.get(3, "a.test", "/", extra: [("host", "b.test")])])
+            #expect(try await h2.wait { _, _ in h2.reset(of: 3) != nil }, "no reset: \(h2.frames.suffix(3))")
+            #expect(h2.reset(of: 3) == .protocolError)
+            #expect(f.backend.requests == forwarded, "the malformed request reached the upstream")
+            try await Self.expectServes(h2, stream: 5)
+            await h2.close()
+            await f.stop()
+        }
+
         @Test("HEAD answered by Pier itself on HTTP/2: one HEADERS frame with END_STREAM, no body; the connection serves on")
         func headAnsweredLocally() async throws {
             let f = try await Fixture.start()
