@@ -83,7 +83,7 @@ struct ListHeadSink: HeadSink {
     }
 
     mutating func add(_ name: StaticString, _ value: String) {
-        list.append((name.description, value))
+        list.append((Self.string(name), value))
     }
 
     mutating func add(_ name: StaticString, id: RequestID) {
@@ -91,8 +91,22 @@ struct ListHeadSink: HeadSink {
     }
 
     mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {
-        add(name.description, value)
+        add(Self.string(name), value)
     }
+
+    /// `name` as a String without a copy of its own: one of 15 bytes or fewer is stored inline, and the longer
+    /// names Pier adds are String literals (a String made from a StaticString of over 15 bytes would be an
+    /// allocation per response on HTTP/2).
+    static func string(_ name: StaticString) -> String {
+        let count = name.utf8CodeUnitCount
+        if count > 15 {
+            let bytes = UnsafeRawBufferPointer(start: name.utf8Start, count: count)
+            for literal in longNames where literal.utf8.count == count && literal.utf8.elementsEqual(bytes) { return literal }
+        }
+        return name.description
+    }
+
+    private static let longNames = ["transfer-encoding", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-upstream-response-time"]
 
     private mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
         guard let text = String(validating: value, as: UTF8.self) else {
