@@ -138,19 +138,29 @@ public final class ProxyServer: Service, Sendable {
     /// before it is registered and reads). NIO's `childChannelOption`s do the same through futures and
     /// closures per option and connection: a new connection cost 98 allocations with them, 54 without
     /// (bench/PROFILE.md, session 11). `SO_REUSEADDR`, set here before, does nothing on an accepted socket.
+    /// TCP_NODELAY is not set here: an accepted socket inherits it from the listening one (`listenerOptions`),
+    /// where NIO's setting it again cost a `getsockname`, a `setsockopt` and two allocations per connection
+    /// (NIO reads the local address first, to skip Unix sockets).
     static func configureClientSocket(_ channel: Channel, recvAllocator: AdaptiveRecvByteBufferAllocator? = nil) throws {
         guard let options = channel.syncOptions else { return }
-        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
         try options.setOption(.maxMessagesPerRead, value: 16)
         if let recvAllocator { try options.setOption(.recvAllocator, value: recvAllocator) }
+    }
+
+    /// The listening socket's options: a backlog for bursts, `SO_REUSEADDR` for restarts, and TCP_NODELAY,
+    /// which every accepted socket inherits (Linux copies it to the sockets `accept` returns;
+    /// `ClientSocketOptionsTests` checks it on a real one).
+    static func listenerOptions(_ bootstrap: ServerBootstrap) -> ServerBootstrap {
+        bootstrap
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
     }
 
     /// What both entrypoints share: the listening socket's options and graceful-shutdown tracking by
     /// `quiesce` (one helper per listening socket). The client sockets' options: `configureClientSocket`.
     private func listenerBootstrap(quiesce: ServerQuiescingHelper) -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        Self.listenerOptions(ServerBootstrap(group: group))
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))

@@ -224,13 +224,14 @@ func listener(_ group: EventLoopGroup) -> ServerBootstrap {
     ServerBootstrap(group: group)
         .serverChannelOption(.backlog, value: 1024)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
 }
 
 /// Pier's client socket options, set in place in the child initializer as Pier does (NIO's
-/// `childChannelOption`s cost a future and closures per option and connection).
+/// `childChannelOption`s cost a future and closures per option and connection); TCP_NODELAY is inherited
+/// from the listening socket, as in Pier.
 func configureClientSocket(_ channel: Channel) throws {
     guard let options = channel.syncOptions else { return }
-    try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
     try options.setOption(.maxMessagesPerRead, value: 16)
     // Pier's receive buffers: a small first read, grown as needed (scenario e).
     try options.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))

@@ -15,10 +15,13 @@ struct ClientSocketOptionsTests {
         var firstRead: Int?
     }
 
-    static func accept(recvAllocator: AdaptiveRecvByteBufferAllocator?) async throws -> Seen {
+    /// What a socket accepted by a listener set up as Pier's (`listenerOptions`), or with TCP_NODELAY off on
+    /// the listener (`listenerNoDelay: false`), has once Pier's child initializer has run.
+    static func accept(recvAllocator: AdaptiveRecvByteBufferAllocator?, listenerNoDelay: Bool = true) async throws -> Seen {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let seen = NIOLockedValueBox<Seen?>(nil)
-        let server = try await ServerBootstrap(group: group)
+        let server = try await ProxyServer.listenerOptions(ServerBootstrap(group: group))
+            .serverChannelOption(.tcpOption(.tcp_nodelay), value: listenerNoDelay ? 1 : 0)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try ProxyServer.configureClientSocket(channel, recvAllocator: recvAllocator)
@@ -51,5 +54,11 @@ struct ClientSocketOptionsTests {
         #expect(https.messagesPerRead == 16)
         // TLS keeps NIO's default first read (2 KiB): a ClientHello does not fit in 256 bytes.
         #expect(https.firstRead == 2048)
+    }
+
+    @Test("TCP_NODELAY comes from the listening socket: with it off there, an accepted socket does not have it")
+    func noDelayIsInherited() async throws {
+        let off = try await Self.accept(recvAllocator: nil, listenerNoDelay: false)
+        #expect(off.noDelay == 0)
     }
 }

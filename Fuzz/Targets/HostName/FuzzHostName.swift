@@ -20,6 +20,9 @@ enum FuzzHostName: FuzzTarget {
         fuzzCheck(name == HostName.normalize(Substring(raw)), "String and Substring normalise \(raw.debugDescription) differently")
         fuzzCheck(!name.utf8.contains { $0 >= 0x41 && $0 <= 0x5A }, "\(name.debugDescription) has upper case")
         fuzzCheck(HostName.normalize(name) == name, "normalising \(raw.debugDescription) twice: \(name.debugDescription) then \(HostName.normalize(name).debugDescription)")
+        // The fast path (`isNormal`: the value is its own normal form, no copy) agrees with the full one.
+        fuzzCheck(!HostName.isNormal(raw) || name == raw, "\(raw.debugDescription) reads as normal but normalises to \(name.debugDescription)")
+        fuzzCheck(name.isEmpty || name.hasPrefix("[") || HostName.isNormal(name), "the normal form \(name.debugDescription) does not read as normal")
         if !name.hasPrefix("[") {
             fuzzCheck(name.utf8.allSatisfy(hostCharacters.contains), "\(name.debugDescription) (from \(raw.debugDescription)) is not a host name")
             fuzzCheck(!name.hasSuffix(".") && !name.contains(".."), "\(name.debugDescription) (from \(raw.debugDescription)) has an empty label")

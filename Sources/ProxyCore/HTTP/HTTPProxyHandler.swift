@@ -118,7 +118,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func channelBecameActive(_ context: ChannelHandlerContext) {
-        clientIP = downstream.clientIP ?? context.channel.remoteAddress?.ipAddress
+        clientIP = downstream.clientIP ?? context.channel.remoteAddress?.ipText
         if downstream.port == nil { downstream.port = context.channel.localAddress?.port }
         if !downstream.multiplexed { armKeepAliveTimer(tables.current.settings) }
     }

@@ -47,7 +47,7 @@ enum HTTP2Downstream {
             configuration: .init(maxIdleTime: TimeAmount(settings.keepaliveTimeout), maxAge: nil, maxGraceTime: nil, keepalive: nil))
         var perStream = downstream
         perStream.multiplexed = true
-        perStream.clientIP = channel.remoteAddress?.ipAddress
+        perStream.clientIP = channel.remoteAddress?.ipText
         if perStream.port == nil { perStream.port = channel.localAddress?.port }
         let streamDownstream = perStream
         let state = HTTP2ConnectionState()

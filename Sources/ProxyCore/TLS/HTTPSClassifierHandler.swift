@@ -170,7 +170,7 @@ final class HTTPSClassifierHandler: ChannelInboundHandler, RemovableChannelHandl
     private func passthrough(_ context: ChannelHandlerContext, pool: BackendPool, proxyProtocol: ProxyProtocolVersion?,
                              table: RouteTable, tried: [Endpoint], failed: FailureCause.Kind? = nil) -> EventLoopFuture<Void> {
         let now = NIODeadline.now().uptimeNanoseconds
-        let key = pool.policy == .clientAddress ? context.channel.remoteAddress?.ipAddress : nil
+        let key = pool.policy == .clientAddress ? context.channel.remoteAddress?.ipText : nil
         // The first endpoint the balancer's way; after a failed connect, one other within the retry budget.
         let choice: RetryPick
         if tried.isEmpty {
