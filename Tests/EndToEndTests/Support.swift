@@ -199,8 +199,10 @@ final class PierProcess: @unchecked Sendable {
         process.standardOutput = err
         err.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            // At the end of the output (the process exited) the handler is removed, which lets the handle and
-            // its descriptor go; left set, it would be called again and again.
+            // At the end of the output (the process exited) the handler is removed: left set, it would be
+            // called again and again, and its dispatch source would hold the handle open for good. The
+            // descriptor then closes with the Pipe, when this object goes (closing it here, on the handle's
+            // own queue, would deadlock in Foundation).
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
                 return

@@ -20,8 +20,9 @@ struct ClientSocketOptionsTests {
     static func accept(recvAllocator: AdaptiveRecvByteBufferAllocator?, listenerNoDelay: Bool = true) async throws -> Seen {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let seen = NIOLockedValueBox<Seen?>(nil)
-        let server = try await ProxyServer.listenerOptions(ServerBootstrap(group: group))
-            .serverChannelOption(.tcpOption(.tcp_nodelay), value: listenerNoDelay ? 1 : 0)
+        var bootstrap = ProxyServer.listenerOptions(ServerBootstrap(group: group))
+        if !listenerNoDelay { bootstrap = bootstrap.serverChannelOption(.tcpOption(.tcp_nodelay), value: 0) }
+        let server = try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try ProxyServer.configureClientSocket(channel, recvAllocator: recvAllocator)

@@ -66,6 +66,31 @@ struct ForwardedHeadersBytesTests {
         }
     }
 
+    /// To an HTTP/2 client the head is built as its header block at once: the same fields, names and
+    /// indexing as converting NIO's head did (`HTTP2StreamHandler.headers`), `:status` first; a 101 stays NIO's.
+    @Test(arguments: responses + ["HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nCONTENT-TYPE: text/plain\r\nX-Custom-Thing: A\r\nVary: x\r\n\r\n"])
+    func http2BlockSaysWhatTheListSays(_ text: String) throws {
+        let parsed = ResponseHead.parsed(text)
+        let info = ForwardedHeaders.InfoHeaders(requestID: "rid", proxyID: "p1", serverInfo: "pier/x", upstreamAddress: "10.0.0.1:80",
+                                                upstreamResponseTime: "0.001")
+        for info in [nil, info] {
+            let list = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false,
+                                                           http2Block: false)
+            let block = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false)
+            guard case .nio(let nio) = list else { Issue.record("expected NIO's head"); return }
+            if nio.status == .switchingProtocols {
+                #expect(block == list)
+                continue
+            }
+            guard case .http2(let status, let headers) = block else { Issue.record("expected a header block: \(block)"); return }
+            #expect(status == Int(nio.status.code))
+            let expected = HTTP2StreamHandler.headers(nio.headers, status: nio.status.code)
+            #expect(headers.map { "\($0.0): \($0.1) \($0.2)" } == expected.map { "\($0.0): \($0.1) \($0.2)" }, "\(text)")
+            #expect(headers.first?.0 == ":status")
+            #expect(!headers.contains { $0.0.contains(where: \.isUppercase) })
+        }
+    }
+
     @Test("a recycled head buffer is written only when nothing else holds it: a head in flight is never overwritten")
     func recycledBuffersNeverOverwriteAHeadInFlight() throws {
         var pool = HeadBufferPool()

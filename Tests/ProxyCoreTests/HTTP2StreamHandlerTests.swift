@@ -94,7 +94,7 @@ struct HTTP2StreamHandlerTests {
         let endWritten = channel.eventLoop.makePromise(of: Void.self)
         writer.write(Self.ok, promise: nil)
         writer.write(Self.body("z"), promise: bodyWritten)
-        writer.write(.end(nil), promise: endWritten)
+        writer.write(HTTPServerResponsePart.end(nil), promise: endWritten)
         // Callbacks are @Sendable: a box bound to the (embedded) loop they run on counts them.
         let done = NIOLoopBoundBox(0, eventLoop: channel.eventLoop)
         bodyWritten.futureResult.whenSuccess { done.value += 1 }
@@ -125,6 +125,26 @@ struct HTTP2StreamHandlerRequestTests {
             Self.block([(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "app.test")]), endStream: true)
         #expect(head.headers["host"] == ["app.test"])
         #expect(head.headers.count == 1)
+    }
+
+    @Test(arguments: [("example.org", "example.org", "https", true), ("Example.ORG", "example.org", "https", true),
+                      ("example.org:443", "example.org", "https", true), ("example.org", "example.org:", "https", true),
+                      ("example.org:80", "example.org", "http", true), ("example.org:80", "example.org", "https", false),
+                      ("example.org:8443", "example.org", "https", false), ("a.example.org", "example.org", "https", false),
+                      ("[::1]:443", "[::1]", "https", true), ("example.org", "example.orh", "https", false)])
+    func hostAndAuthorityAreComparedAfterNormalisation(authority: String, host: String, scheme: String, same: Bool) throws {
+        #expect(HTTP2StreamHandler.sameAuthority(authority, host, scheme: scheme) == same)
+        let block = Self.block([(":method", "GET"), (":scheme", scheme), (":authority", authority), (":path", "/"), ("host", host)])
+        if same {
+            #expect(try HTTP2StreamHandler.requestHead(block, endStream: true).headers["host"] == [authority])
+        } else {
+            #expect(throws: HTTP2RequestHeadError.self) { try HTTP2StreamHandler.requestHead(block, endStream: true) }
+        }
+    }
+
+    @Test func connectTargetsItsAuthority() throws {
+        let head = try HTTP2StreamHandler.requestHead(Self.block([(":method", "CONNECT"), (":authority", "db.test:5432")]), endStream: false)
+        #expect(head.method == .CONNECT && head.uri == "db.test:5432" && head.headers["host"] == ["db.test:5432"])
     }
 
     @Test func cookieCrumbsAreJoinedInOrderWhereTheFirstWas() throws {

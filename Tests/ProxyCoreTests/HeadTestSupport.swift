@@ -32,6 +32,10 @@ extension OutgoingResponseHead {
             return HTTPResponseHead(version: parsed.versionMinor == 0 ? .http1_0 : .http1_1,
                                     status: HTTPResponseStatus(statusCode: parsed.status, reasonPhrase: parsed.string(parsed.second)),
                                     headers: try! parsed.headers())
+        case .http2(let status, let block):
+            var headers = HTTPHeaders()
+            for (name, value, _) in block where name != ":status" { headers.add(name: name, value: value) }
+            return HTTPResponseHead(version: .http2, status: HTTPResponseStatus(statusCode: status), headers: headers)
         }
     }
 

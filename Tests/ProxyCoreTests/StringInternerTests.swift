@@ -77,4 +77,15 @@ struct StringInternerTests {
             for value in values { #expect(interner.hostName(value) == HostName.normalize(value)) }
         }
     }
+
+    @Test("a value canonically equivalent to a kept one (U+212A KELVIN SIGN for K) gets its own answer, not the kept one's")
+    func hostNamesAreComparedByBytes() {
+        // One slot: the two values meet in it.
+        let interner = StringInterner(hostSlots: 1)
+        let ascii = "Kx.victim.test:1", kelvin = "\u{212A}x.victim.test:1"
+        #expect(ascii == kelvin, "Swift's String equality holds here: the reason to compare bytes")
+        #expect(interner.hostName(ascii) == "kx.victim.test")
+        #expect(interner.hostName(kelvin) == HostName.normalize(kelvin))
+        #expect(interner.hostName(kelvin) == "")
+    }
 }

@@ -345,13 +345,15 @@ enum ForwardedHeaders {
     }
 
     /// The response head sent to the client (`writeDownstreamFields`), in the client's HTTP/1 version. As
-    /// bytes for Pier's HTTP/1.1 codec when `encode` (the reason phrase relayed as it came), else as NIO's type.
+    /// bytes for Pier's HTTP/1.1 codec when `encode` (the reason phrase relayed as it came); to an HTTP/2
+    /// client as its header block (`HPACKHeadSink`) unless `http2Block` is off; else as NIO's type.
     static func downstreamHead(
         from head: ResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         info: InfoHeaders?,
         encode: Bool,
+        http2Block: Bool = true,
         recycling: consuming ByteBuffer? = nil
     ) throws(Unrepresentable) -> OutgoingResponseHead {
         let switching = head.status == .switchingProtocols
@@ -380,6 +382,16 @@ enum ForwardedHeaders {
             sink.buffer.writeStaticString("\r\n")
             return .encoded(EncodedHead(bytes: sink.buffer, chunked: chunked, status: Int(code)))
         }
+        if clientVersion.major >= 2, http2Block, !switching {
+            let code = Int(head.status.code)
+            var sink: HPACKHeadSink
+            switch head.storage {
+            case .parsed(let parsed): sink = HPACKHeadSink(capacity: parsed.fields.count + 5, status: code)
+            case .nio(let nio): sink = HPACKHeadSink(capacity: nio.headers.count + 5, status: code)
+            }
+            _ = try writeDownstreamFields(of: head, status: head.status, clientVersion: clientVersion, keepAlive: keepAlive, info: info, into: &sink)
+            return .http2(status: code, sink.block)
+        }
         var sink: ListHeadSink
         var status = head.status
         switch head.storage {
@@ -398,7 +410,8 @@ enum ForwardedHeaders {
 
     /// `downstreamHead` from NIO's head type to NIO's (h2c to HTTP/2, tests).
     static func downstreamHead(from head: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool, info: InfoHeaders?) -> HTTPResponseHead {
-        let outgoing = try? downstreamHead(from: ResponseHead(head), clientVersion: clientVersion, keepAlive: keepAlive, info: info, encode: false)
+        let outgoing = try? downstreamHead(from: ResponseHead(head), clientVersion: clientVersion, keepAlive: keepAlive, info: info,
+                                           encode: false, http2Block: false)
         guard case .nio(let built)? = outgoing else { preconditionFailure("a list of Strings is always representable") }
         return built
     }

@@ -354,8 +354,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if let codec {
             codec.write(part, promise: promise)
         } else if let http2Stream {
-            // The machine writes NIO heads for HTTP/2 streams (`encodesResponses` is off there).
-            guard let part = HTTPServerResponsePart(part) else { return promise?.fail(EncodedHeadError()) ?? () }
+            // The machine writes header blocks (or NIO heads) for HTTP/2 streams (`encodesResponses` is off there).
             http2Stream.write(part, promise: promise)
         } else {
             context.write(wrapOutboundOut(part), promise: promise)

@@ -1,7 +1,9 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
-/// Where `ForwardedHeaders` writes the fields of a head it builds: as HTTP/1.1 bytes, or as NIO's list.
+/// Where `ForwardedHeaders` writes the fields of a head it builds: as HTTP/1.1 bytes, as NIO's list, or as an
+/// HTTP/2 header block.
 protocol HeadSink {
     /// Keeps field `index` of the source head, `name: value` as they came.
     mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
@@ -98,6 +100,8 @@ struct ListHeadSink: HeadSink {
     /// names Pier adds are String literals (a String made from a StaticString of over 15 bytes would be an
     /// allocation per response on HTTP/2).
     static func string(_ name: StaticString) -> String {
+        // A one-scalar literal may be stored as that scalar, without bytes to compare (and is short anyway).
+        guard name.hasPointerRepresentation else { return name.description }
         let count = name.utf8CodeUnitCount
         if count > 15 {
             let bytes = UnsafeRawBufferPointer(start: name.utf8Start, count: count)
@@ -151,5 +155,51 @@ extension UnsafeRawBufferPointer {
         var found = false
         forEachElement { found = found || $0.equalsLowercase(lowercase) }
         return found
+    }
+}
+
+/// Fields written straight into an HTTP/2 response header block (`:status` first): names in lower case
+/// (RFC 9113 §8.2.1; the common ones as literals, no String made), each with its HPACK indexing
+/// (`HTTP2StreamHandler.indexing`). No field list or NIO head in between, and no second pass over them.
+struct HPACKHeadSink: HeadSink {
+    var block = HPACKHeaders()
+    private(set) var unrepresentable: String?
+
+    init(capacity: Int, status: Int) {
+        block.reserveCapacity(capacity + 1)
+        block.add(name: ":status", value: String(status))
+    }
+
+    mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        let lower: String
+        if let common = HTTP2StreamHandler.common(name) {
+            lower = common
+        } else {
+            // Names are tokens (ASCII): the parser admitted nothing else.
+            let text = String(decoding: name, as: UTF8.self)
+            lower = name.contains(where: { $0 &- 0x41 < 26 }) ? text.lowercased() : text
+        }
+        add(lower, value)
+    }
+
+    mutating func add(_ name: StaticString, _ value: String) {
+        let name = ListHeadSink.string(name)
+        block.add(name: name, value: value, indexing: HTTP2StreamHandler.indexing(name))
+    }
+
+    mutating func add(_ name: StaticString, id: RequestID) {
+        add(name, id.description)
+    }
+
+    mutating func add(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {
+        add(ListHeadSink.string(name), value)
+    }
+
+    private mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
+        guard let text = String(validating: value, as: UTF8.self) else {
+            if unrepresentable == nil { unrepresentable = name }
+            return
+        }
+        block.add(name: name, value: text, indexing: HTTP2StreamHandler.indexing(name))
     }
 }

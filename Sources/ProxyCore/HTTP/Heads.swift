@@ -1,5 +1,6 @@
 import HTTP1Codec
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
 /// The parts between the codecs and `HTTPProxyHandler`. NIO's `HTTPPart` with Pier's head types: a head that
@@ -231,11 +232,14 @@ enum OutgoingRequestHead: Sendable, Equatable {
 enum OutgoingResponseHead: Sendable, Equatable {
     case encoded(EncodedHead)
     case nio(HTTPResponseHead)
+    /// An HTTP/2 response's header block, `:status` first (`HPACKHeadSink`).
+    case http2(status: Int, HPACKHeaders)
 
     var statusCode: Int {
         switch self {
         case .encoded(let head): return head.status
         case .nio(let head): return Int(head.status.code)
+        case .http2(let status, _): return status
         }
     }
 }

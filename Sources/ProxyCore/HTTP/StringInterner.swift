@@ -14,14 +14,17 @@ import RouteModel
 final class StringInterner {
     private var slots: [String?]
     /// Host values that are not normal, with their normal form.
-    private var hosts: [(raw: String, name: String)?] = Array(repeating: nil, count: 16)
+    private var hosts: [(raw: String, name: String)?]
     private let mask: Int
     private let maxLength: Int
 
     /// - Parameters:
     ///   - slots: how many Strings are kept (rounded up to a power of two).
     ///   - maxLength: longer byte runs are decoded every time and never kept.
-    init(slots: Int = 64, maxLength: Int = 256) {
+    ///   - hostSlots: how many non-normal Host values are kept with their normal form (a power of two).
+    init(slots: Int = 64, maxLength: Int = 256, hostSlots: Int = 16) {
+        precondition(hostSlots > 0 && hostSlots & (hostSlots - 1) == 0, "a power of two")
+        hosts = Array(repeating: nil, count: hostSlots)
         var count = 1
         while count < slots { count <<= 1 }
         self.slots = Array(repeating: nil, count: count)
@@ -48,7 +51,9 @@ final class StringInterner {
         if HostName.isNormal(raw) { return raw }
         var raw = raw
         let index = raw.withUTF8 { Self.hash(UnsafeRawBufferPointer($0)) } & (hosts.count - 1)
-        if let kept = hosts[index], kept.raw == raw { return kept.name }
+        // Compared byte for byte: String's == holds for canonically equivalent values (U+212A KELVIN SIGN is
+        // "K"), and a value normalize refuses must never get the answer of one it accepts.
+        if let kept = hosts[index], kept.raw.utf8.elementsEqual(raw.utf8) { return kept.name }
         let name = HostName.normalize(raw)
         // Long values are not kept (as in `string`): they would pin memory for nothing.
         if raw.utf8.count <= maxLength { hosts[index] = (raw, name) }

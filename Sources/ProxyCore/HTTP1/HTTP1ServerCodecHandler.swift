@@ -193,6 +193,8 @@ final class HTTP1ServerCodecHandler: ChannelDuplexHandler, RemovableChannelHandl
             var buffer = context.channel.allocator.buffer(capacity: HTTP1HeadWriter.size(of: head))
             HTTP1HeadWriter.write(head, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+        case .head(.http2):
+            promise?.fail(EncodedHeadError())
         case .body(let part):
             if suppressBody {
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)

@@ -62,17 +62,18 @@ final class NIOClientPartAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     }
 }
 
-/// A head written as HTTP/1.1 bytes reached a pipeline that is not Pier's codec (a bug, never a peer's doing).
+/// A head already framed for one protocol (HTTP/1.1 bytes, an HTTP/2 header block) reached a pipeline of
+/// another (a bug, never a peer's doing).
 struct EncodedHeadError: Error, CustomStringConvertible {
-    var description: String { "an HTTP/1.1 head written as bytes reached a pipeline that frames heads itself" }
+    var description: String { "a head framed for another protocol reached this pipeline" }
 }
 
 extension HTTPServerResponsePart {
-    /// The part as NIO's type; nil for a head written as bytes.
+    /// The part as NIO's type; nil for a head written as bytes or as an HTTP/2 header block.
     init?(_ part: DownstreamResponsePart) {
         switch part {
         case .head(.nio(let head)): self = .head(head)
-        case .head(.encoded): return nil
+        case .head(.encoded), .head(.http2): return nil
         case .body(let body): self = .body(body)
         case .end(let trailers): self = .end(trailers)
         }

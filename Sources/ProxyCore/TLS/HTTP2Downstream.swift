@@ -72,6 +72,9 @@ enum HTTP2Downstream {
                 }
                 loop.countHTTP2Stream(streamChannel)
                 let edge = HTTP2StreamHandler()
+                // A malformed head (a Host that contradicts :authority) is reset by Pier, which NIO's stream
+                // error limits do not see: the stream's credit is taken back, and as much again charged.
+                edge.onMalformed = { state.budget.credit(-2 * HTTP2FrameBudget.creditPerStream) }
                 let proxy = HTTPProxyHandler(tables: tables, loop: loop, accessLogger: accessLogger, downstream: streamDownstream, http2Stream: edge)
                 try streamChannel.pipeline.syncOperations.addHandler(edge)
                 try streamChannel.pipeline.syncOperations.addHandler(proxy)
@@ -95,8 +98,10 @@ enum HTTP2Downstream {
 /// - The connection errors named in `endsConnection`, as a fallback should a GOAWAY not be written (NIO
 ///   buffers it while the socket is not writable): closed at the end of the turn.
 ///
-/// Errors of one stream (a malformed request head, a content-length mismatch) reach here too, after NIO reset
-/// that stream; they leave the connection and its other streams be.
+/// Errors of one stream that NIO finds (a request head its validation refuses, a content-length mismatch)
+/// reach here too, after NIO reset that stream; they leave the connection and its other streams be. (A head
+/// only Pier refuses, a Host that contradicts :authority, is reset by `HTTP2StreamHandler` and charged to
+/// the connection's frame budget instead.)
 final class HTTP2ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = HTTP2Frame

@@ -8,11 +8,14 @@ import NIOHTTP2
 /// the proxy's response parts in, frames out. In place of NIO's HTTP/2 → HTTP/1 codec, a part adapter and a
 /// response writer: one handler and one context per stream instead of three.
 ///
-/// The request: the first HEADERS block is the head (NIO's handler has already held it to RFC 9113 §8.3:
-/// pseudo-headers present, once, before the others; names in lower case; no connection-specific fields),
-/// a later one the trailers. The head becomes an HTTP/1.1-shaped `RequestHead`:
-/// - `:authority` becomes `Host` (first); a `Host` field of its own that names another authority makes the
-///   request malformed (§8.3.1), as does a request with neither;
+/// The request: the first HEADERS block is the head, a later one the trailers. NIO's handler has already held
+/// the block to RFC 9113 §8.2–8.3 (pseudo-headers present, once, before the others, none unknown; names in
+/// lower case; no connection-specific fields; no CR, LF or NUL) and reset the stream otherwise, so the checks
+/// here that repeat those only guard against a configuration without NIO's validation. The head becomes an
+/// HTTP/1.1-shaped `RequestHead`:
+/// - `:authority` becomes `Host` (first); a `Host` field of its own that names another authority (compared
+///   after scheme-based normalisation: case, default port) makes the request malformed (§8.3.1), as does a
+///   request with neither; CONNECT's target is its `:authority`, as in HTTP/1.1;
 /// - `Cookie` crumbs (§8.2.3 lets a client split the field) are joined with "; " into one field, as an
 ///   HTTP/1.1 upstream must get them;
 /// - a method that may carry a body, sent without `content-length`, gets `content-length: 0` when the
@@ -45,6 +48,9 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var headReceived = false
     /// Whether the request head was malformed: the stream is being reset, nothing more is delivered.
     private var malformed = false
+    /// Called once when the request head is malformed: the connection charges its client for the stream
+    /// (`HTTP2Downstream`), as NIO counts the stream errors it finds itself.
+    var onMalformed: (() -> Void)?
 
     // MARK: - The request
 
@@ -67,6 +73,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // stream delegates before it is reported open (NIO's connection manager asserts on that).
                 // Until then, whatever else the client sends on it is dropped.
                 malformed = true
+                onMalformed?()
                 context.eventLoop.assumeIsolated().execute { [self] in
                     context.writeAndFlush(wrapOutboundOut(.rstStream(.protocolError)), promise: nil)
                 }
@@ -125,14 +132,16 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             fields.append((name, value))
         }
         guard let method else { throw HTTP2RequestHeadError("no :method") }
-        guard let path else { throw HTTP2RequestHeadError("no :path") }
-        guard scheme != nil else { throw HTTP2RequestHeadError("no :scheme") }
-        if let authority, let host, authority != host {
+        let httpMethod = HTTPMethod(rawValue: method)
+        // CONNECT names only an authority (§8.5): its target is that authority, as in HTTP/1.1, and the
+        // proxy answers it as it answers an HTTP/1.1 CONNECT.
+        guard let path = path ?? (httpMethod == .CONNECT ? authority : nil) else { throw HTTP2RequestHeadError("no :path") }
+        guard scheme != nil || httpMethod == .CONNECT else { throw HTTP2RequestHeadError("no :scheme") }
+        if let authority, let host, !sameAuthority(authority, host, scheme: scheme) {
             throw HTTP2RequestHeadError("host field \(host) differs from :authority \(authority)")
         }
         guard let name = authority ?? host else { throw HTTP2RequestHeadError("neither :authority nor host") }
         fields.insert(("host", name), at: 0)
-        let httpMethod = HTTPMethod(rawValue: method)
         switch httpMethod {
         case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
             // Methods whose requests have no body by their semantics: nothing added.
@@ -144,6 +153,22 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return HTTPRequestHead(version: .http2, method: httpMethod, uri: path, headers: HTTPHeaders(fields))
     }
 
+    /// Whether a `Host` field and `:authority` name the same authority after RFC 3986 §6.2.3's scheme-based
+    /// normalisation (RFC 9113 §8.3.1): case aside, and with the scheme's default port or an empty one the
+    /// same as none (`Example.org:443` is `example.org` on https).
+    static func sameAuthority(_ a: String, _ b: String, scheme: String?) -> Bool {
+        if a == b { return true }
+        let defaultPort = scheme == "http" ? ":80" : scheme == "https" ? ":443" : nil
+        func normal(_ value: String) -> Substring {
+            var value = Substring(value)
+            if let port = defaultPort, value.hasSuffix(port) { value = value.dropLast(port.utf8.count) }
+            if value.hasSuffix(":") { value = value.dropLast() }
+            return value
+        }
+        let x = normal(a).utf8, y = normal(b).utf8
+        return x.count == y.count && zip(x, y).allSatisfy { $0 | ($0 &- 0x41 < 26 ? 0x20 : 0) == $1 | ($1 &- 0x41 < 26 ? 0x20 : 0) }
+    }
+
     private static func once(_ seen: String?, _ value: String, _ name: String) throws -> String {
         if seen != nil { throw HTTP2RequestHeadError("more than one \(name)") }
         return value
@@ -153,16 +178,13 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func joinCookies(_ fields: inout [(String, String)]) {
         guard let first = fields.firstIndex(where: { $0.0 == "cookie" }) else { return }
         var joined = fields[first].1
-        var index = first + 1
-        while index < fields.count {
-            if fields[index].0 == "cookie" {
-                joined += "; " + fields[index].1
-                fields.remove(at: index)
-            } else {
-                index += 1
-            }
+        for field in fields[(first + 1)...] where field.0 == "cookie" { joined += "; " + field.1 }
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(fields.count)
+        for (index, field) in fields.enumerated() {
+            if field.0 != "cookie" { kept.append(field) } else if index == first { kept.append((field.0, joined)) }
         }
-        fields[first].1 = joined
+        fields = kept
     }
 
     /// A trailer block's fields (no pseudo-headers are allowed there; any would be dropped).
@@ -197,14 +219,32 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes `part` of the response (held until the next part or a flush).
     func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
+        switch part {
+        case .head(let head): write(DownstreamResponsePart.head(.nio(head)), promise: promise)
+        case .body(let body): write(DownstreamResponsePart.body(body), promise: promise)
+        case .end(let trailers): write(DownstreamResponsePart.end(trailers), promise: promise)
+        }
+    }
+
+    /// Writes `part` of the response as the proxy hands it over: a relayed head as its header block already
+    /// (`HPACKHeadSink`), one of Pier's own (errors, redirects, 100 Continue) as NIO's head.
+    func write(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>?) {
         guard let context else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
         switch part {
         case .head(let head):
-            let headers = Self.headers(head.headers, status: head.status.code)
-            if head.status.code < 200 {
+            let status: Int
+            let headers: HPACKHeaders
+            switch head {
+            case .http2(let code, let block): (status, headers) = (code, block)
+            case .nio(let nio): (status, headers) = (Int(nio.status.code), Self.headers(nio.headers, status: nio.status.code))
+            case .encoded:
+                promise?.fail(EncodedHeadError())
+                return
+            }
+            if status < 200 {
                 // An interim response (100 Continue): a HEADERS frame of its own, not the stream's end.
                 writeHeld(context)
                 context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: promise)
@@ -296,7 +336,12 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The lower-case literal of a common response header name, by length first.
     static func common(_ name: String) -> String? {
-        let n = name.utf8
+        var name = name
+        return name.withUTF8 { common(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The lower-case literal of a common response header name given as bytes (any case), by length first.
+    static func common(_ n: UnsafeRawBufferPointer) -> String? {
         switch n.count {
         case 4:
             if n.equalsLowercase("date") { return "date" }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 import RouteModel
 import Testing
@@ -106,7 +107,16 @@ extension EndToEnd {
             #expect(try await h2.wait { _, _ in h2.reset(of: 3) != nil }, "no reset: \(h2.frames.suffix(3))")
             #expect(h2.reset(of: 3) == .protocolError)
             #expect(f.backend.requests == forwarded, "the malformed request reached the upstream")
-            try await Self.expectServes(h2, stream: 5)
+            // The same authority written otherwise (case, the scheme's default port) is no contradiction.
+            try await h2.send([HTTP2FrameClient.get(5, "a.test", "/", extra: [("host", "A.TEST:443")])])
+            #expect(try await h2.wait { _, _ in h2.ended(5) }, "\(h2.frames.suffix(3))")
+            #expect(h2.status(of: 5) == "200")
+            // CONNECT (an authority, no path) is answered as over HTTP/1.1: Pier tunnels no CONNECT.
+            let connect = HPACKHeaders([(":method", "CONNECT"), (":authority", "a.test:443")])
+            try await h2.send([HTTP2Frame(streamID: 7, payload: .headers(.init(headers: connect, endStream: true)))])
+            #expect(try await h2.wait { _, _ in h2.ended(7) || h2.reset(of: 7) != nil }, "\(h2.frames.suffix(3))")
+            #expect(h2.status(of: 7) == "400")
+            try await Self.expectServes(h2, stream: 9)
             await h2.close()
             await f.stop()
         }
