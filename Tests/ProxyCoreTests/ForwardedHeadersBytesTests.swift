@@ -74,9 +74,9 @@ struct ForwardedHeadersBytesTests {
         let info = ForwardedHeaders.InfoHeaders(requestID: "rid", proxyID: "p1", serverInfo: "pier/x", upstreamAddress: "10.0.0.1:80",
                                                 upstreamResponseTime: "0.001")
         for info in [nil, info] {
-            let list = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false,
-                                                           http2Block: false)
-            let block = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false)
+            let list = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false)
+            let block = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false,
+                                                            http2Block: true)
             guard case .nio(let nio) = list else { Issue.record("expected NIO's head"); return }
             if nio.status == .switchingProtocols {
                 #expect(block == list)
@@ -186,6 +186,9 @@ struct ForwardedHeadersBytesTests {
         #expect(out.firstRange(of: Array("filename=caf".utf8) + [0xE9, 13, 10]) != nil)
         #expect(throws: ForwardedHeaders.Unrepresentable.self) {
             try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http2, keepAlive: true, info: nil, encode: false)
+        }
+        #expect(throws: ForwardedHeaders.Unrepresentable.self) {
+            try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http2, keepAlive: true, info: nil, encode: false, http2Block: true)
         }
     }
 }

@@ -60,6 +60,44 @@ struct HTTP2StreamHandlerTests {
         #expect(try Self.run(steps) == expected)
     }
 
+    @Test("a header block from the proxy: END_STREAM rides on it when the response ends there; a 1xx is a frame of its own")
+    func headerBlocksAreWrittenAsTheyCome() throws {
+        let channel = EmbeddedChannel()
+        let writer = HTTP2StreamHandler()
+        try channel.pipeline.syncOperations.addHandler(writer)
+        let interim = HPACKHeaders([(":status", "103"), ("link", "</a.css>")])
+        let final = HPACKHeaders([(":status", "204"), ("x-request-id", "r")])
+        writer.write(DownstreamResponsePart.head(.http2(status: 103, interim)), promise: nil)
+        writer.write(DownstreamResponsePart.head(.http2(status: 204, final)), promise: nil)
+        writer.write(DownstreamResponsePart.end(nil), promise: nil)
+        channel.flush()
+        var sent: [(HPACKHeaders, Bool)] = []
+        while let payload = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) {
+            guard case .headers(let h) = payload else { Issue.record("unexpected \(payload)"); continue }
+            sent.append((h.headers, h.endStream))
+        }
+        #expect(sent.count == 2)
+        #expect(sent.first?.0.first?.value == "103" && sent.first?.1 == false)
+        #expect(sent.last?.0 == final && sent.last?.1 == true)
+        _ = try channel.finish()
+    }
+
+    @Test("a head framed for HTTP/1.1 is refused, never written")
+    func encodedHeadsAreRefused() throws {
+        let channel = EmbeddedChannel()
+        let writer = HTTP2StreamHandler()
+        try channel.pipeline.syncOperations.addHandler(writer)
+        let failed = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { _ in failed.value = true }
+        let bytes = EncodedHead(bytes: ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n"), chunked: false, status: 200)
+        writer.write(DownstreamResponsePart.head(.encoded(bytes)), promise: promise)
+        channel.flush()
+        #expect(failed.value)
+        #expect(try channel.readOutbound(as: HTTP2Frame.FramePayload.self) == nil)
+        _ = try channel.finish()
+    }
+
     @Test func headersGetLowerCaseNamesTheirIndexingAndLoseConnectionHeaders() throws {
         let headers: HTTPHeaders = [
             "Date": "Mon, 30 Nov 2026 00:00:00 GMT", "x-request-id": "abc", "x-upstream-response-time": "0.001",
@@ -131,7 +169,8 @@ struct HTTP2StreamHandlerRequestTests {
                       ("example.org:443", "example.org", "https", true), ("example.org", "example.org:", "https", true),
                       ("example.org:80", "example.org", "http", true), ("example.org:80", "example.org", "https", false),
                       ("example.org:8443", "example.org", "https", false), ("a.example.org", "example.org", "https", false),
-                      ("[::1]:443", "[::1]", "https", true), ("example.org", "example.orh", "https", false)])
+                      ("[::1]:443", "[::1]", "https", true), ("example.org", "example.orh", "https", false),
+                      ("example.org:443", "example.org", "HTTPS", true), ("\u{212A}.test", "K.test", "https", false)])
     func hostAndAuthorityAreComparedAfterNormalisation(authority: String, host: String, scheme: String, same: Bool) throws {
         #expect(HTTP2StreamHandler.sameAuthority(authority, host, scheme: scheme) == same)
         let block = Self.block([(":method", "GET"), (":scheme", scheme), (":authority", authority), (":path", "/"), ("host", host)])
@@ -217,7 +256,10 @@ struct HTTP2StreamHandlerRequestTests {
 
     @Test func aMalformedHeadResetsTheStreamAndNothingIsDelivered() throws {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(HTTP2StreamHandler())
+        let handler = HTTP2StreamHandler()
+        let charged = NIOLoopBoundBox(0, eventLoop: channel.eventLoop)
+        handler.onMalformed = { charged.value += 1 }
+        try channel.pipeline.syncOperations.addHandler(handler)
         try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: Self.block([(":method", "GET")]), endStream: false)))
         try channel.writeInbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: "x")), endStream: true)))
         // The reset goes on the next turn of the loop (not within the read that opened the stream).
@@ -229,6 +271,7 @@ struct HTTP2StreamHandlerRequestTests {
         }
         #expect(code == .protocolError)
         #expect(try channel.readInbound(as: DownstreamRequestPart.self) == nil)
+        #expect(charged.value == 1, "the connection is charged once for the stream")
         _ = try channel.finish()
     }
 }

@@ -360,6 +360,24 @@ struct HTTPProxyStateMachineTests {
         }
     }
 
+    @Test("a response head is a header block only on an HTTP/2 stream: a request line claiming HTTP/2.0 gets NIO's HTTP/1.1 head")
+    func headerBlocksFollowThePipelineNotTheClaimedVersion() {
+        for blocks in [false, true] {
+            var m = HTTPProxyStateMachine(encodesResponses: false, writesHeaderBlocks: blocks)
+            let h = head(version: .http2)
+            _ = m.requestHead(h, upgrade: UpgradeRequest(h), plan: forward(h), table: table, requestID: "r", now: t0)
+            _ = m.upstreamAttached(reused: false, now: t0)
+            _ = m.requestEnd(nil, now: t0)
+            let action = m.responseHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "0"]), upstream: "u",
+                                        now: t0, pickAnother: noOther)
+            switch action {
+            case .writeResponseHead(.http2(let status, _)): #expect(blocks && status == 200)
+            case .writeResponseHead(.nio(let nio)): #expect(!blocks && nio.version == .http1_1)
+            default: Issue.record("unexpected \(name(action))")
+            }
+        }
+    }
+
     @Test func aRetryRefusedByTheBudgetSaysSo() {
         var m = HTTPProxyStateMachine()
         let h = head()

@@ -346,14 +346,14 @@ enum ForwardedHeaders {
 
     /// The response head sent to the client (`writeDownstreamFields`), in the client's HTTP/1 version. As
     /// bytes for Pier's HTTP/1.1 codec when `encode` (the reason phrase relayed as it came); to an HTTP/2
-    /// client as its header block (`HPACKHeadSink`) unless `http2Block` is off; else as NIO's type.
+    /// client as its header block (`HPACKHeadSink`) when `http2Block` (an HTTP/2 stream); else as NIO's type.
     static func downstreamHead(
         from head: ResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         info: InfoHeaders?,
         encode: Bool,
-        http2Block: Bool = true,
+        http2Block: Bool = false,
         recycling: consuming ByteBuffer? = nil
     ) throws(Unrepresentable) -> OutgoingResponseHead {
         let switching = head.status == .switchingProtocols
@@ -411,7 +411,7 @@ enum ForwardedHeaders {
     /// `downstreamHead` from NIO's head type to NIO's (h2c to HTTP/2, tests).
     static func downstreamHead(from head: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool, info: InfoHeaders?) -> HTTPResponseHead {
         let outgoing = try? downstreamHead(from: ResponseHead(head), clientVersion: clientVersion, keepAlive: keepAlive, info: info,
-                                           encode: false, http2Block: false)
+                                           encode: false)
         guard case .nio(let built)? = outgoing else { preconditionFailure("a list of Strings is always representable") }
         return built
     }

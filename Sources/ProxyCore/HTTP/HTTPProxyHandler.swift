@@ -94,7 +94,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         self.accessLogger = accessLogger
         self.downstream = downstream
         // Pier's codec downstream takes response heads as bytes; HTTP/2 streams and NIO's encoder take NIO's type.
-        self.machine = HTTPProxyStateMachine(encodesResponses: http2Stream == nil && loop.http1 == .pier)
+        self.machine = HTTPProxyStateMachine(encodesResponses: http2Stream == nil && loop.http1 == .pier,
+                                             writesHeaderBlocks: http2Stream != nil)
     }
 
     // MARK: - Downstream channel events
@@ -354,7 +355,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         if let codec {
             codec.write(part, promise: promise)
         } else if let http2Stream {
-            // The machine writes header blocks (or NIO heads) for HTTP/2 streams (`encodesResponses` is off there).
+            // The machine writes header blocks (`writesHeaderBlocks`), Pier's own answers NIO heads.
             http2Stream.write(part, promise: promise)
         } else {
             context.write(wrapOutboundOut(part), promise: promise)

@@ -69,9 +69,13 @@ struct HTTPProxyStateMachine {
     private(set) var closing = false
     /// Response heads for the client are written as HTTP/1.1 bytes (Pier's codec downstream), not as NIO's type.
     let encodesResponses: Bool
+    /// Response heads for the client are HTTP/2 header blocks (the handler serves an HTTP/2 stream). Decided
+    /// by the pipeline, never by the version a request line claims: NIO's HTTP/1 decoder reads `HTTP/2.0`.
+    let writesHeaderBlocks: Bool
 
-    init(encodesResponses: Bool = false) {
+    init(encodesResponses: Bool = false, writesHeaderBlocks: Bool = false) {
         self.encodesResponses = encodesResponses
+        self.writesHeaderBlocks = writesHeaderBlocks
     }
 
     /// Whether the connection is between exchanges and may idle under the keep-alive timer.
@@ -284,7 +288,8 @@ struct HTTPProxyStateMachine {
                 upstreamAddress: upstream, upstreamResponseTime: nil)
             do {
                 exchange.switchingHead = try ForwardedHeaders.downstreamHead(from: head, clientVersion: exchange.version, keepAlive: true,
-                                                                             info: info, encode: encodesResponses)
+                                                                             info: info, encode: encodesResponses,
+                                                                             http2Block: writesHeaderBlocks)
             } catch {
                 return answer(exchange, .failure(.init(.invalidResponse), "upstream \(endpoint) sent a response Pier cannot relay unchanged: \(error)"),
                               close: true)
@@ -314,7 +319,7 @@ struct HTTPProxyStateMachine {
         do {
             return .writeResponseHead(try ForwardedHeaders.downstreamHead(
                 from: head, clientVersion: exchange.version, keepAlive: exchange.keepAlive && !closing, info: info,
-                encode: encodesResponses, recycling: consume headBuffer))
+                encode: encodesResponses, http2Block: writesHeaderBlocks, recycling: consume headBuffer))
         } catch {
             // A value an HTTP/2 client's head cannot carry unchanged (not UTF-8): 502 rather than altered.
             exchange.responseStarted = false

@@ -157,7 +157,9 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// normalisation (RFC 9113 §8.3.1): case aside, and with the scheme's default port or an empty one the
     /// same as none (`Example.org:443` is `example.org` on https).
     static func sameAuthority(_ a: String, _ b: String, scheme: String?) -> Bool {
-        if a == b { return true }
+        // Bytes, not String ==: canonically equivalent text is not the same authority.
+        if a.utf8.elementsEqual(b.utf8) { return true }
+        let scheme = scheme?.lowercased()
         let defaultPort = scheme == "http" ? ":80" : scheme == "https" ? ":443" : nil
         func normal(_ value: String) -> Substring {
             var value = Substring(value)
