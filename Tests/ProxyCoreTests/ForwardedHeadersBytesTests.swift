@@ -77,6 +77,13 @@ struct ForwardedHeadersBytesTests {
             let list = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false)
             let block = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false,
                                                             http2Block: true)
+            // Values through the loop's interner: the same block, twice (the second from kept Strings).
+            let strings = StringInterner()
+            for _ in 0..<2 {
+                let interned = try ForwardedHeaders.downstreamHead(from: parsed, clientVersion: .http2, keepAlive: true, info: info, encode: false,
+                                                                   http2Block: true, strings: strings)
+                #expect(interned == block)
+            }
             guard case .nio(let nio) = list else { Issue.record("expected NIO's head"); return }
             if nio.status == .switchingProtocols {
                 #expect(block == list)
@@ -189,6 +196,10 @@ struct ForwardedHeadersBytesTests {
         }
         #expect(throws: ForwardedHeaders.Unrepresentable.self) {
             try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http2, keepAlive: true, info: nil, encode: false, http2Block: true)
+        }
+        #expect(throws: ForwardedHeaders.Unrepresentable.self) {
+            try ForwardedHeaders.downstreamHead(from: upstream, clientVersion: .http2, keepAlive: true, info: nil, encode: false, http2Block: true,
+                                                strings: StringInterner())
         }
     }
 }

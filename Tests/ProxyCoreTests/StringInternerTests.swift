@@ -88,4 +88,21 @@ struct StringInternerTests {
         #expect(interner.hostName(kelvin) == HostName.normalize(kelvin))
         #expect(interner.hostName(kelvin) == "")
     }
+
+    @Test("valid UTF-8 values are kept and given back; bytes that are not UTF-8 are nil, never kept or matched")
+    func validStrings() {
+        let interner = StringInterner(slots: 1)
+        let date = Array("Sat, 05 Dec 2026 15:20:00 GMT".utf8)
+        let first = date.withUnsafeBytes { interner.validString($0) }
+        let again = date.withUnsafeBytes { interner.validString($0) }
+        #expect(first == "Sat, 05 Dec 2026 15:20:00 GMT" && again == first)
+        #expect(Self.storage(first!) == Self.storage(again!))
+        var latin1 = Array("attachment; filename=caf".utf8)
+        latin1.append(0xE9)
+        #expect(latin1.withUnsafeBytes { interner.validString($0) } == nil)
+        #expect(latin1.withUnsafeBytes { interner.validString($0) } == nil)
+        // The slot still holds the date (nothing was kept for the invalid bytes).
+        #expect(Self.storage(date.withUnsafeBytes { interner.validString($0) }!) == Self.storage(first!))
+        #expect(Array("short".utf8).withUnsafeBytes { interner.validString($0) } == "short")
+    }
 }

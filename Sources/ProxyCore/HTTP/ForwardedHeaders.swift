@@ -346,7 +346,8 @@ enum ForwardedHeaders {
 
     /// The response head sent to the client (`writeDownstreamFields`), in the client's HTTP/1 version. As
     /// bytes for Pier's HTTP/1.1 codec when `encode` (the reason phrase relayed as it came); to an HTTP/2
-    /// client as its header block (`HPACKHeadSink`) when `http2Block` (an HTTP/2 stream); else as NIO's type.
+    /// client as its header block (`HPACKHeadSink`, values through `strings`) when `http2Block` (an HTTP/2
+    /// stream); else as NIO's type.
     static func downstreamHead(
         from head: ResponseHead,
         clientVersion: HTTPVersion,
@@ -354,6 +355,7 @@ enum ForwardedHeaders {
         info: InfoHeaders?,
         encode: Bool,
         http2Block: Bool = false,
+        strings: StringInterner? = nil,
         recycling: consuming ByteBuffer? = nil
     ) throws(Unrepresentable) -> OutgoingResponseHead {
         let switching = head.status == .switchingProtocols
@@ -386,8 +388,8 @@ enum ForwardedHeaders {
             let code = Int(head.status.code)
             var sink: HPACKHeadSink
             switch head.storage {
-            case .parsed(let parsed): sink = HPACKHeadSink(capacity: parsed.fields.count + 5, status: code)
-            case .nio(let nio): sink = HPACKHeadSink(capacity: nio.headers.count + 5, status: code)
+            case .parsed(let parsed): sink = HPACKHeadSink(capacity: parsed.fields.count + 5, status: code, strings: strings)
+            case .nio(let nio): sink = HPACKHeadSink(capacity: nio.headers.count + 5, status: code, strings: strings)
             }
             _ = try writeDownstreamFields(of: head, status: head.status, clientVersion: clientVersion, keepAlive: keepAlive, info: info, into: &sink)
             return .http2(status: code, sink.block)

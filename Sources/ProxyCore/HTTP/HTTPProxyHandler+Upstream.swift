@@ -21,6 +21,7 @@ extension HTTPProxyHandler {
             }
             run(machine.responseHead(head, invalid: invalid, upstream: upstream.address, now: now,
                                      headBuffer: machine.encodesResponses ? loop.headBuffers.take() : nil,
+                                     strings: machine.writesHeaderBlocks ? loop.strings : nil,
                                      pickAnother: { retryTarget(for: $0, excluding: $1) }))
         case .body(let buffer):
             run(machine.responseBody(buffer, now: .now()))

@@ -256,7 +256,8 @@ struct HTTPProxyStateMachine {
     /// The upstream's response head arrived; `invalid` says why it must not be relayed (`ResponseValidation`).
     /// `headBuffer`: storage to write an encoded head into (`HeadBufferPool`), when there is one to reuse.
     mutating func responseHead(_ head: ResponseHead, invalid: String? = nil, upstream: String, now: NIODeadline,
-                               headBuffer: consuming ByteBuffer? = nil, pickAnother: PickAnother) -> Action {
+                               headBuffer: consuming ByteBuffer? = nil, strings: StringInterner? = nil,
+                               pickAnother: PickAnother) -> Action {
         guard let exchange, exchange.phase == .forwarding else { return .none }
         exchange.lastUpstreamActivity = now
         exchange.upstreamHeadNanos = now.uptimeNanoseconds
@@ -319,7 +320,7 @@ struct HTTPProxyStateMachine {
         do {
             return .writeResponseHead(try ForwardedHeaders.downstreamHead(
                 from: head, clientVersion: exchange.version, keepAlive: exchange.keepAlive && !closing, info: info,
-                encode: encodesResponses, http2Block: writesHeaderBlocks, recycling: consume headBuffer))
+                encode: encodesResponses, http2Block: writesHeaderBlocks, strings: strings, recycling: consume headBuffer))
         } catch {
             // A value an HTTP/2 client's head cannot carry unchanged (not UTF-8): 502 rather than altered.
             exchange.responseStarted = false

@@ -164,8 +164,12 @@ extension UnsafeRawBufferPointer {
 struct HPACKHeadSink: HeadSink {
     var block = HPACKHeaders()
     private(set) var unrepresentable: String?
+    /// The loop's interner, for the values upstreams send again and again (`Date` for a second, `ETag`,
+    /// `Last-Modified`, `Content-Type` with its parameters): the String made before, not a new one each time.
+    let strings: StringInterner?
 
-    init(capacity: Int, status: Int) {
+    init(capacity: Int, status: Int, strings: StringInterner? = nil) {
+        self.strings = strings
         block.reserveCapacity(capacity + 1)
         block.add(name: ":status", value: String(status))
     }
@@ -196,7 +200,7 @@ struct HPACKHeadSink: HeadSink {
     }
 
     private mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
-        guard let text = String(validating: value, as: UTF8.self) else {
+        guard let text = strings?.validString(value) ?? String(validating: value, as: UTF8.self) else {
             if unrepresentable == nil { unrepresentable = name }
             return
         }

@@ -43,6 +43,17 @@ final class StringInterner {
         return made
     }
 
+    /// The String of these bytes when they are UTF-8, nil when they are not (a value that must be relayed
+    /// unchanged or refused). A kept String's bytes are UTF-8, so a hit needs no validation.
+    func validString(_ bytes: UnsafeRawBufferPointer) -> String? {
+        guard bytes.count > 15, bytes.count <= maxLength else { return String(validating: bytes, as: UTF8.self) }
+        let index = Self.hash(bytes) & mask
+        if let kept = slots[index], Self.equal(kept, bytes) { return kept }
+        guard let made = String(validating: bytes, as: UTF8.self) else { return nil }
+        slots[index] = made
+        return made
+    }
+
     /// The normal form of a `Host` value (`HostName.normalize`), the String made before for the same value
     /// when this interner kept one. A Host with a port (`app.example.org:8443`, what clients send to any
     /// port but the scheme's default) normalises to a new String: one allocation per request, which this
