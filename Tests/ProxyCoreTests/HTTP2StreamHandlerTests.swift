@@ -22,7 +22,7 @@ struct HTTP2StreamHandlerTests {
         try channel.pipeline.syncOperations.addHandler(writer)
         for step in steps {
             // nil: the end of a loop turn, where the handler flushes.
-            if let step { writer.write(step, promise: nil) } else { channel.flush() }
+            if let step { writer.write(Self.part(step), promise: nil) } else { channel.flush() }
         }
         channel.flush()
         var sent: [Sent] = []
@@ -37,6 +37,15 @@ struct HTTP2StreamHandlerTests {
         }
         _ = try channel.finish()
         return sent
+    }
+
+    /// A response part as the proxy hands it to the stream handler (Pier's own heads are NIO's type).
+    static func part(_ part: HTTPServerResponsePart) -> DownstreamResponsePart {
+        switch part {
+        case .head(let head): .head(.nio(head))
+        case .body(let body): .body(body)
+        case .end(let trailers): .end(trailers)
+        }
     }
 
     static let ok = HTTPServerResponsePart.head(HTTPResponseHead(version: .http2, status: .ok))
@@ -130,9 +139,9 @@ struct HTTP2StreamHandlerTests {
         try channel.pipeline.syncOperations.addHandler(writer)
         let bodyWritten = channel.eventLoop.makePromise(of: Void.self)
         let endWritten = channel.eventLoop.makePromise(of: Void.self)
-        writer.write(Self.ok, promise: nil)
-        writer.write(Self.body("z"), promise: bodyWritten)
-        writer.write(HTTPServerResponsePart.end(nil), promise: endWritten)
+        writer.write(Self.part(Self.ok), promise: nil)
+        writer.write(Self.part(Self.body("z")), promise: bodyWritten)
+        writer.write(DownstreamResponsePart.end(nil), promise: endWritten)
         // Callbacks are @Sendable: a box bound to the (embedded) loop they run on counts them.
         let done = NIOLoopBoundBox(0, eventLoop: channel.eventLoop)
         bodyWritten.futureResult.whenSuccess { done.value += 1 }

@@ -175,15 +175,8 @@ struct HPACKHeadSink: HeadSink {
     }
 
     mutating func keep(_ index: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
-        let lower: String
-        if let common = HTTP2StreamHandler.common(name) {
-            lower = common
-        } else {
-            // Names are tokens (ASCII): the parser admitted nothing else.
-            let text = String(decoding: name, as: UTF8.self)
-            lower = name.contains(where: { $0 &- 0x41 < 26 }) ? text.lowercased() : text
-        }
-        add(lower, value)
+        // A common name as its literal straight from the bytes (no String made), any other lowercased.
+        add(HTTP2StreamHandler.common(name) ?? HTTP2StreamHandler.lowercased(String(decoding: name, as: UTF8.self)), value)
     }
 
     mutating func add(_ name: StaticString, _ value: String) {
@@ -200,7 +193,7 @@ struct HPACKHeadSink: HeadSink {
     }
 
     private mutating func add(_ name: String, _ value: UnsafeRawBufferPointer) {
-        guard let text = strings?.validString(value) ?? String(validating: value, as: UTF8.self) else {
+        guard let text = strings.map({ $0.validString(value) }) ?? String(validating: value, as: UTF8.self) else {
             if unrepresentable == nil { unrepresentable = name }
             return
         }

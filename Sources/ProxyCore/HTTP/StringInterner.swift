@@ -32,20 +32,16 @@ final class StringInterner {
         self.maxLength = maxLength
     }
 
-    /// The String of these UTF-8 bytes.
+    /// The String of these bytes, decoded (bytes that are not UTF-8 become U+FFFD, and are not kept: their
+    /// String could never match them again).
     func string(_ bytes: UnsafeRawBufferPointer) -> String {
-        // Short Strings are stored inline: nothing to save.
-        guard bytes.count > 15, bytes.count <= maxLength else { return String(decoding: bytes, as: UTF8.self) }
-        let index = Self.hash(bytes) & mask
-        if let kept = slots[index], Self.equal(kept, bytes) { return kept }
-        let made = String(decoding: bytes, as: UTF8.self)
-        slots[index] = made
-        return made
+        validString(bytes) ?? String(decoding: bytes, as: UTF8.self)
     }
 
     /// The String of these bytes when they are UTF-8, nil when they are not (a value that must be relayed
     /// unchanged or refused). A kept String's bytes are UTF-8, so a hit needs no validation.
     func validString(_ bytes: UnsafeRawBufferPointer) -> String? {
+        // Short Strings are stored inline: nothing to save.
         guard bytes.count > 15, bytes.count <= maxLength else { return String(validating: bytes, as: UTF8.self) }
         let index = Self.hash(bytes) & mask
         if let kept = slots[index], Self.equal(kept, bytes) { return kept }

@@ -219,15 +219,6 @@ final class HTTP2StreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    /// Writes `part` of the response (held until the next part or a flush).
-    func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
-        switch part {
-        case .head(let head): write(DownstreamResponsePart.head(.nio(head)), promise: promise)
-        case .body(let body): write(DownstreamResponsePart.body(body), promise: promise)
-        case .end(let trailers): write(DownstreamResponsePart.end(trailers), promise: promise)
-        }
-    }
-
     /// Writes `part` of the response as the proxy hands it over: a relayed head as its header block already
     /// (`HPACKHeadSink`), one of Pier's own (errors, redirects, 100 Continue) as NIO's head.
     func write(_ part: DownstreamResponsePart, promise: EventLoopPromise<Void>?) {
